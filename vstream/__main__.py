@@ -1,0 +1,3 @@
+from vstream.cli.main import run
+
+run()
