@@ -1,0 +1,473 @@
+"""The library directory: the unit of state every command shares.
+
+Layout (version :data:`LAYOUT`)::
+
+    LIBRARY/
+      library.json       format marker + layout version (written atomically)
+      catalog.sqlite     videos, tags (SQLite in WAL mode: readers never block)
+      media/<id>-<token>/  one directory per ingested video: media file, index.m3u8, thumb.jpg
+      media/.stage-*/    work in progress; a stage whose owner died is removed by the next writer
+      .lock              advisory writer lock (flock)
+
+Consistency: media is written into a stage directory, then renamed into
+``media/`` and recorded in the catalog inside one critical section under the
+writer lock. A process killed anywhere leaves either an unreferenced directory
+(removed by the next writer) or a complete, recorded video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from vstream import __version__
+from vstream.errors import LayoutError, LibraryBusy, NotFound, UsageError
+
+LAYOUT = 1
+MARKER = "library.json"
+DEFAULT_DIR = "vstream-library"
+ENV_VAR = "VSTREAM_LIBRARY"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    id          TEXT PRIMARY KEY,
+    content_hash      TEXT NOT NULL UNIQUE,
+    source      TEXT NOT NULL,
+    source_size INTEGER NOT NULL,
+    source_mtime_ns INTEGER NOT NULL,
+    media_dir   TEXT NOT NULL,
+    format      TEXT NOT NULL,
+    duration    REAL NOT NULL,
+    ingested_at TEXT NOT NULL,
+    meta        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS videos_source ON videos(source);
+CREATE TABLE IF NOT EXISTS tags (
+    video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (video_id, key)
+);
+CREATE INDEX IF NOT EXISTS tags_kv ON tags(key, value);
+"""
+
+
+def resolve_path(option: str | os.PathLike[str] | None = None) -> Path:
+    """``--library``, else ``$VSTREAM_LIBRARY``, else ``./vstream-library``."""
+    value = option or os.environ.get(ENV_VAR) or DEFAULT_DIR
+    return Path(value).expanduser().absolute()
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temp name in the same directory, fsync, rename over the target."""
+    if isinstance(data, str):
+        data = data.encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def slugify(name: str) -> str:
+    """A stable, URL- and path-safe id from a file name: ``"My Talk (2).mp4"`` -> ``my-talk-2``."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-").lower()
+    return text[:64].strip("-") or "video"
+
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def check_id(video_id: str) -> str:
+    if not ID_RE.match(video_id):
+        raise UsageError(
+            f"invalid video id {video_id!r}",
+            hint="use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    return video_id
+
+
+@dataclass
+class Video:
+    id: str
+    content_hash: str
+    source: str
+    source_size: int
+    source_mtime_ns: int
+    media_dir: str  # relative to the library root
+    format: str
+    duration: float
+    ingested_at: str
+    meta: dict[str, Any]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        probe = self.meta.get("probe", {})
+        video = probe.get("video") or {}
+        return {
+            "id": self.id,
+            "duration": round(self.duration, 3),
+            "format": self.format,
+            "resolution": f"{video.get('width')}x{video.get('height')}" if video else None,
+            "segments": len(self.meta.get("segments", [])),
+            "tags": dict(self.tags),
+            "source": self.source,
+            "ingested_at": self.ingested_at,
+        }
+
+
+class Library:
+    """An open library directory. Cheap to create; reads never take the writer lock."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = False) -> "Library":
+        root = resolve_path(path)
+        lib = cls(root)
+        marker = root / MARKER
+        if not marker.exists():
+            if not create:
+                raise NotFound(
+                    f"no vstream library at {root}",
+                    hint="run `vstream init` or `vstream ingest FILE` to create one, or pass --library DIR",
+                )
+            lib._create()
+        lib._check_layout()
+        return lib
+
+    def _create(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"{self.root} exists and is not a directory", hint="choose another --library path")
+        ours = {".lock", "media", "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"}
+        if self.root.is_dir() and any(p.name not in ours for p in self.root.iterdir()):
+            raise UsageError(
+                f"{self.root} is not empty and is not a vstream library",
+                hint="choose an empty or new directory for --library",
+            )
+        (self.root / "media").mkdir(parents=True, exist_ok=True)
+        with self.writing(wait=30):
+            if not (self.root / MARKER).exists():
+                self.db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block writers
+                self.db.executescript(_SCHEMA)
+                self.db.execute(f"PRAGMA user_version = {LAYOUT}")
+                self.db.commit()
+                marker = {"format": "vstream-library", "layout": LAYOUT, "created_with": __version__}
+                atomic_write(self.root / MARKER, json.dumps(marker, indent=2) + "\n")
+
+    def _check_layout(self) -> None:
+        try:
+            marker = json.loads((self.root / MARKER).read_text())
+            layout = int(marker["layout"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LayoutError(
+                f"{self.root / MARKER} is unreadable or damaged ({exc})",
+                hint="restore it from a backup; vstream will not guess the layout",
+            ) from exc
+        if layout > LAYOUT:
+            raise LayoutError(
+                f"library {self.root} has layout {layout}, newer than this vstream ({__version__}) understands ({LAYOUT})",
+                hint="upgrade vstream: pip install -U vstream",
+            )
+        if layout < LAYOUT:
+            raise LayoutError(
+                f"library {self.root} has layout {layout}, older than this vstream's ({LAYOUT})",
+                hint="run `vstream migrate` to upgrade it in place",
+            )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.root / "catalog.sqlite", timeout=60, isolation_level=None)
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=OFF")
+            db.row_factory = sqlite3.Row
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the writer lock -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self, *, wait: float = 600, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the library's writer lock. Re-entrant within one Library object.
+
+        Waits up to ``wait`` seconds (calling ``on_wait`` once with who holds it),
+        then raises :class:`LibraryBusy`. Also removes stale work of dead writers.
+        """
+        if self._lock_fd is not None:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    if time.monotonic() >= deadline:
+                        raise LibraryBusy(
+                            f"library busy: {self.root} is locked by {holder}",
+                            hint="wait for it to finish or pass a longer --wait",
+                        ) from None
+                    if not told and on_wait:
+                        on_wait(f"waiting for the library lock held by {holder} (up to {wait:g}s)")
+                        told = True
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            self._lock_fd = fd
+            self._remove_stale()
+            yield
+        finally:
+            if self._lock_fd == fd:
+                self._lock_fd = None
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+            os.close(fd)  # closing releases the flock
+
+    def _remove_stale(self) -> None:
+        """Under the writer lock: drop dead writers' stages and media no catalog row points at."""
+        media = self.root / "media"
+        if not media.is_dir() or not (self.root / MARKER).exists():
+            return
+        referenced = {row[0] for row in self.db.execute("SELECT media_dir FROM videos")}
+        for entry in media.iterdir():
+            rel = f"media/{entry.name}"
+            if entry.name.startswith(".stage-"):
+                if not _stage_alive(entry):
+                    shutil.rmtree(entry, ignore_errors=True)
+            elif entry.is_dir() and rel not in referenced:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    # --- staging -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stage(self) -> Iterator[Path]:
+        """A private work directory under media/, alive while this process holds its lock."""
+        media = self.root / "media"
+        media.mkdir(parents=True, exist_ok=True)
+        path = media / f".stage-{secrets.token_hex(6)}"
+        path.mkdir()
+        fd = os.open(path / ".owner", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _video(self, row: sqlite3.Row) -> Video:
+        tags = {k: v for k, v in self.db.execute("SELECT key, value FROM tags WHERE video_id=? ORDER BY key", (row["id"],))}
+        return Video(
+            id=row["id"],
+            content_hash=row["content_hash"],
+            source=row["source"],
+            source_size=row["source_size"],
+            source_mtime_ns=row["source_mtime_ns"],
+            media_dir=row["media_dir"],
+            format=row["format"],
+            duration=row["duration"],
+            ingested_at=row["ingested_at"],
+            meta=json.loads(row["meta"]),
+            tags=tags,
+        )
+
+    def get(self, video_id: str) -> Video:
+        row = self.db.execute("SELECT * FROM videos WHERE id=?", (video_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no video {video_id!r} in {self.root}", hint=self._suggest(video_id))
+        return self._video(row)
+
+    def _suggest(self, video_id: str) -> str:
+        import difflib
+
+        ids = [r[0] for r in self.db.execute("SELECT id FROM videos ORDER BY id")]
+        close = difflib.get_close_matches(video_id, ids, n=3, cutoff=0.5)
+        if close:
+            return "did you mean " + ", ".join(close) + "?"
+        return "see `vstream list`" if ids else "the library is empty: ingest videos first"
+
+    def find_by_hash(self, content_hash: str) -> Video | None:
+        row = self.db.execute("SELECT * FROM videos WHERE content_hash=?", (content_hash,)).fetchone()
+        return self._video(row) if row else None
+
+    def find_unchanged(self, source: str, size: int, mtime_ns: int) -> Video | None:
+        """The video ingested from this exact file, if its size and mtime are unchanged (no hashing)."""
+        row = self.db.execute(
+            "SELECT * FROM videos WHERE source=? AND source_size=? AND source_mtime_ns=?", (source, size, mtime_ns)
+        ).fetchone()
+        return self._video(row) if row else None
+
+    def find_by_source(self, source: str) -> Video | None:
+        row = self.db.execute("SELECT * FROM videos WHERE source=? ORDER BY ingested_at DESC", (source,)).fetchone()
+        return self._video(row) if row else None
+
+    def videos(self, tags: dict[str, str] | None = None) -> list[Video]:
+        sql, args = "SELECT * FROM videos", []
+        for i, (key, value) in enumerate((tags or {}).items()):
+            sql += " WHERE" if i == 0 else " AND"
+            sql += " id IN (SELECT video_id FROM tags WHERE key=? AND value=?)"
+            args += [key, value]
+        return [self._video(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def path(self, video: Video, name: str) -> Path:
+        return self.root / video.media_dir / name
+
+    # --- writing (callers hold ``writing()``) ---------------------------------------------
+
+    def unique_id(self, wanted: str, *, content_hash: str | None = None) -> str:
+        """``wanted`` if free (or already this content's), else ``wanted-2``, ``wanted-3``..."""
+        candidate, n = wanted, 1
+        while True:
+            row = self.db.execute("SELECT content_hash FROM videos WHERE id=?", (candidate,)).fetchone()
+            if row is None or (content_hash is not None and row[0] == content_hash):
+                return candidate
+            n += 1
+            suffix = f"-{n}"
+            candidate = wanted[: 64 - len(suffix)] + suffix
+
+    def commit_video(self, video: Video, stage: Path, *, replaces: Video | None = None) -> Video:
+        """Move a finished stage into place and record it, atomically with respect to readers."""
+        assert self._lock_fd is not None, "commit_video needs the writer lock"
+        media_dir = f"media/{video.id}-{secrets.token_hex(4)}"
+        (stage / ".owner").unlink(missing_ok=True)
+        os.rename(stage, self.root / media_dir)
+        stage.mkdir()  # stage() removes its directory on exit; give it an empty one
+        video.media_dir = media_dir
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if replaces is not None:
+                db.execute("DELETE FROM videos WHERE id=?", (replaces.id,))
+            db.execute(
+                "INSERT INTO videos (id, content_hash, source, source_size, source_mtime_ns, media_dir, format, duration,"
+                " ingested_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    video.id,
+                    video.content_hash,
+                    video.source,
+                    video.source_size,
+                    video.source_mtime_ns,
+                    media_dir,
+                    video.format,
+                    video.duration,
+                    video.ingested_at,
+                    json.dumps(video.meta, separators=(",", ":")),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO tags (video_id, key, value) VALUES (?,?,?)",
+                [(video.id, k, v) for k, v in sorted(video.tags.items())],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            shutil.rmtree(self.root / media_dir, ignore_errors=True)
+            raise
+        if replaces is not None and replaces.media_dir != media_dir:
+            shutil.rmtree(self.root / replaces.media_dir, ignore_errors=True)
+        return video
+
+    def set_tags(self, video_id: str, tags: dict[str, str], remove: list[str] = ()) -> Video:
+        self.get(video_id)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("DELETE FROM tags WHERE video_id=? AND key=?", [(video_id, k) for k in remove])
+            db.executemany(
+                "INSERT INTO tags (video_id, key, value) VALUES (?,?,?)"
+                " ON CONFLICT(video_id, key) DO UPDATE SET value=excluded.value",
+                [(video_id, k, v) for k, v in tags.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return self.get(video_id)
+
+    def remove(self, video_id: str) -> Video:
+        video = self.get(video_id)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM videos WHERE id=?", (video_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        shutil.rmtree(self.root / video.media_dir, ignore_errors=True)
+        return video
+
+    def health(self) -> dict[str, Any]:
+        """What `vstream doctor` reports about the library: counts and integrity."""
+        problems = []
+        check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            problems.append(f"catalog: {check}")
+        videos = self.videos()
+        for v in videos:
+            if not (self.root / v.media_dir).is_dir():
+                problems.append(f"{v.id}: media directory {v.media_dir} is missing")
+        return {"path": str(self.root), "layout": LAYOUT, "videos": len(videos), "problems": problems}
+
+
+def _stage_alive(stage: Path) -> bool:
+    owner = stage / ".owner"
+    try:
+        fd = os.open(owner, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    """``["series=lost", "season=1"]`` -> dict; a clear usage error otherwise."""
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", key):
+            raise UsageError(f"bad tag {item!r}", hint="write tags as key=value, e.g. --tag series=lost")
+        tags[key] = value.strip()
+    return tags
