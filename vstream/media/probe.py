@@ -1,0 +1,176 @@
+"""Probe a media file and read its keyframe table from packets (no decoding), with PyAV."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vstream.errors import MediaError
+from vstream.timecode import to_ticks
+
+
+@dataclass
+class VideoInfo:
+    index: int  # absolute stream index in the container
+    codec: str
+    profile: str | None
+    pix_fmt: str | None
+    width: int
+    height: int
+    fps: float | None
+
+
+@dataclass
+class AudioInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str | None
+
+
+@dataclass
+class ProbeInfo:
+    container: str
+    duration: float | None
+    size: int
+    bit_rate: int | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+    streams: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class KeyframeTable:
+    """Keyframe presentation times in 90 kHz ticks, relative to the first video frame."""
+
+    keyframes: list[int]
+    end: int  # end of the last frame, same clock
+    start_seconds: float  # the first video frame's pts in the source, in seconds
+    frames: int
+    video_delay: int  # largest pts - dts of a keyframe (B-frame reordering delay), ticks
+    non_monotonic: int = 0  # packets whose dts went backwards
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def max_gap(self) -> int:
+        points = self.keyframes + [self.end]
+        return max((b - a for a, b in zip(points, points[1:])), default=self.end)
+
+
+def _open(path: Path):
+    import av  # lazy: PyAV loads ffmpeg's libraries
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+        raise MediaError(f"{path.name}: not a readable media file ({_av_reason(exc)})") from exc
+
+
+def _av_reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text
+
+
+def probe(path: Path) -> ProbeInfo:
+    with _open(path) as container:
+        video = audio = None
+        for stream in container.streams:
+            ctx = stream.codec_context
+            if stream.type == "video" and video is None and not _is_cover_art(stream):
+                rate = stream.average_rate or stream.guessed_rate
+                video = VideoInfo(
+                    index=stream.index,
+                    codec=ctx.codec.canonical_name,
+                    profile=ctx.profile,
+                    pix_fmt=ctx.format.name if ctx.format else None,
+                    width=ctx.width,
+                    height=ctx.height,
+                    fps=float(rate) if rate else None,
+                )
+            elif stream.type == "audio" and audio is None:
+                layout = getattr(ctx, "layout", None)
+                audio = AudioInfo(
+                    index=stream.index,
+                    codec=ctx.codec.canonical_name,
+                    sample_rate=ctx.sample_rate,
+                    channels=ctx.channels if hasattr(ctx, "channels") else len(layout.channels),
+                    layout=layout.name if layout else None,
+                )
+        duration = container.duration / 1_000_000 if container.duration else None
+        return ProbeInfo(
+            container=container.format.name,
+            duration=duration,
+            size=path.stat().st_size,
+            bit_rate=container.bit_rate or None,
+            video=video,
+            audio=audio,
+            streams=len(container.streams),
+        )
+
+
+def _is_cover_art(stream) -> bool:
+    import av
+
+    disposition = getattr(stream, "disposition", None)
+    try:
+        return bool(disposition & av.stream.Disposition.attached_pic)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        return False
+
+
+def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = None) -> KeyframeTable:
+    """Read every video packet's timestamps (demux only, nothing is decoded).
+
+    ``max_keyframes`` stops early: the first few GOPs tell the reordering delay.
+    """
+    import av
+
+    keyframes: list[int] = []
+    first: int | None = None
+    end = 0
+    frames = 0
+    delay = 0
+    non_monotonic = 0
+    last_dts: int | None = None
+    errors: list[str] = []
+    with _open(path) as container:
+        stream = container.streams[video_index]
+        tb = Fraction(stream.time_base)
+        raw_keys: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                pts = packet.pts
+                if pts is None:  # the flush packet at the end, or a broken one
+                    continue
+                frames += 1
+                dts = packet.dts if packet.dts is not None else pts
+                if last_dts is not None and dts <= last_dts:
+                    non_monotonic += 1
+                last_dts = dts
+                first = pts if first is None else min(first, pts)
+                end = max(end, pts + (packet.duration or 0))
+                if packet.is_keyframe:
+                    raw_keys.append(pts)
+                    delay = max(delay, pts - dts)
+                    if max_keyframes is not None and len(raw_keys) > max_keyframes:
+                        break
+        except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+            errors.append(_av_reason(exc))
+    if first is None:
+        raise MediaError(f"{path.name}: the video stream has no frames (file truncated or damaged?)")
+    keyframes = sorted({to_ticks(k - first, tb) for k in raw_keys})
+    return KeyframeTable(
+        keyframes=keyframes,
+        end=to_ticks(end - first, tb),
+        start_seconds=float(first * tb),
+        frames=frames,
+        video_delay=to_ticks(delay, tb),
+        non_monotonic=non_monotonic,
+        errors=errors,
+    )
