@@ -1,0 +1,1 @@
+"""Thin typer adapters over the library API: parse options, call the core, print."""

@@ -1,0 +1,150 @@
+"""init, list, info, tag, remove: the catalog commands."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from vstream.cli.common import JsonOption, LibraryOption, WaitOption
+from vstream.cli.output import out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("list")(list_videos)
+    app.command("info")(info)
+    app.command("tag")(tag)
+    app.command("remove")(remove)
+
+
+def init(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
+    """Create a library directory (other commands create it on first write too)."""
+    from vstream.library import Library, resolve_path
+
+    existed = (resolve_path(library) / "library.json").exists()
+    lib = Library.open(library, create=True)
+    if json:
+        print_json({"library": str(lib.root), "created": not existed})
+    else:
+        out.print(f"{'library already exists' if existed else 'created library'}: {lib.root}")
+
+
+def list_videos(
+    library: Optional[str] = LibraryOption,
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Only videos with this tag (key=value); repeatable."),
+    json: bool = JsonOption,
+) -> None:
+    """List the library's videos."""
+    from vstream.library import Library, parse_tags
+
+    lib = Library.open(library)
+    videos = [v.summary() for v in lib.videos(parse_tags(tag))]
+    if json:
+        print_json({"library": str(lib.root), "videos": videos})
+        return
+    if not videos:
+        out.print("no videos" + (" with these tags" if tag else f" in {lib.root} (add some with `vstream ingest FILE`)"))
+        return
+    from rich.table import Table
+
+    from vstream.timecode import format_hms
+
+    table = Table(box=None if not out.is_terminal else None, pad_edge=False)
+    for col in ("id", "duration", "resolution", "format", "segments", "tags"):
+        table.add_column(col, justify="right" if col in ("duration", "segments") else "left")
+    for v in videos:
+        tags = " ".join(f"{k}={val}" for k, val in v["tags"].items())
+        table.add_row(v["id"], format_hms(v["duration"]), v["resolution"], v["format"], str(v["segments"]), tags)
+    out.print(table)
+
+
+def info(video_id: str = typer.Argument(..., help="Video id."), library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
+    """Show one video: probe data, keyframes, segments, files."""
+    from vstream.library import Library
+    from vstream.timecode import TICKS
+
+    lib = Library.open(library)
+    video = lib.get(video_id)
+    meta = video.meta
+    data = video.summary() | {
+        "content_hash": video.content_hash,
+        "media_dir": str(lib.root / video.media_dir),
+        "playlist": str(lib.path(video, meta["files"]["playlist"])),
+        "thumbnail": str(lib.path(video, meta["files"]["thumbnail"])),
+        "probe": meta["probe"],
+        "stream": meta["stream"],
+        "plan": meta["plan"],
+        "keyframes": [round(k / TICKS, 6) for k in meta["keyframes"]],
+        "segment_list": [{"start": round(s[0] / TICKS, 6), "duration": round(s[1] / TICKS, 6),
+                          "offset": s[2], "length": s[3]} for s in meta["segments"]],  # fmt: skip
+    }
+    if json:
+        print_json(data)
+        return
+    probe = meta["probe"]
+    v = probe.get("video") or {}
+    a = probe.get("audio") or {}
+    gaps = [b - a_ for a_, b in zip(data["keyframes"], data["keyframes"][1:])]
+    lines = [
+        f"id:          {video.id}",
+        f"source:      {video.source}",
+        f"duration:    {video.duration:.3f}s",
+        f"video:       {v.get('codec')} {v.get('width')}x{v.get('height')} {v.get('fps') or 0:.3f} fps ({meta['plan']['video']})",
+        f"audio:       " + (f"{a.get('codec')} {a.get('sample_rate')} Hz {a.get('channels')} ch" if a else "none")
+        + f" ({meta['stream']['audio_source']})",
+        f"container:   {probe.get('container')}, {probe.get('size')} bytes",
+        f"keyframes:   {len(data['keyframes'])}" + (f", every {min(gaps):.2f}-{max(gaps):.2f}s" if gaps else ""),
+        f"segments:    {len(data['segment_list'])} ({video.format}), target {meta['segment_seconds']:g}s",
+        f"playlist:    {data['playlist']}",
+        f"thumbnail:   {data['thumbnail']}",
+        f"tags:        " + (" ".join(f"{k}={val}" for k, val in video.tags.items()) or "-"),
+    ]
+    if meta["plan"]["problems"]:
+        lines.append("re-encoded:  " + "; ".join(meta["plan"]["problems"]))
+    out.print("\n".join(lines), markup=False)
+
+
+def tag(
+    video_id: str = typer.Argument(..., help="Video id."),
+    tags: List[str] = typer.Argument(None, help="key=value pairs to set."),
+    remove: List[str] = typer.Option([], "--remove", "-r", help="Tag key to remove; repeatable."),
+    library: Optional[str] = LibraryOption,
+    wait: float = WaitOption,
+    json: bool = JsonOption,
+) -> None:
+    """Set or remove tags on a video (search filters and recipes select by tags)."""
+    from vstream.errors import UsageError
+    from vstream.library import Library, parse_tags
+
+    if not tags and not remove:
+        raise UsageError("nothing to do", hint="give key=value pairs and/or --remove KEY")
+    lib = Library.open(library)
+    with lib.writing(wait=wait):
+        video = lib.set_tags(video_id, parse_tags(tags or []), list(remove))
+    if json:
+        print_json({"id": video.id, "tags": video.tags})
+    else:
+        out.print(f"{video.id}: " + (" ".join(f"{k}={v}" for k, v in video.tags.items()) or "no tags"), markup=False)
+
+
+def remove(
+    video_ids: List[str] = typer.Argument(..., help="Video ids to remove."),
+    library: Optional[str] = LibraryOption,
+    wait: float = WaitOption,
+    json: bool = JsonOption,
+) -> None:
+    """Remove videos: their segments, catalog rows and tags (the source files are not touched)."""
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    removed = []
+    with lib.writing(wait=wait):
+        for video_id in video_ids:
+            lib.get(video_id)  # fail before removing anything if an id is wrong
+        for video_id in video_ids:
+            removed.append(lib.remove(video_id).id)
+    if json:
+        print_json({"removed": removed})
+    else:
+        out.print("removed " + ", ".join(removed), markup=False)
