@@ -198,7 +198,7 @@ class Library:
         if self._db is None:
             db = sqlite3.connect(self.root / "catalog.sqlite", timeout=60, isolation_level=None)
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no corruption on power loss
             db.row_factory = sqlite3.Row
             self._db = db
         return self._db
