@@ -1,0 +1,1 @@
+"""Shared test helpers (see :mod:`tests.support.hlsplayer` and :mod:`tests.support.fixtures`)."""
