@@ -1,0 +1,92 @@
+# vstream: the two commands a newcomer runs are `make demo` and `make test`.
+# Both set everything up first: system programs (ffmpeg, espeak-ng, chromium) when
+# missing, a virtualenv cached outside the repo and keyed by the dependency files,
+# the package itself (editable, pointing at this checkout) and hls.js from npm.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+CACHE ?= $(HOME)/.cache/vstream
+DEPS_KEY := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+VENV ?= $(CACHE)/venv-$(DEPS_KEY)
+PY := $(VENV)/bin/python
+VSTREAM := $(VENV)/bin/vstream
+LIBRARY ?= vstream-library
+SAMPLES := sample_media/out
+PIP := $(PY) -m pip --disable-pip-version-check
+# Every optional extra; `make test` installs them all.
+EXTRAS := test
+
+.PHONY: help setup system-deps venv package node sample-media demo test test-fast bench clean
+
+help:
+	@echo "make demo   - set up, build the sample media, ingest it, and show what to open next"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make bench  - run the benchmarks (bench/*.py) and print their ratios"
+
+setup: system-deps venv package node
+
+# Debian packages when running as root; otherwise say what is missing (vstream falls
+# back to imageio-ffmpeg's binary for ffmpeg itself, see `vstream doctor`).
+system-deps:
+	@missing=""; \
+	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing// /}" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo ">> installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo ">> missing programs:$$missing (install them with your package manager; ffmpeg falls back to imageio-ffmpeg)"; \
+	  fi; \
+	fi
+
+$(VENV)/.complete: pyproject.toml
+	@echo ">> creating $(VENV)"
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip setuptools wheel
+	@$(PIP) install -q -e '.[$(EXTRAS)]'
+	@command -v ffmpeg >/dev/null 2>&1 || $(PIP) install -q imageio-ffmpeg
+	@touch $@
+
+venv: $(VENV)/.complete
+
+# Re-point the cached venv's editable install at this checkout (cheap, no downloads).
+package: venv
+	@$(PIP) install -q --no-deps --no-build-isolation -e . >/dev/null
+
+node_modules/.package-lock.json: package-lock.json
+	@echo ">> npm ci (hls.js)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: node_modules/.package-lock.json
+
+sample-media: venv
+	@$(PY) sample_media/build.py $(SAMPLES)
+
+demo: setup sample-media
+	@$(VSTREAM) init -L $(LIBRARY)
+	@$(VSTREAM) ingest -L $(LIBRARY) --tag collection=samples $(SAMPLES)/talk.mp4 $(SAMPLES)/match.mp4 $(SAMPLES)/silent.mp4 $(SAMPLES)/ad.mp4
+	@$(VSTREAM) ingest -L $(LIBRARY) --tag collection=samples --transcode $(SAMPLES)/legacy.avi
+	@echo
+	@$(VSTREAM) list -L $(LIBRARY)
+	@echo
+	@echo "Next:"
+	@echo "  $(VSTREAM) info talk -L $(LIBRARY)          # keyframes, segments, playlist path"
+	@echo "  ffplay $$($(VSTREAM) info talk -L $(LIBRARY) --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["playlist"])')"
+	@echo "  (or open that index.m3u8 in VLC / Safari; every video's HLS lives under $(LIBRARY)/media/)"
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	@$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+bench: setup
+	@$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(SAMPLES) $(LIBRARY) .pytest_cache bench/out
