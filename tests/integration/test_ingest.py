@@ -220,52 +220,44 @@ def test_missing_file(tmp_path):
 
 
 needs_setpriv = pytest.mark.skipif(
-    not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root and setpriv to test as another user"
+    not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root and setpriv to drop file-permission overrides"
 )
+
+# Root ignores file modes through two capabilities; without them, modes apply to root too.
+# (Switching to another user would not do: the test virtualenv may live in root's 0700 home.)
+NO_DAC_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def vstream_without_root_overrides(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*NO_DAC_OVERRIDE, sys.executable, "-m", "vstream", *args], capture_output=True, text=True)
 
 
 @needs_setpriv
-def test_unreadable_file(samples):
-    import tempfile
-
-    tmp_path = Path(tempfile.mkdtemp(prefix="vstream-perm-"))  # pytest's tmp dirs are root-only
+def test_unreadable_file(samples, tmp_path):
     lib, src = tmp_path / "lib", tmp_path / "secret.mp4"
     shutil.copy(sample_path(samples, "ad"), src)
     src.chmod(0)
-    vstream("init", "-L", str(lib), check=True)
-    os.chmod(tmp_path, 0o777)
-    for path in [lib, *lib.rglob("*")]:
-        os.chown(path, 65534, 65534)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "vstream",
-         "ingest", "-L", str(lib), str(src)],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+    proc = vstream_without_root_overrides("ingest", "-L", str(lib), str(src))
     assert proc.returncode == 1, proc.stderr
     assert "permission denied" in proc.stderr and "Traceback" not in proc.stderr
-    shutil.rmtree(tmp_path)
+    assert vstream_json("list", "-L", str(lib))["videos"] == []
 
 
 @needs_setpriv
 def test_unwritable_library_is_an_io_error_not_a_crash(samples, tmp_path):
-    import tempfile
-
-    base = Path(tempfile.mkdtemp(prefix="vstream-perm-"))
-    lib = base / "lib"
+    lib = tmp_path / "lib"
     vstream("init", "-L", str(lib), check=True)
-    os.chmod(base, 0o755)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "vstream",
-         "ingest", "-L", str(lib), str(sample_path(samples, "ad"))],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+    for path in [lib, *lib.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        proc = vstream_without_root_overrides("ingest", "-L", str(lib), str(sample_path(samples, "ad")))
+    finally:
+        for path in [lib, *lib.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
     assert proc.returncode == 7, proc.stderr
     assert ("Permission denied" in proc.stderr or "readonly" in proc.stderr) and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
     assert vstream_json("list", "-L", str(lib))["videos"] == []
-    shutil.rmtree(base)
 
 
 # --- crashes and concurrency -------------------------------------------------------------------
