@@ -23,6 +23,7 @@ from typing import Any
 from vstream.errors import LibraryBusy, MediaError, UsageError, VstreamError
 from vstream.library import Library, Video, check_id, slugify
 from vstream.media import ffmpeg as ff
+from vstream.media.fmp4 import fragment_index
 from vstream.media.hls import (
     InitSection,
     MediaPlaylist,
@@ -158,10 +159,18 @@ def hls_argv(
 ) -> list[str]:
     """One ffmpeg run: stream copy into a single media file with a byte range per keyframe interval.
 
-    ``-hls_time`` below any keyframe interval makes the HLS muxer cut at every
-    keyframe; ``-audio_preload`` (the video's reordering delay) interleaves audio
-    so no range's audio starts before its first video frame, and
-    ``-copypriorss 0`` drops audio (e.g. encoder priming) from before the first frame.
+    fMP4: the mp4 muxer writes one fragment (moof+mdat) per keyframe
+    (``frag_keyframe``); :func:`vstream.media.fmp4.fragment_index` reads the ranges
+    from the box headers. ``delay_moov`` writes the init section once every
+    track's first timestamp is known, so its edit lists keep audio and video in
+    sync (each track's fragments start at decode time 0; with ``empty_moov`` the
+    video would play a reordering delay late). MPEG-TS: the HLS muxer in single-file mode with
+    ``-hls_time`` below any keyframe interval cuts at every keyframe and writes
+    the ranges in its playlist (it rewrites that playlist per range, which is
+    why fMP4 does not go through it). ``-audio_preload`` (the video's reordering
+    delay) interleaves audio so no range's audio starts before its first video
+    frame, and ``-copypriorss 0`` drops audio (e.g. encoder priming) from before
+    the first frame.
     """
     assert info.video is not None
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(src)]
@@ -181,9 +190,12 @@ def hls_argv(
     argv += ["-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1", "-copypriorss", "0"]
     if video_delay > 0:
         argv += ["-audio_preload", str(round(video_delay * 1_000_000 / TICKS))]
-    argv += ["-f", "hls", "-hls_time", "0.001", "-hls_playlist_type", "vod", "-hls_flags", "single_file"]
-    argv += ["-hls_segment_type", "fmp4" if fmt == "fmp4" else "mpegts"]
-    argv += ["-hls_segment_filename", str(out_dir / MEDIA_FILE[fmt]), str(out_dir / "ffmpeg.m3u8")]
+    media = str(out_dir / MEDIA_FILE[fmt])
+    if fmt == "fmp4":
+        argv += ["-f", "mp4", "-movflags", "+frag_keyframe+delay_moov+default_base_moof", media]
+    else:
+        argv += ["-f", "hls", "-hls_time", "0.001", "-hls_playlist_type", "vod", "-hls_flags", "single_file"]
+        argv += ["-hls_segment_type", "mpegts", "-hls_segment_filename", media, str(out_dir / "ffmpeg.m3u8")]
     return argv
 
 
@@ -207,12 +219,12 @@ def transcode_argv(ffmpeg: str, src: Path, out: Path, *, info: ProbeInfo) -> lis
 
 
 def thumbnail_argv(ffmpeg: str, src: Path, out: Path, at: float) -> list[str]:
-    """A 320-px-wide JPEG of the frame near ``at`` (input seek: decodes about one GOP)."""
+    """A 320-px-wide JPEG of the first keyframe at or after ``at`` (decodes one frame)."""
     import ffmpeg as ffmpeg_python  # ffmpeg-python builds the filter argument
 
-    stream = ffmpeg_python.input(str(src), ss=f"{at:.3f}").filter("scale", 320, -2)
-    argv = stream.output(str(out), vframes=1, **{"q:v": 4}).global_args("-hide_banner", "-nostdin", "-v", "error").compile(cmd=ffmpeg)
-    return list(argv[:1]) + ["-y"] + list(argv[1:])
+    stream = ffmpeg_python.input(str(src), ss=f"{at:.3f}", skip_frame="nokey").filter("scale", 320, -2)
+    argv = stream.output(str(out), vframes=1, **{"q:v": 4}).compile(cmd=ffmpeg)
+    return [argv[0], "-hide_banner", "-nostdin", "-v", "error", "-y", *argv[1:]]
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -286,13 +298,11 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
     source = str(path.resolve())
     stat = path.stat()
     existing = None if opts.force else lib.find_unchanged(source, stat.st_size, stat.st_mtime_ns)
-    if existing is None:
-        progress.begin(f"{path.name}: hashing", None)
-        digest = content_hash(path)
-        existing = lib.find_by_hash(digest)
-    if existing and not opts.force:
-        return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
-                            time.monotonic() - started, f"already ingested as {existing.id}")  # fmt: skip
+    if existing:  # the same file, untouched since it was ingested: no need to even hash it
+        return _skipped(label, existing, started)
+    # The content hash runs beside the segmenting; a file whose bytes are already in the
+    # library under another path is found before anything is committed.
+    hashing = _Background(content_hash, path)
 
     progress.begin(f"{path.name}: reading keyframes", None)
     info = probe(path)
@@ -319,7 +329,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
                 plan = _plan(path, info, kt, opts)
                 if plan.video == "encode":
                     raise _Restart
-                media_kt, playlist_bits = kt, _finish_segmenting(jobs, stage, kt, opts)
+                media_kt, playlist_bits = kt, _finish_segmenting(jobs, stage, kt, opts, path.name)
             except BaseException as exc:
                 for job in jobs:
                     job.kill()
@@ -336,7 +346,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             media_kt = _full_table(out, media_info)
             carried = StreamPlan(video="copy", audio="copy" if media_info.audio else "silence")
             jobs = _start_segmenting(binary, out, stage, media_info, carried, media_kt, opts, progress)
-            playlist_bits = _finish_segmenting(jobs, stage, media_kt, opts)
+            playlist_bits = _finish_segmenting(jobs, stage, media_kt, opts, path.name)
             out.unlink()
         index, gops, groups, playlist = playlist_bits
 
@@ -357,11 +367,11 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         }
         progress.begin(f"{path.name}: saving", None)
         (stage / PLAYLIST).write_text(playlist.render())
+        digest = hashing.result()
         with lib.writing(wait=opts.wait, on_wait=progress.note):
             existing = lib.find_by_hash(digest)
-            if existing and not opts.force:  # another process ingested the same content meanwhile
-                return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
-                                    time.monotonic() - started, f"already ingested as {existing.id}")  # fmt: skip
+            if existing and not opts.force:  # the same bytes, ingested before or meanwhile by another process
+                return _skipped(label, existing, started)
             changed = None if existing else lib.find_by_source(source)
             replaces = existing or changed
             video_id = _choose_id(lib, opts, path, replaces)
@@ -386,6 +396,34 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         message = (message + "; " if message else "") + "no audio: a silent track was added"
     return IngestResult(label, status, video.id, video.duration, len(playlist.segments),
                         time.monotonic() - started, message, plan.transcodes)  # fmt: skip
+
+
+def _skipped(label: str, existing: Video, started: float) -> IngestResult:
+    return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
+                        time.monotonic() - started, f"already ingested as {existing.id}")  # fmt: skip
+
+
+class _Background:
+    """Run one function in a thread; ``result()`` joins it and re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, *args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class _Restart(Exception):
@@ -418,12 +456,18 @@ def _start_segmenting(binary, src, stage, info, plan, kt, opts, progress) -> lis
     return [segmenting, thumb]
 
 
-def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions):
+def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions, src_name: str):
     for job in jobs:
         job.wait()
-    index = parse_byterange_playlist((stage / "ffmpeg.m3u8").read_text())
-    (stage / "ffmpeg.m3u8").unlink()
-    gops = gops_from_index(kt.keyframes, kt.end, index)
+    if opts.format == "fmp4":
+        index = fragment_index(stage / MEDIA_FILE["fmp4"])
+    else:
+        index = parse_byterange_playlist((stage / "ffmpeg.m3u8").read_text())
+        (stage / "ffmpeg.m3u8").unlink()
+    try:
+        gops = gops_from_index(kt.keyframes, kt.end, index)
+    except ValueError as exc:
+        raise MediaError(f"{src_name}: the segmenter did not cut at every keyframe ({exc})") from None
     init = InitSection(MEDIA_FILE[opts.format], index.init) if index.init else None
     groups = group_gops(gops, to_ticks(opts.segment_seconds))
     playlist = MediaPlaylist([segments_for(g, MEDIA_FILE[opts.format], init) for g in groups])

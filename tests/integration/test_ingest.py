@@ -305,3 +305,23 @@ def test_two_concurrent_ingests_into_one_library(samples, tmp_path):
     assert len(list((lib / "media").iterdir())) == 4
     for v in videos:
         assert null_decode(playlist_of(lib, v["id"])).returncode == 0
+
+
+def _av_offset(path: Path) -> float:
+    """First video frame time minus first audio sample time, as a player's demuxer sees them."""
+    streams = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "json", str(path)],
+        capture_output=True, text=True,
+    ).stdout)["streams"]  # fmt: skip
+    start = {s["codec_type"]: float(s["start_time"]) for s in streams}
+    return start["video"] - start["audio"]
+
+
+@pytest.mark.parametrize("fmt", ["fmp4", "ts"])
+def test_audio_video_sync_is_the_sources(samples, tmp_path, fmt):
+    """B-frame sources are shifted by their reordering delay when muxed; audio must move with video."""
+    lib = tmp_path / "lib"
+    src = sample_path(samples, "talk")
+    vstream("ingest", "-L", str(lib), "--format", fmt, str(src), check=True)
+    assert vstream_json("info", "talk", "-L", str(lib))["stream"]["video"]["codec"] == "h264"
+    assert _av_offset(playlist_of(lib, "talk")) == pytest.approx(_av_offset(src), abs=0.025)  # < one AAC frame

@@ -113,8 +113,10 @@ def test_group_gops_keeps_single_long_gops_whole():
     assert [len(g) for g in group_gops(gops, 4 * TICKS)] == [1, 1, 1]
 
 
-def test_gops_fall_back_to_ffmpeg_durations_when_counts_differ():
-    index = ByteRangeIndex(None, [(1.5, ByteRange(10, 0)), (2.5, ByteRange(10, 10))])
-    gops = gops_from_index([0], 4 * TICKS, index)
-    assert [g.start for g in gops] == [0, int(1.5 * TICKS)]
-    assert gops[-1].duration == int(2.5 * TICKS)
+def test_gops_pair_keyframes_with_ranges_and_refuse_to_guess():
+    index = ByteRangeIndex(None, [(0.0, ByteRange(10, 0)), (0.0, ByteRange(10, 10))])
+    assert [g.start for g in gops_from_index([0, TICKS], 3 * TICKS, index)] == [0, TICKS]
+    # one range more: frames before the first keyframe belong to the first range
+    assert [g.start for g in gops_from_index([TICKS // 2], 3 * TICKS, index)] == [0, TICKS // 2]
+    with pytest.raises(ValueError, match="2 byte ranges for 3 keyframes"):
+        gops_from_index([0, TICKS, 2 * TICKS], 3 * TICKS, index)

@@ -73,8 +73,8 @@ def test_hls_argv_is_a_pure_stream_copy(tmp_path):
     assert "-c:v copy" in joined and "-c:a copy" in joined
     assert "libx264" not in joined and "aac" not in joined.replace("-c:a copy", "")
     assert argv[argv.index("-audio_preload") + 1] == "80000"  # 7200 ticks = 80 ms
-    assert argv[argv.index("-hls_segment_type") + 1] == "fmp4"
-    assert "single_file" in argv and argv[-1].endswith("ffmpeg.m3u8")
+    assert argv[argv.index("-f") + 1] == "mp4" and "frag_keyframe" in argv[argv.index("-movflags") + 1]
+    assert argv[-1].endswith("media.m4s")
 
 
 def test_silence_is_mapped_from_lavfi_and_video_still_copied(tmp_path):

@@ -149,19 +149,18 @@ def _parse_range(text: str, default_offset: int) -> ByteRange:
 
 
 def gops_from_index(keyframes: Sequence[int], end: int, index: ByteRangeIndex) -> list[Gop]:
-    """Pair the keyframe table (exact times) with ffmpeg's ranges (exact bytes).
+    """Pair the keyframe table (exact times) with the muxer's ranges (exact bytes).
 
-    ffmpeg starts a range at every keyframe, so the counts agree; if they ever do
-    not (a keyframe ffmpeg would not cut at), the range starts are taken from
-    ffmpeg's own durations instead, and the keyframe table stays as read.
+    The muxers start a range at every keyframe, so the counts agree; one range
+    more means frames before the first keyframe (an open start), which join the
+    first range's time span from 0. Any other mismatch is an error, never a guess.
     """
     if len(keyframes) == len(index.ranges):
-        starts = list(keyframes)
+        starts = [0, *keyframes[1:]] if keyframes else []
+    elif len(keyframes) + 1 == len(index.ranges):
+        starts = [0, *keyframes]
     else:
-        starts, t = [], 0
-        for seconds, _ in index.ranges:
-            starts.append(t)
-            t += round(seconds * TICKS)
+        raise ValueError(f"{len(index.ranges)} byte ranges for {len(keyframes)} keyframes")
     bounds = starts[1:] + [end]
     return [
         Gop(start=s, duration=b - s, offset=rng.offset, length=rng.length)
