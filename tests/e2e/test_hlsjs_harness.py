@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,13 +18,9 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests.support.fixtures import hls_player  # noqa: F401  (fixture)
-    from tests.support.hlsplayer import HLSJS_DIR, HlsPlayer, serve_directory
-except ModuleNotFoundError:  # repo root not on sys.path (plain `pytest` without pythonpath)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.support.fixtures import hls_player  # noqa: F401  (fixture)
-    from tests.support.hlsplayer import HLSJS_DIR, HlsPlayer, serve_directory
+# Fixtures (hls_player) come from tests.support.fixtures, which tests/conftest.py
+# registers via pytest_plugins (it also puts the repo root on sys.path).
+from tests.support.hlsplayer import HLSJS_DIR, HlsPlayer, serve_directory
 
 browser = pytest.mark.browser
 
@@ -101,7 +96,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 @browser
 @pytest.mark.parametrize("segment_type", list(SEGMENT_TYPES))
 def test_byterange_stream_plays_to_end(
-    hls_player: HlsPlayer, media_root: Path, base_url: str, segment_type: str  # noqa: F811
+    hls_player: HlsPlayer, media_root: Path, base_url: str, segment_type: str
 ) -> None:
     ext = SEGMENT_TYPES[segment_type]
     playlist = media_root / segment_type / "stream.m3u8"
@@ -121,8 +116,13 @@ def test_byterange_stream_plays_to_end(
     assert result.current_time == pytest.approx(result.duration, abs=0.1), result.summary()
     assert result.decoded_frames > 0, result.summary()
     assert result.decoded_frames >= 0.8 * DURATION * FPS, result.summary()
-    # Playback was accelerated: well under the 6 s of media.
-    assert result.wall_time < DURATION, result.summary()
+    # Playback really ran at the requested rate: 6 s of media in well under 6 s.
+    stamps = {}
+    for event in result.events:
+        m = re.match(r"([\d.]+)s video (playing|ended) ", event)
+        if m:
+            stamps.setdefault(m.group(2), float(m.group(1)))
+    assert stamps["ended"] - stamps["playing"] < DURATION / 2, result.summary()
     result.assert_played(expected_duration=DURATION)
 
     # hls.js really fetched the media by byte range and got 206 partial responses.
@@ -148,7 +148,7 @@ def test_byterange_stream_plays_to_end(
         "mpegts/no_such_playlist.m3u8",
     ],
 )
-def test_broken_playlist_reports_error(hls_player: HlsPlayer, base_url: str, path: str) -> None:  # noqa: F811
+def test_broken_playlist_reports_error(hls_player: HlsPlayer, base_url: str, path: str) -> None:
     result = hls_player.play(f"{base_url}/{path}", timeout=15, rate=4.0)
 
     assert not result.ended, result.summary()
@@ -162,14 +162,14 @@ def test_broken_playlist_reports_error(hls_player: HlsPlayer, base_url: str, pat
 
 
 @browser
-def test_timeout_is_not_reported_as_ended(hls_player: HlsPlayer, base_url: str) -> None:  # noqa: F811
+def test_timeout_is_not_reported_as_ended(hls_player: HlsPlayer, base_url: str) -> None:
     # At 1x the 6 s stream cannot finish within 1 s: the harness must say so.
     result = hls_player.play(f"{base_url}/fmp4/stream.m3u8", timeout=1.0, rate=1.0)
 
     assert result.timed_out, result.summary()
     assert not result.ended, result.summary()
     assert result.current_time < DURATION - 1, result.summary()
-    assert result.wall_time < 5, result.summary()
+    assert result.wall_time < 15, result.summary()
 
 
 # --------------------------------------------------------------------------

@@ -45,6 +45,9 @@ HARNESS_PREFIX = "/_harness"
 
 CHROMIUM_PATH = os.environ.get("VSTREAM_TEST_CHROMIUM", "/usr/bin/chromium")
 
+#: Limit for loading the harness page itself (not counted in ``play(timeout=...)``).
+PAGE_LOAD_TIMEOUT = 30.0
+
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -311,8 +314,6 @@ class HlsPlayer:
                 executable_path=self.chromium_path,
                 headless=True,
                 args=[*CHROMIUM_ARGS, *self.extra_args],
-                # Chromium's own defaults for these are fine; Playwright's
-                # hide-scrollbars/mute-audio defaults do not matter here.
                 timeout=60_000,
             )
         except Exception:
@@ -355,6 +356,8 @@ class HlsPlayer:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"playlist_url must be an absolute http(s) URL, got {playlist_url!r}")
         self.start()
+        from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
         origin = f"{parts.scheme}://{parts.netloc}"
         query = urllib.parse.urlencode({"src": playlist_url, "rate": repr(float(rate)), "debug": int(debug)})
         page_url = f"{origin}{HARNESS_PREFIX}/player.html?{query}"
@@ -363,6 +366,7 @@ class HlsPlayer:
         page_errors: list[str] = []
         console: list[str] = []
         requests: list[str] = []
+        harness_errors: list[str] = []
         started = time.monotonic()
         try:
             context.route(f"{origin}{HARNESS_PREFIX}/**", _serve_harness_asset)
@@ -380,22 +384,29 @@ class HlsPlayer:
                 if msg.type in ("error", "warning") or debug
                 else None,
             )
-            page.goto(page_url, wait_until="load", timeout=max(timeout, 1) * 1000)
             timed_out = False
-            remaining = max(timeout - (time.monotonic() - started), 0.1)
             try:
-                page.wait_for_function(
-                    "() => window.__harness && window.__harness.done",
-                    polling=50,
-                    timeout=remaining * 1000,
+                # Page load (player.html + hls.js, both served from disk) has its
+                # own limit so a short playback ``timeout`` cannot break it.
+                page.goto(page_url, wait_until="load", timeout=PAGE_LOAD_TIMEOUT * 1000)
+            except PlaywrightTimeoutError:
+                harness_errors.append(f"harness: player page did not load within {PAGE_LOAD_TIMEOUT} s")
+            else:
+                try:
+                    page.wait_for_function(
+                        "() => window.__harness && window.__harness.done",
+                        polling=50,
+                        timeout=max(timeout, 0.1) * 1000,
+                    )
+                except PlaywrightTimeoutError:
+                    timed_out = True
+            try:
+                snap = page.evaluate(
+                    "() => window.__harnessSnapshot ? window.__harnessSnapshot() : null"
                 )
-            except Exception as exc:  # playwright TimeoutError
-                if type(exc).__name__ != "TimeoutError":
-                    raise
-                timed_out = True
-            snap = page.evaluate(
-                "() => window.__harnessSnapshot ? window.__harnessSnapshot() : null"
-            )
+            except Exception as exc:  # e.g. the page crashed
+                harness_errors.append(f"harness: could not read player state: {exc}")
+                snap = None
         finally:
             context.close()
         wall = time.monotonic() - started
@@ -405,15 +416,15 @@ class HlsPlayer:
                 current_time=float("nan"),
                 duration=float("nan"),
                 decoded_frames=0,
-                errors=["harness: player page did not initialise", *page_errors],
-                events=console,
+                errors=[*harness_errors, "harness: player page did not initialise"],
+                events=console + page_errors,
                 timed_out=timed_out,
                 wall_time=wall,
                 requests=requests,
             )
         # Uncaught page exceptions are already in snap["errors"] (window.onerror);
         # Playwright's copies carry stacks, so they go to the event log.
-        errors = list(snap["errors"])
+        errors = list(snap["errors"]) + harness_errors
         events = list(snap["events"]) + console + page_errors
         if timed_out:
             events.append(f"harness: timed out after {timeout} s")
