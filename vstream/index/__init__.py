@@ -1,0 +1,1 @@
+"""The index: what every scene shows and says, stored in LanceDB."""
