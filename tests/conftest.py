@@ -101,3 +101,12 @@ def ffprobe() -> str:
     if not path:
         pytest.fail("ffprobe is required for the tests (make setup installs Debian's ffmpeg)")
     return path
+
+
+@pytest.fixture(scope="session")
+def indexed_library(tmp_path_factory, library) -> Path:
+    """A copy of the sample library, indexed with the default offline models. Read-only for tests."""
+    lib = tmp_path_factory.mktemp("indexed") / "library"
+    shutil.copytree(library, lib)
+    vstream("index", "-L", str(lib), check=True, timeout=900)
+    return lib

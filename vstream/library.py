@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (video_id, key)
 );
 CREATE INDEX IF NOT EXISTS tags_kv ON tags(key, value);
+CREATE TABLE IF NOT EXISTS index_state (
+    video_id    TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    stage       TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    media_dir   TEXT NOT NULL,
+    rows        INTEGER NOT NULL,
+    seconds     REAL NOT NULL,
+    indexed_at  TEXT NOT NULL,
+    PRIMARY KEY (video_id, stage)
+);
 """
 
 
@@ -249,6 +259,8 @@ class Library:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
             self._lock_fd = fd
+            if (self.root / MARKER).exists():
+                self.db.executescript(_SCHEMA)  # tables added within this layout version (IF NOT EXISTS)
             self._remove_stale()
             yield
         finally:
@@ -425,13 +437,37 @@ class Library:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM videos WHERE id=?", (video_id,))
+            db.execute("DELETE FROM videos WHERE id=?", (video_id,))  # index_state rows cascade
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         shutil.rmtree(self.root / video.media_dir, ignore_errors=True)
+        shutil.rmtree(self.root / "index" / "thumbs" / video_id, ignore_errors=True)
+        if (self.root / "index" / "lancedb").is_dir():  # rows of a killed remove are swept by the next index run
+            from vstream.index.store import Store
+
+            Store(self).delete_video(video_id)
         return video
+
+    # --- index state ---------------------------------------------------------------------
+
+    def index_state(self, video_id: str) -> dict[str, dict[str, Any]]:
+        """``{stage: {fingerprint, media_dir, rows, seconds, indexed_at}}`` for one video."""
+        try:
+            rows = self.db.execute("SELECT * FROM index_state WHERE video_id=?", (video_id,)).fetchall()
+        except sqlite3.OperationalError:  # a catalog from before the index existed
+            return {}
+        return {r["stage"]: {k: r[k] for k in r.keys() if k not in ("video_id", "stage")} for r in rows}
+
+    def set_index_state(self, video: Video, stage: str, fingerprint: str, rows: int, seconds: float) -> None:
+        from datetime import datetime, timezone
+
+        self.db.execute(
+            "INSERT OR REPLACE INTO index_state VALUES (?,?,?,?,?,?,?)",
+            (video.id, stage, fingerprint, video.media_dir, rows, round(seconds, 3),
+             datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        )  # fmt: skip
 
     def health(self) -> dict[str, Any]:
         """What `vstream doctor` reports about the library: counts and integrity."""

@@ -23,6 +23,7 @@ def ingest(
     fmt: str = typer.Option("fmp4", "--format", help="Segment format: fmp4 (CMAF, default) or ts (MPEG-TS)."),
     transcode: bool = typer.Option(False, "--transcode", help="Re-encode inputs that cannot be stream-copied (to H.264/AAC, 1 s GOP)."),
     force: bool = typer.Option(False, "--force", "-f", help="Re-ingest files that are already in the library."),
+    then_index: bool = typer.Option(False, "--index", help="Index what was ingested (vstream index) in the same run."),
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
@@ -46,6 +47,15 @@ def ingest(
     with RichProgress() as progress:
         results = run_ingest(lib, paths, opts, progress)
     counts = {s: sum(r.status == s for r in results) for s in ("ingested", "updated", "skipped", "failed")}
+    index_code = 0
+    if then_index:
+        from vstream.cli.index import run_index
+        from vstream.models import ModelSettings
+
+        ids = sorted({r.id for r in results if r.id})
+        if ids:
+            index_code = run_index(lib, ids, only=[], force=False, sample_seconds=10.0, wait=wait,
+                                   settings=ModelSettings.load(lib.root), json=False)  # fmt: skip
     if json:
         print_json({"library": str(lib.root), **counts, "results": [r.to_dict() for r in results]})
     else:
@@ -58,5 +68,5 @@ def ingest(
                 out.print(f"{r.status:<9}{r.id}  {detail}{note}", markup=False, highlight=False)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         err.print(f"{summary or 'nothing to do'} in {lib.root}", markup=False, highlight=False)
-    if counts["failed"]:
+    if counts["failed"] or index_code:
         raise typer.Exit(PARTIAL)

@@ -41,10 +41,11 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import doctor, ingest, library_cmds
+    from vstream.cli import doctor, index, ingest, library_cmds
 
     library_cmds.register(app)
     ingest.register(app)
+    index.register(app)
     doctor.register(app)
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -90,11 +91,32 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 class Running:
     """An ffmpeg process started by :func:`start`; :meth:`wait` returns its stderr or raises."""
 
-    def __init__(self, argv: list[str], duration: float | None, on_progress: Callable[[float], None] | None, what: str):
+    def __init__(
+        self,
+        argv: list[str],
+        duration: float | None,
+        on_progress: Callable[[float], None] | None,
+        what: str,
+        on_line: Callable[[str], None] | None = None,
+    ):
         self.what = what
         if on_progress and duration:
             argv[1:1] = ["-progress", "pipe:1", "-nostats"]
-        self.proc = subprocess.Popen(
+        with warnings.catch_warnings():
+            # lancedb warns on any fork once loaded; this child only calls prctl() and execs ffmpeg
+            warnings.filterwarnings("ignore", message="lancedb fork support", category=RuntimeWarning)
+            self.proc = self._spawn(argv)
+        self._stderr: list[str] = []
+        self._threads = [
+            threading.Thread(target=lambda: self._stderr.append(self.proc.stderr.read()), daemon=True),
+            threading.Thread(target=self._read_stdout, args=(duration, on_progress, on_line), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _spawn(argv: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -103,17 +125,12 @@ class Running:
             errors="replace",
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-        self._stderr: list[str] = []
-        self._threads = [
-            threading.Thread(target=lambda: self._stderr.append(self.proc.stderr.read()), daemon=True),
-            threading.Thread(target=self._read_progress, args=(duration, on_progress), daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
 
-    def _read_progress(self, duration: float | None, on_progress: Callable[[float], None] | None) -> None:
+    def _read_stdout(self, duration, on_progress, on_line) -> None:
         for line in self.proc.stdout:
-            if on_progress and duration and line.startswith("out_time_us="):
+            if on_line is not None:
+                on_line(line)
+            elif on_progress and duration and line.startswith("out_time_us="):
                 value = line.split("=", 1)[1].strip()
                 if value.isdigit():
                     on_progress(min(1.0, int(value) / 1e6 / duration))
@@ -143,13 +160,15 @@ def start(
     duration: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     what: str = "ffmpeg",
+    on_line: Callable[[str], None] | None = None,
 ) -> Running:
     """Start an ffmpeg argv (``argv[0]`` is the binary) in the background.
 
     With ``duration`` and ``on_progress`` the command gets ``-progress pipe:1`` and
-    ``on_progress`` receives the fraction done (from a reader thread).
+    ``on_progress`` receives the fraction done (from a reader thread); otherwise
+    ``on_line`` receives each line ffmpeg writes to stdout.
     """
-    return Running(list(argv), duration, on_progress, what)
+    return Running(list(argv), duration, on_progress, what, on_line)
 
 
 def run(
@@ -158,6 +177,7 @@ def run(
     duration: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     what: str = "ffmpeg",
+    on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Run an ffmpeg argv to completion. Returns stderr; raises MediaError with ffmpeg's useful line."""
-    return start(argv, duration=duration, on_progress=on_progress, what=what).wait()
+    return start(argv, duration=duration, on_progress=on_progress, what=what, on_line=on_line).wait()

