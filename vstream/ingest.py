@@ -268,13 +268,9 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | None]]:
 def content_hash(path: Path) -> str:
     """Content identity: xxh3-128 of the bytes (fast enough to run on every ingest:
     ~6 GB/s vs ~0.5 GB/s for sha256 here; collisions are not a security boundary)."""
-    import xxhash
+    from vstream.hashing import xxh3_file
 
-    digest = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return "xxh3-128:" + digest.hexdigest()
+    return "xxh3-128:" + xxh3_file(path)
 
 
 def check_readable(path: Path) -> None:

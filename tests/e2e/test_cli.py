@@ -108,3 +108,26 @@ def test_newer_library_layout_is_refused_not_damaged(samples, tmp_path):
 def test_debug_env_shows_traceback(tmp_path):
     proc = vstream("list", "-L", str(tmp_path / "none"), env={"VSTREAM_DEBUG": "1"})
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_ingest_with_index_chains_both_for_cron(samples, tmp_path):
+    lib = str(tmp_path / "lib")
+    proc = vstream("ingest", "-L", lib, "--index", str(sample_path(samples, "ad")), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed  ad" in proc.stdout
+    again = vstream_json("index", "-L", lib)
+    assert again["indexed"] == 0 and again["skipped"] == 3
+
+
+def test_doctor_lists_the_models_with_sizes_sources_and_licences(tmp_path):
+    report = vstream_json("doctor", "-L", str(tmp_path / "none"))
+    by_kind: dict[str, list[dict]] = {}
+    for m in report["models"]:
+        by_kind.setdefault(m["kind"], []).append(m)
+    for kind in ("text", "whisper", "labels", "ocr"):
+        files = by_kind[kind]
+        assert all(f["found"] and Path(f["path"]).exists() and f["licence"] for f in files), files
+        assert sum(f["size_bytes"] for f in files) > 5_000_000  # real weights, not stubs
+    assert all("Apache-2.0" in f["licence"] and "UNKNOWN" in f["licence"] for f in by_kind["labels"])
+    proc = vstream("doctor", "-L", str(tmp_path / "none"))
+    assert "model: whisper" in proc.stdout and "licence: MIT" in proc.stdout

