@@ -51,6 +51,7 @@ VIDEO_EXTENSIONS = {
 VIDEO_CODECS = {"fmp4": {"h264", "hevc", "av1"}, "ts": {"h264"}}
 AUDIO_CODECS = {"fmp4": {"aac"}, "ts": {"aac", "mp3"}}
 BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
+IN_BAND_BSF = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
 @dataclass
@@ -182,6 +183,11 @@ def hls_argv(
     elif info.audio is not None:
         argv += ["-map", f"0:{info.audio.index}"]
     argv += ["-c:v", "copy"]
+    if fmt == "fmp4" and info.video.codec in IN_BAND_BSF:
+        # Parameter sets (SPS/PPS) in-band at every keyframe, not only in the init section: a
+        # composed stream switches init sections between clips, and decoders that keep the first
+        # one's parameters (ffmpeg's HLS demuxer) then still decode every clip. Frames are unchanged.
+        argv += ["-bsf:v", IN_BAND_BSF[info.video.codec]]
     if info.video.codec == "hevc" and fmt == "fmp4":
         argv += ["-tag:v", "hvc1"]
     argv += ["-c:a", "copy"] if plan.audio == "copy" else AAC

@@ -74,6 +74,7 @@ def test_hls_argv_is_a_pure_stream_copy(tmp_path):
     assert "libx264" not in joined and "aac" not in joined.replace("-c:a copy", "")
     assert argv[argv.index("-audio_preload") + 1] == "80000"  # 7200 ticks = 80 ms
     assert argv[argv.index("-f") + 1] == "mp4" and "frag_keyframe" in argv[argv.index("-movflags") + 1]
+    assert argv[argv.index("-bsf:v") + 1] == "h264_mp4toannexb"  # parameter sets in-band for composed streams
     assert argv[-1].endswith("media.m4s")
 
 

@@ -41,11 +41,12 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import doctor, index, ingest, library_cmds
+    from vstream.cli import doctor, index, ingest, library_cmds, search
 
     library_cmds.register(app)
     ingest.register(app)
     index.register(app)
+    search.register(app)
     doctor.register(app)
 
 

@@ -1,0 +1,69 @@
+"""`vstream search`."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from vstream.cli.common import JsonOption, LibraryOption
+from vstream.cli.output import err, out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)
+
+
+def search(
+    query: str = typer.Argument("", help='What you remember: "a rocket launch", "the budget discussion".'),
+    library: Optional[str] = LibraryOption,
+    mode: str = typer.Option("hybrid", "--mode", "-m", help="hybrid, semantic, keyword or peaks (loudness)."),
+    video: List[str] = typer.Option([], "--video", help="Only this video; repeatable."),
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Only videos with this tag (key=value); repeatable."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only scene or speech hits."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Drop moments scoring below this."),
+    limit: int = typer.Option(10, "--limit", "-n", help="How many moments."),
+    padding: float = typer.Option(0.0, "--padding", help="Seconds added before and after each moment."),
+    max_per_video: Optional[int] = typer.Option(None, "--max-per-video", help="At most this many moments per video."),
+    playlist: Optional[str] = typer.Option(None, "--playlist", metavar="OUT.m3u8",
+                                           help="Also write the moments as a playable HLS playlist."),
+    json: bool = JsonOption,
+) -> None:
+    """Find moments by meaning, by spoken or on-screen words, or both (hybrid, the default).
+
+    Moments merge adjacent hits in one video and start and end on keyframes, so they
+    play (and compose) without re-encoding. --json prints
+    {"query", "mode", "took_ms", "moments": [{"video_id", "start", "end", "score", "kinds", "text", "thumbnail"}]}.
+    """
+    from vstream.library import Library, parse_tags
+    from vstream.search import SearchOptions, Searcher
+
+    opts = SearchOptions(mode=mode, videos=list(video), tags=parse_tags(tag), kind=kind, min_score=min_score,
+                         limit=limit, padding=padding, max_per_video=max_per_video)  # fmt: skip
+    opts.validate()
+    lib = Library.open(library)
+    result = Searcher(lib).search(query, opts)
+    if playlist and result.moments:
+        from vstream.search import write_playlist
+
+        path = write_playlist(lib, result.moments, playlist)
+        err.print(f"playlist: {path}", markup=False)
+    if json:
+        print_json(result.to_dict())
+        return
+    if not result.moments:
+        err.print("no moments found", markup=False)
+        return
+    from rich.table import Table
+
+    from vstream.timecode import format_hms
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("#", "video", "start", "end", "score", "kinds", "snippet"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left", overflow="fold")
+    for i, m in enumerate(result.moments, 1):
+        snippet = (m.text or "")[:80] + ("…" if len(m.text or "") > 80 else "")
+        table.add_row(str(i), m.video_id, format_hms(m.start), format_hms(m.end), f"{m.score:.3f}", ",".join(m.kinds),
+                      snippet)  # fmt: skip
+    out.print(table)
+    err.print(f"{len(result.moments)} moments in {result.took_ms:.0f} ms", markup=False)

@@ -1,0 +1,97 @@
+"""Clips -> an HLS media playlist over the library's own keyframe byte ranges (pure).
+
+A clip starts at the keyframe at or before its requested in-point and ends at the
+keyframe at or after its out-point (or the video's end): every keyframe interval is
+an addressable byte range of the video's one media file (see ingest), so a clip costs
+no copy and no re-encode, and its precision is one keyframe interval. Each clip
+after the first begins with ``EXT-X-DISCONTINUITY`` (and, for fMP4, its ``EXT-X-MAP``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vstream.errors import UsageError
+from vstream.media.hls import ByteRange, Gop, InitSection, MediaPlaylist, group_gops, segments_for
+from vstream.timecode import TICKS, snap_down, snap_up
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """What a playlist needs of one ingested video."""
+
+    video_id: str
+    media_uri: str  # the media file's URI as the playlist will reference it
+    fmt: str  # fmp4 | ts
+    init: ByteRange | None
+    gops: tuple[Gop, ...]
+    keyframes: tuple[int, ...]
+    end: int
+
+
+@dataclass(frozen=True)
+class Clip:
+    source: ClipSource
+    start: int  # requested in-point, ticks
+    end: int  # requested out-point, ticks
+
+
+@dataclass(frozen=True)
+class PlacedClip:
+    clip: Clip
+    start: int  # actual in-point (a keyframe)
+    end: int  # actual out-point (a keyframe or the video's end)
+    at: int  # where it starts on the composed timeline
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+
+def source_for(video, media_path: Path, relative_to: Path | None = None, base_url: str | None = None) -> ClipSource:
+    """A :class:`ClipSource` from a library video; the URI is relative to the playlist's folder or under ``base_url``."""
+    meta = video.meta
+    if base_url:
+        uri = base_url.rstrip("/") + "/" + f"{video.media_dir}/{meta['files']['media']}"
+    elif relative_to is not None:
+        uri = Path(os.path.relpath(media_path, relative_to)).as_posix()
+    else:
+        uri = media_path.name
+    init = ByteRange(*meta["init"]) if meta.get("init") else None
+    gops = tuple(Gop(*g) for g in meta["gops"])
+    return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"])
+
+
+def place(clips: list[Clip]) -> list[PlacedClip]:
+    """Snap each clip to keyframes and lay them end to end."""
+    placed, at = [], 0
+    for clip in clips:
+        src = clip.source
+        if not 0 <= clip.start < src.end or clip.end <= clip.start:
+            raise UsageError(
+                f"clip {src.video_id} {clip.start / TICKS:.3f}-{clip.end / TICKS:.3f}s is outside the video "
+                f"(0-{src.end / TICKS:.3f}s)"
+            )
+        start = snap_down(clip.start, src.keyframes)
+        end = min(src.end, snap_up(clip.end, src.keyframes, src.end))
+        placed.append(PlacedClip(clip, start, end, at))
+        at += end - start
+    return placed
+
+
+def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS) -> MediaPlaylist:
+    formats = {p.clip.source.fmt for p in placed}
+    if len(formats) > 1:
+        raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
+    segments = []
+    for i, p in enumerate(placed):
+        src = p.clip.source
+        gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
+        init = InitSection(src.media_uri, src.init) if src.init else None
+        for j, group in enumerate(group_gops(gops, target)):
+            seg = segments_for(group, src.media_uri, init)
+            seg.discontinuity = i > 0 and j == 0
+            segments.append(seg)
+    return MediaPlaylist(segments)

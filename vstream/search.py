@@ -1,0 +1,437 @@
+"""`vstream search`: moments by meaning, by spoken or written words, by both, or by loudness.
+
+Reads go through the lower ``lance`` layer (``import lance`` costs ~0.1 s; ``import
+lancedb`` costs seconds, mostly its REST namespace client, which a local library never
+needs), so keyword search starts fast and semantic search loads only the text embedder.
+
+Pipeline: hits from each list (full-text over transcripts and scene text, vectors over
+transcripts, scene descriptions, on-screen text and CLIP frames) -> fused by reciprocal
+rank (hybrid) -> merged into moments per video -> snapped outward to keyframes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from vstream.errors import LayoutError, NotFound, UsageError
+from vstream.library import Library, Video
+from vstream.timecode import TICKS, snap_down, snap_up, to_ticks
+
+MODES = ("hybrid", "semantic", "keyword", "peaks")
+KINDS = ("scene", "speech")
+RRF_K = 60
+# A semantic hit must be at least this similar (cosine) to count: every row is *some* distance
+# from the query, and without a floor unrelated rows would enter the fusion and the results.
+SEMANTIC_FLOOR = 0.2
+CLIP_FLOOR = 0.15
+
+
+@dataclass
+class Hit:
+    video_id: str
+    start: float
+    end: float
+    kind: str  # scene | speech
+    source: str  # transcript | description | onscreen | clip | keyword-transcript | keyword-scene | loudness
+    score: float  # the list's own score (similarity, BM25, LUFS)
+    text: str = ""
+    thumbnail: str = ""
+
+
+@dataclass
+class Moment:
+    video_id: str
+    start: float
+    end: float
+    score: float
+    kinds: list[str]
+    text: str
+    thumbnail: str
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("sources")
+        return data
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    took_ms: float
+    moments: list[Moment]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape: scripts depend on these names."""
+        return {"query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 2),
+                "moments": [m.to_dict() for m in self.moments]}  # fmt: skip
+
+
+@dataclass
+class SearchOptions:
+    mode: str = "hybrid"
+    videos: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    kind: str | None = None
+    min_score: float | None = None
+    limit: int = 10
+    padding: float = 0.0
+    max_per_video: int | None = None
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode {self.mode!r}", hint="use --mode hybrid, semantic, keyword or peaks")
+        if self.kind is not None and self.kind not in KINDS:
+            raise UsageError(f"unknown kind {self.kind!r}", hint="use --kind scene or --kind speech")
+        if not 1 <= self.limit <= 1000:
+            raise UsageError("--limit must be between 1 and 1000")
+        if self.padding < 0 or (self.max_per_video is not None and self.max_per_video < 1):
+            raise UsageError("--padding must be >= 0 and --max-per-video >= 1")
+
+
+# --- pure parts ------------------------------------------------------------------------------
+
+
+def rrf(lists: Iterable[list[Hit]], k: int = RRF_K) -> list[tuple[Hit, float]]:
+    """Reciprocal rank fusion: each hit scores the sum of 1/(k + rank) over the lists it is in.
+
+    Scores are normalised by the best possible sum (first in every list), so they lie in 0..1.
+    """
+    lists = [lst for lst in lists if lst]
+    if not lists:
+        return []
+    fused: dict[tuple, tuple[Hit, float]] = {}
+    for lst in lists:
+        for rank, hit in enumerate(lst, start=1):
+            key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
+            prev = fused.get(key)
+            fused[key] = (prev[0] if prev else hit, (prev[1] if prev else 0.0) + 1.0 / (k + rank))
+    best = len(lists) / (k + 1)
+    return sorted(((h, s / best) for h, s in fused.values()), key=lambda hs: -hs[1])
+
+
+def merge_moments(scored: list[tuple[Hit, float]], overlap: float = 0.25, max_length: float = 120.0) -> list[Moment]:
+    """Hits that overlap in one video become one moment; the best hit seeds it.
+
+    Greedy by score: a hit joins a moment it overlaps by more than ``overlap`` seconds (a
+    sentence inside a scene, two lists finding the same scene); otherwise it starts its own
+    moment. Touching shots stay apart, and a weak hit never drags a strong moment out.
+    """
+    moments: list[Moment] = []
+    for hit, score in sorted(scored, key=lambda hs: -hs[1]):
+        target = next(
+            (m for m in moments if m.video_id == hit.video_id
+             and min(m.end, hit.end) - max(m.start, hit.start) > min(overlap, (hit.end - hit.start) / 2)
+             and max(m.end, hit.end) - min(m.start, hit.start) <= max_length),
+            None,
+        )  # fmt: skip
+        if target is None:
+            moments.append(Moment(hit.video_id, hit.start, hit.end, score, [hit.kind], "", hit.thumbnail, [hit.source]))
+            continue
+        target.start, target.end = min(target.start, hit.start), max(target.end, hit.end)
+        _add(target.kinds, hit.kind)
+        _add(target.sources, hit.source)
+        if not target.thumbnail and hit.thumbnail:
+            target.thumbnail = hit.thumbnail
+    return moments
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def snap_moment(moment: Moment, keyframes: list[int], end_ticks: int, padding: float) -> Moment:
+    """Pad, then widen to keyframes: the moment starts on a keyframe and never runs past the video."""
+    start = snap_down(max(0, to_ticks(moment.start - padding)), keyframes)
+    end = min(end_ticks, snap_up(to_ticks(moment.end + padding), keyframes, end_ticks))
+    if end <= start:
+        end = snap_up(start + 1, keyframes, end_ticks)
+    moment.start, moment.end = start / TICKS, end / TICKS
+    return moment
+
+
+def rank_moments(moments: list[Moment], *, limit: int, max_per_video: int | None, min_score: float | None) -> list[Moment]:
+    out: list[Moment] = []
+    per_video: dict[str, int] = {}
+    for m in sorted(moments, key=lambda m: (-m.score, m.video_id, m.start)):
+        if min_score is not None and m.score < min_score:
+            continue
+        if max_per_video is not None and per_video.get(m.video_id, 0) >= max_per_video:
+            continue
+        per_video[m.video_id] = per_video.get(m.video_id, 0) + 1
+        out.append(m)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def check_language(query: str, model_name: str) -> None:
+    """The default text model reads English: a query mostly in another script gets a clear message."""
+    letters = [c for c in query if c.isalpha()]
+    if not letters:
+        raise UsageError("the query has no words to search for")
+    scripts = [unicodedata.name(c, "UNKNOWN").split(" ")[0] for c in letters]
+    latin = sum(s == "LATIN" for s in scripts)
+    if latin / len(letters) < 0.5:
+        other = max(set(scripts), key=scripts.count).title()
+        raise UsageError(
+            f"the text model ({model_name}) understands English; this query is mostly {other} script",
+            hint="search with --mode keyword, or configure a multilingual text model (--text-model DIR)",
+        )
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --- reading the index -----------------------------------------------------------------------
+
+
+class Index:
+    """The index's tables, opened read-only with ``lance`` (fast to import, never takes the lock)."""
+
+    def __init__(self, lib: Library):
+        self.lib = lib
+        self.root = lib.root / "index" / "lancedb"
+        self._datasets: dict[str, Any] = {}
+
+    def dataset(self, name: str):
+        if name not in self._datasets:
+            path = self.root / f"{name}.lance"
+            if not path.is_dir():
+                self._datasets[name] = None
+            else:
+                import lance
+
+                self._datasets[name] = lance.dataset(str(path))
+        return self._datasets[name]
+
+    def models(self) -> dict[str, Any]:
+        path = self.lib.root / "index" / "models.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def fts(self, name: str, query: str, k: int, where: str | None) -> list[dict]:
+        ds = self.dataset(name)
+        if ds is None or not ds.count_rows():
+            return []
+        cols = ["video_id", "start", "end", "text", "_score"] + (["thumbnail"] if name == "scenes" else [])
+        table = ds.to_table(full_text_query=query, columns=cols, filter=where, prefilter=where is not None,
+                            limit=k, disable_scoring_autoprojection=True)  # fmt: skip
+        return table.to_pylist()
+
+    def nearest(self, name: str, column: str, vector, k: int, where: str | None, extra: list[str]) -> list[dict]:
+        ds = self.dataset(name)
+        if ds is None or not ds.count_rows():
+            return []
+        cols = ["video_id", "start", "end", *extra, "_distance"] if name != "clip" else ["video_id", "scene", "t", "_distance"]
+        table = ds.to_table(
+            nearest={"column": column, "q": vector, "k": k, "metric": "cosine", "nprobes": 32, "ef": 128},
+            columns=cols, filter=where, prefilter=where is not None, disable_scoring_autoprojection=True,
+        )  # fmt: skip
+        return table.to_pylist()
+
+    def rows(self, name: str, where: str, columns: list[str]) -> list[dict]:
+        ds = self.dataset(name)
+        return ds.to_table(columns=columns, filter=where).to_pylist() if ds is not None else []
+
+
+# --- the search ------------------------------------------------------------------------------
+
+
+class Searcher:
+    """Keeps the index and the query models open between searches (what `vstream serve` holds warm)."""
+
+    def __init__(self, lib: Library, *, settings=None):
+        self.lib = lib
+        self.index = Index(lib)
+        self._settings = settings
+        self._embedder = None
+        self._clip = None
+
+    # -- models, loaded on first semantic query
+    def embedder(self):
+        if self._embedder is None:
+            from vstream.index.textembed import load_text_embedder
+            from vstream.models import ModelSettings
+
+            settings = self._settings or ModelSettings.load(self.lib.root)
+            embedder = load_text_embedder(settings.text)
+            built = self.index.models().get("loaded", {}).get("text", {}).get("fingerprint")
+            if built and built != embedder.fingerprint:
+                raise LayoutError(
+                    f"the index was built with text model {built.split(':')[0]} ({built}), "
+                    f"but {embedder.name} ({embedder.fingerprint}) is configured",
+                    hint="re-index with the configured model: vstream index --force",
+                )
+            self._embedder = embedder
+        return self._embedder
+
+    def clip(self):
+        """The CLIP text encoder, when the index holds CLIP vectors and weights are configured."""
+        if self._clip is None:
+            from vstream.models import ModelSettings
+
+            settings = self._settings or ModelSettings.load(self.lib.root)
+            if self.index.dataset("clip") is None or not settings.clip_weights:
+                self._clip = False
+            else:
+                from vstream.index.visual.clip import load_clip_backend
+
+                self._clip = load_clip_backend(settings.clip_model, settings.clip_weights, device=settings.device)
+        return self._clip or None
+
+    def search(self, query: str, opts: SearchOptions) -> SearchResult:
+        started = time.perf_counter()
+        opts.validate()
+        query = " ".join(query.split())
+        if not query and opts.mode != "peaks":
+            raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
+        videos = self._videos(opts)
+        where = f"video_id IN ({', '.join(quote(v) for v in videos)})"
+        k = max(50, opts.limit * 5)
+        if opts.mode == "peaks":
+            scored = self._peaks(videos, opts, query, where, k)
+        else:
+            lists = []
+            if opts.mode in ("keyword", "hybrid"):
+                lists += self._keyword(query, where, k, opts.kind)
+            if opts.mode in ("semantic", "hybrid"):
+                lists += self._semantic(query, where, k, opts.kind)
+            if opts.mode == "hybrid":
+                scored = rrf(lists)
+            else:  # one list or several of one kind of score: keep each hit's best score
+                best: dict[tuple, tuple[Hit, float]] = {}
+                for hit in (h for lst in lists for h in lst):
+                    key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
+                    if key not in best or hit.score > best[key][1]:
+                        best[key] = (hit, hit.score)
+                scored = list(best.values())
+        moments = merge_moments(scored)
+        cache: dict[str, Video] = {}
+        for m in moments:
+            video = cache.setdefault(m.video_id, self.lib.get(m.video_id))
+            snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
+        moments = rank_moments(moments, limit=opts.limit, max_per_video=opts.max_per_video, min_score=opts.min_score)
+        self._fill(moments, cache)
+        return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
+
+    def _videos(self, opts: SearchOptions) -> list[str]:
+        """Videos that match the filters and have an index."""
+        if not self.lib.videos():
+            raise NotFound(f"the library {self.lib.root} has no videos", hint="ingest some: vstream ingest FILE --index")
+        indexed = {r[0] for r in self.lib.db.execute("SELECT DISTINCT video_id FROM index_state")}
+        if not indexed or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
+            raise NotFound("nothing is indexed yet", hint="run vstream index")
+        chosen = {v.id for v in self.lib.videos(opts.tags)} if opts.tags else None
+        for video_id in opts.videos:
+            self.lib.get(video_id)  # a clear "no video" error, with suggestions
+        if opts.videos:
+            chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        pool = indexed if chosen is None else indexed & chosen
+        return sorted(pool) or ["\x00none"]  # an impossible id keeps the filter valid and empty
+
+    def _keyword(self, query: str, where: str, k: int, kind: str | None) -> list[list[Hit]]:
+        lists = []
+        if kind in (None, "speech"):
+            lists.append([Hit(r["video_id"], r["start"], r["end"], "speech", "keyword-transcript", r["_score"], r["text"])
+                          for r in self.index.fts("speech", query, k, where)])  # fmt: skip
+        if kind in (None, "scene"):
+            lists.append([Hit(r["video_id"], r["start"], r["end"], "scene", "keyword-scene", r["_score"], r["text"],
+                              r.get("thumbnail", "")) for r in self.index.fts("scenes", query, k, where)])  # fmt: skip
+        return lists
+
+    def _semantic(self, query: str, where: str, k: int, kind: str | None) -> list[list[Hit]]:
+        embedder = self.embedder()
+        check_language(query, embedder.name)
+        q = embedder.embed_texts([query])[0]
+        lists = []
+        if kind in (None, "speech"):
+            rows = self.index.nearest("speech", "vector", q, k, where, ["text"])
+            lists.append([Hit(r["video_id"], r["start"], r["end"], "speech", "transcript", 1 - r["_distance"], r["text"])
+                          for r in rows if 1 - r["_distance"] >= SEMANTIC_FLOOR])  # fmt: skip
+        if kind in (None, "scene"):
+            for column, source in (("vector", "description"), ("ocr_vector", "onscreen")):
+                text_col = "description" if column == "vector" else "ocr_text"
+                rows = self.index.nearest("scenes", column, q, k, where, [text_col, "thumbnail"])
+                lists.append([Hit(r["video_id"], r["start"], r["end"], "scene", source, 1 - r["_distance"], r[text_col],
+                                  r["thumbnail"]) for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR])  # fmt: skip
+            clip = self.clip()
+            if clip is not None:
+                cq = clip.embed_texts([query])[0]
+                lists.append(self._clip_hits(cq, k, where))
+        return lists
+
+    def _clip_hits(self, vector, k: int, where: str) -> list[Hit]:
+        """CLIP frames nearest the query, reported as their scenes (best frame per scene)."""
+        rows = self.index.nearest("clip", "vector", vector, k, where, [])
+        ids = sorted({r["scene"] for r in rows})
+        scenes = {
+            s["row_id"]: s
+            for s in (self.index.rows("scenes", f"row_id IN ({', '.join(quote(i) for i in ids)})",
+                                      ["row_id", "start", "end", "thumbnail"]) if ids else [])  # fmt: skip
+        }
+        hits: dict[str, Hit] = {}
+        for r in rows:
+            scene = scenes.get(r["scene"])
+            if scene is None or r["scene"] in hits or 1 - r["_distance"] < CLIP_FLOOR:
+                continue
+            hits[r["scene"]] = Hit(r["video_id"], scene["start"], scene["end"], "scene", "clip", 1 - r["_distance"],
+                                   "", scene["thumbnail"])  # fmt: skip
+        return list(hits.values())
+
+    def _peaks(self, videos: list[str], opts: SearchOptions, query: str, where: str, k: int) -> list[tuple[Hit, float]]:
+        from vstream.index.loudness import peaks
+
+        rows = self.index.rows("loudness", where, ["video_id", "step", "lufs"])
+        hits = []
+        for r in rows:
+            for t, lufs in peaks(r["lufs"], limit=max(opts.limit, 5), step=r["step"]):
+                hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs), lufs))
+        return hits
+
+    def _fill(self, moments: list[Moment], cache: dict[str, Video]) -> None:
+        """The transcript text inside each moment, and a thumbnail for moments found without one."""
+        if not moments:
+            return
+        ids = sorted({m.video_id for m in moments})
+        spoken = self.index.rows("speech", f"video_id IN ({', '.join(quote(i) for i in ids)})",
+                                 ["video_id", "start", "end", "text"])  # fmt: skip
+        for m in moments:
+            inside = sorted((r for r in spoken if r["video_id"] == m.video_id and r["end"] > m.start and r["start"] < m.end),
+                            key=lambda r: r["start"])  # fmt: skip
+            m.text = " ".join(r["text"].strip() for r in inside)
+            if not m.thumbnail:
+                video = cache[m.video_id]
+                m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
+            if m.thumbnail:
+                m.thumbnail = str(self.lib.root / m.thumbnail)
+
+
+def search(lib: Library, query: str, opts: SearchOptions | None = None) -> SearchResult:
+    """One search (for scripts); keep a :class:`Searcher` to search many times with warm models."""
+    return Searcher(lib).search(query, opts or SearchOptions())
+
+
+def write_playlist(lib: Library, moments: list[Moment], out: str | Path) -> Path:
+    """The moments, in order, as one HLS media playlist over the library's segments (nothing copied)."""
+    from vstream.compose.playlist import Clip, media_playlist, place, source_for
+    from vstream.library import atomic_write
+
+    path = Path(out).expanduser().absolute()
+    if path.suffix != ".m3u8":
+        raise UsageError(f"--playlist {out}: the file name must end in .m3u8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for m in moments:
+        video = lib.get(m.video_id)
+        source = source_for(video, lib.path(video, video.meta["files"]["media"]), relative_to=path.parent)
+        clips.append(Clip(source, to_ticks(m.start), to_ticks(m.end)))
+    atomic_write(path, media_playlist(place(clips)).render())
+    return path
