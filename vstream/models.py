@@ -103,7 +103,7 @@ def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 
         visual = _identity("labels", settings.labels) if settings.visual_backend == "labels" else (
             f"clip={settings.clip_model}:{_identity('clip', settings.clip_weights)}")  # fmt: skip
         ocr = _identity("ocr", None) if settings.ocr else "ocr=off"
-        return f"scenes-v1;{visual};{ocr};{text};sample={sample_seconds:g}"
+        return f"scenes-v2;{visual};{ocr};{text};sample={sample_seconds:g}"
     if stage == "speech":
         return f"speech-v1;{_identity('whisper', settings.whisper)};{text}"
     if stage == "audio":

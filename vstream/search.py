@@ -28,6 +28,10 @@ RRF_K = 60
 # A semantic hit must be at least this similar (cosine) to count: every row is *some* distance
 # from the query, and without a floor unrelated rows would enter the fusion and the results.
 SEMANTIC_FLOOR = 0.2
+# Vector-index search depth: IVF partitions probed and HNSW candidate list (bench/search.py
+# measures recall@10 against exact search with these).
+NPROBES = 64
+EF = 256
 CLIP_FLOOR = 0.15
 
 
@@ -124,15 +128,19 @@ def merge_moments(scored: list[tuple[Hit, float]], overlap: float = 0.25, max_le
     moment. Touching shots stay apart, and a weak hit never drags a strong moment out.
     """
     moments: list[Moment] = []
+    by_video: dict[str, list[Moment]] = {}
     for hit, score in sorted(scored, key=lambda hs: -hs[1]):
+        need = min(overlap, (hit.end - hit.start) / 2)
         target = next(
-            (m for m in moments if m.video_id == hit.video_id
-             and min(m.end, hit.end) - max(m.start, hit.start) > min(overlap, (hit.end - hit.start) / 2)
+            (m for m in by_video.get(hit.video_id, ())
+             if min(m.end, hit.end) - max(m.start, hit.start) > need
              and max(m.end, hit.end) - min(m.start, hit.start) <= max_length),
             None,
         )  # fmt: skip
         if target is None:
-            moments.append(Moment(hit.video_id, hit.start, hit.end, score, [hit.kind], "", hit.thumbnail, [hit.source]))
+            moment = Moment(hit.video_id, hit.start, hit.end, score, [hit.kind], "", hit.thumbnail, [hit.source])
+            moments.append(moment)
+            by_video.setdefault(hit.video_id, []).append(moment)
             continue
         target.start, target.end = min(target.start, hit.start), max(target.end, hit.end)
         _add(target.kinds, hit.kind)
@@ -232,12 +240,12 @@ class Index:
             return []
         cols = ["video_id", "start", "end", *extra, "_distance"] if name != "clip" else ["video_id", "scene", "t", "_distance"]
         table = ds.to_table(
-            nearest={"column": column, "q": vector, "k": k, "metric": "cosine", "nprobes": 32, "ef": 128},
+            nearest={"column": column, "q": vector, "k": k, "metric": "cosine", "nprobes": NPROBES, "ef": EF},
             columns=cols, filter=where, prefilter=where is not None, disable_scoring_autoprojection=True,
         )  # fmt: skip
         return table.to_pylist()
 
-    def rows(self, name: str, where: str, columns: list[str]) -> list[dict]:
+    def rows(self, name: str, where: str | None, columns: list[str]) -> list[dict]:
         ds = self.dataset(name)
         return ds.to_table(columns=columns, filter=where).to_pylist() if ds is not None else []
 
@@ -293,80 +301,112 @@ class Searcher:
         query = " ".join(query.split())
         if not query and opts.mode != "peaks":
             raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
-        videos = self._videos(opts)
-        where = f"video_id IN ({', '.join(quote(v) for v in videos)})"
-        k = max(50, opts.limit * 5)
+        where = self._where(opts)
+        k = max(30, opts.limit * 3)  # candidates per list: enough for fusion to agree on the top moments
         if opts.mode == "peaks":
-            scored = self._peaks(videos, opts, query, where, k)
+            scored = self._peaks(opts, where)
         else:
-            lists = []
+            futures = []  # each list starts as soon as it can: full-text while the query is embedded
             if opts.mode in ("keyword", "hybrid"):
-                lists += self._keyword(query, where, k, opts.kind)
+                futures += [self._submit(job) for job in self._keyword(query, where, k, opts.kind)]
             if opts.mode in ("semantic", "hybrid"):
-                lists += self._semantic(query, where, k, opts.kind)
+                futures += [self._submit(job) for job in self._semantic(query, where, k, opts.kind)]
+            lists = [f.result() for f in futures]
             if opts.mode == "hybrid":
                 scored = rrf(lists)
-            else:  # one list or several of one kind of score: keep each hit's best score
+            else:  # one kind of score: keep each hit's best
                 best: dict[tuple, tuple[Hit, float]] = {}
                 for hit in (h for lst in lists for h in lst):
                     key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
                     if key not in best or hit.score > best[key][1]:
                         best[key] = (hit, hit.score)
                 scored = list(best.values())
-        moments = merge_moments(scored)
-        cache: dict[str, Video] = {}
+        moments = rank_moments(merge_moments(scored), limit=opts.limit, max_per_video=opts.max_per_video,
+                               min_score=opts.min_score)  # fmt: skip
         for m in moments:
-            video = cache.setdefault(m.video_id, self.lib.get(m.video_id))
+            video = self._video(m.video_id)
             snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
-        moments = rank_moments(moments, limit=opts.limit, max_per_video=opts.max_per_video, min_score=opts.min_score)
-        self._fill(moments, cache)
+        self._fill(moments)
         return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
 
-    def _videos(self, opts: SearchOptions) -> list[str]:
-        """Videos that match the filters and have an index."""
-        if not self.lib.videos():
+    # -- the catalog, read once per change (PRAGMA data_version moves when another process commits)
+    def _catalog(self) -> dict[str, Any]:
+        version = self.lib.db.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self, "_catalog_version", None) != version:
+            ids = {r[0] for r in self.lib.db.execute("SELECT id FROM videos")}
+            indexed = {r[0] for r in self.lib.db.execute("SELECT DISTINCT video_id FROM index_state")}
+            self._catalog_cache = {"ids": ids, "indexed": indexed & ids, "videos": {}, "transcripts": {}}
+            self._catalog_version = version
+            self.index = Index(self.lib)  # an index run commits to the catalog last: reopen the tables
+        return self._catalog_cache
+
+    def _video(self, video_id: str) -> Video:
+        videos = self._catalog()["videos"]
+        if video_id not in videos:
+            videos[video_id] = self.lib.get(video_id)
+        return videos[video_id]
+
+    def _where(self, opts: SearchOptions) -> str | None:
+        """The row filter: None when every indexed video is searched (so vector indexes are used as-is)."""
+        catalog = self._catalog()
+        if not catalog["ids"]:
             raise NotFound(f"the library {self.lib.root} has no videos", hint="ingest some: vstream ingest FILE --index")
-        indexed = {r[0] for r in self.lib.db.execute("SELECT DISTINCT video_id FROM index_state")}
-        if not indexed or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
+        if not catalog["indexed"] or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
             raise NotFound("nothing is indexed yet", hint="run vstream index")
-        chosen = {v.id for v in self.lib.videos(opts.tags)} if opts.tags else None
         for video_id in opts.videos:
             self.lib.get(video_id)  # a clear "no video" error, with suggestions
+        chosen = None
+        if opts.tags:
+            chosen = {v.id for v in self.lib.videos(opts.tags)}
         if opts.videos:
             chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
-        pool = indexed if chosen is None else indexed & chosen
-        return sorted(pool) or ["\x00none"]  # an impossible id keeps the filter valid and empty
+        if chosen is None:
+            # rows of videos that lost their index state (re-ingested, not yet re-indexed) are stale
+            stale = catalog["ids"] - catalog["indexed"]
+            return f"video_id NOT IN ({', '.join(quote(v) for v in sorted(stale))})" if stale else None
+        pool = sorted(chosen & catalog["indexed"]) or ["\x00none"]  # an impossible id: valid and empty
+        return f"video_id IN ({', '.join(quote(v) for v in pool)})"
 
-    def _keyword(self, query: str, where: str, k: int, kind: str | None) -> list[list[Hit]]:
-        lists = []
+    def _submit(self, job):
+        """Run one list's query in the pool: the lists search side by side (Lance releases the GIL)."""
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vstream-search")
+        return self._pool.submit(job)
+
+    def _keyword(self, query: str, where: str | None, k: int, kind: str | None) -> list:
+        jobs = []
         if kind in (None, "speech"):
-            lists.append([Hit(r["video_id"], r["start"], r["end"], "speech", "keyword-transcript", r["_score"], r["text"])
-                          for r in self.index.fts("speech", query, k, where)])  # fmt: skip
+            jobs.append(lambda: [Hit(r["video_id"], r["start"], r["end"], "speech", "keyword-transcript", r["_score"],
+                                     r["text"]) for r in self.index.fts("speech", query, k, where)])  # fmt: skip
         if kind in (None, "scene"):
-            lists.append([Hit(r["video_id"], r["start"], r["end"], "scene", "keyword-scene", r["_score"], r["text"],
-                              r.get("thumbnail", "")) for r in self.index.fts("scenes", query, k, where)])  # fmt: skip
-        return lists
+            jobs.append(lambda: [Hit(r["video_id"], r["start"], r["end"], "scene", "keyword-scene", r["_score"], r["text"],
+                                     r.get("thumbnail", "")) for r in self.index.fts("scenes", query, k, where)])  # fmt: skip
+        return jobs
 
-    def _semantic(self, query: str, where: str, k: int, kind: str | None) -> list[list[Hit]]:
+    def _semantic(self, query: str, where: str | None, k: int, kind: str | None) -> list:
         embedder = self.embedder()
         check_language(query, embedder.name)
         q = embedder.embed_texts([query])[0]
-        lists = []
+        jobs = []
+
+        def nearest(table: str, kind_: str, source: str, text_col: str, thumb: bool):
+            extra = [text_col] + (["thumbnail"] if thumb else [])
+            rows = self.index.nearest(table, "vector", q, k, where, extra)
+            return [Hit(r["video_id"], r["start"], r["end"], kind_, source, 1 - r["_distance"], r[text_col],
+                        r.get("thumbnail", "")) for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR]  # fmt: skip
+
         if kind in (None, "speech"):
-            rows = self.index.nearest("speech", "vector", q, k, where, ["text"])
-            lists.append([Hit(r["video_id"], r["start"], r["end"], "speech", "transcript", 1 - r["_distance"], r["text"])
-                          for r in rows if 1 - r["_distance"] >= SEMANTIC_FLOOR])  # fmt: skip
+            jobs.append(lambda: nearest("speech", "speech", "transcript", "text", False))
         if kind in (None, "scene"):
-            for column, source in (("vector", "description"), ("ocr_vector", "onscreen")):
-                text_col = "description" if column == "vector" else "ocr_text"
-                rows = self.index.nearest("scenes", column, q, k, where, [text_col, "thumbnail"])
-                lists.append([Hit(r["video_id"], r["start"], r["end"], "scene", source, 1 - r["_distance"], r[text_col],
-                                  r["thumbnail"]) for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR])  # fmt: skip
+            jobs.append(lambda: nearest("scenes", "scene", "description", "description", True))
+            jobs.append(lambda: nearest("onscreen", "scene", "onscreen", "text", True))
             clip = self.clip()
             if clip is not None:
                 cq = clip.embed_texts([query])[0]
-                lists.append(self._clip_hits(cq, k, where))
-        return lists
+                jobs.append(lambda: self._clip_hits(cq, k, where))
+        return jobs
 
     def _clip_hits(self, vector, k: int, where: str) -> list[Hit]:
         """CLIP frames nearest the query, reported as their scenes (best frame per scene)."""
@@ -386,7 +426,7 @@ class Searcher:
                                    "", scene["thumbnail"])  # fmt: skip
         return list(hits.values())
 
-    def _peaks(self, videos: list[str], opts: SearchOptions, query: str, where: str, k: int) -> list[tuple[Hit, float]]:
+    def _peaks(self, opts: SearchOptions, where: str | None) -> list[tuple[Hit, float]]:
         from vstream.index.loudness import peaks
 
         rows = self.index.rows("loudness", where, ["video_id", "step", "lufs"])
@@ -396,19 +436,21 @@ class Searcher:
                 hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs), lufs))
         return hits
 
-    def _fill(self, moments: list[Moment], cache: dict[str, Video]) -> None:
+    def _transcript(self, video_id: str) -> list[dict]:
+        """A video's sentences (start, end, text), read once via the video_id index and kept."""
+        cache = self._catalog()["transcripts"]
+        if video_id not in cache:
+            rows = self.index.rows("speech", f"video_id = {quote(video_id)}", ["start", "end", "text"])
+            cache[video_id] = sorted(rows, key=lambda r: r["start"])
+        return cache[video_id]
+
+    def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, and a thumbnail for moments found without one."""
-        if not moments:
-            return
-        ids = sorted({m.video_id for m in moments})
-        spoken = self.index.rows("speech", f"video_id IN ({', '.join(quote(i) for i in ids)})",
-                                 ["video_id", "start", "end", "text"])  # fmt: skip
         for m in moments:
-            inside = sorted((r for r in spoken if r["video_id"] == m.video_id and r["end"] > m.start and r["start"] < m.end),
-                            key=lambda r: r["start"])  # fmt: skip
+            inside = [r for r in self._transcript(m.video_id) if r["end"] > m.start and r["start"] < m.end]
             m.text = " ".join(r["text"].strip() for r in inside)
             if not m.thumbnail:
-                video = cache[m.video_id]
+                video = self._video(m.video_id)
                 m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
             if m.thumbnail:
                 m.thumbnail = str(self.lib.root / m.thumbnail)

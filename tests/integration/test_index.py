@@ -55,7 +55,8 @@ def test_each_photo_scene_is_the_top_match_for_its_caption(indexed_library, samp
 
     scenes = rows(indexed_library, "scenes")
     described = np.array([s["vector"] for s in scenes], dtype=np.float32)
-    onscreen = np.array([s["ocr_vector"] for s in scenes], dtype=np.float32)
+    texts = {r["scene"]: r["vector"] for r in rows(indexed_library, "onscreen")}
+    onscreen = np.array([texts.get(s["row_id"], [0.0] * 384) for s in scenes], dtype=np.float32)
     embedder = load_text_embedder(None)
     checked = []
     for name, video in samples["videos"].items():
@@ -76,6 +77,13 @@ def test_each_photo_scene_is_the_top_match_for_its_caption(indexed_library, samp
             checked.append(expected["caption"])
     assert {"a rocket on a launch pad", "a cup of coffee", "a cat"} <= set(checked)
     assert len(checked) >= 7, checked
+
+
+def test_onscreen_text_rows_only_for_scenes_with_text(indexed_library):
+    texts = rows(indexed_library, "onscreen")
+    assert {r["video_id"] for r in texts} == {"match", "ad", "legacy"} or {"match", "ad"} <= {r["video_id"] for r in texts}
+    assert all(r["text"] and abs(np.linalg.norm(r["vector"]) - 1) < 1e-3 for r in texts)
+    assert len(texts) < len(rows(indexed_library, "scenes"))
 
 
 def test_onscreen_text_is_found_by_keyword_search(indexed_library, samples):

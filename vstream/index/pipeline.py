@@ -98,8 +98,8 @@ def index(
             finally:
                 progress.end()
     if changed:
-        progress.begin("full-text index", None)
-        store.build_text_indexes()
+        progress.begin("full-text and vector indexes", None)
+        store.build_indexes()
         store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": models.loaded()})
         progress.end()
     return results
@@ -174,18 +174,24 @@ def _scenes(lib, video, media, models: Models, store: Store, opts: IndexOptions,
     vectors = embedder.embed_texts([t or " " for t in to_embed]) if to_embed else np.zeros((0, TEXT_DIM))
     zero = [0.0] * TEXT_DIM
     thumbs = _write_thumbnails(lib, video, scenes)
-    rows = []
+    model = f"{visual.fingerprint};{embedder.fingerprint}"
+    rows, onscreen = [], []
     for i, scene in enumerate(scenes):
         rows.append({
             "video_id": video.id, "row_id": f"{video.id}:{i}", "start": scene.start / TICKS, "end": scene.end / TICKS,
             "frame_times": [f.t / TICKS for f in scene.frames], "thumbnail": thumbs[i], "labels": labels[i],
             "objects": objects[i], "description": descriptions[i], "ocr_text": ocr_texts[i],
             "text": " ".join(t for t in (descriptions[i], ocr_texts[i]) if t),
-            "vector": vectors[i].tolist() if descriptions[i] else zero,
-            "ocr_vector": vectors[len(scenes) + i].tolist() if ocr_texts[i] else zero,
-            "model": f"{visual.fingerprint};{embedder.fingerprint}",
+            "vector": vectors[i].tolist() if descriptions[i] else zero, "model": model,
         })  # fmt: skip
+        if ocr_texts[i]:
+            onscreen.append({
+                "video_id": video.id, "row_id": f"{video.id}:{i}", "scene": f"{video.id}:{i}",
+                "start": scene.start / TICKS, "end": scene.end / TICKS, "text": ocr_texts[i], "thumbnail": thumbs[i],
+                "vector": vectors[len(scenes) + i].tolist(), "model": model,
+            })  # fmt: skip
     count = store.replace("scenes", video.id, rows)
+    store.replace("onscreen", video.id, onscreen)
     if clip_rows or models.settings.visual_backend == "clip":
         store.replace("clip", video.id, clip_rows, clip_dim=visual.dim)
     return count
