@@ -24,7 +24,7 @@ EXTRAS := index,clip,test
 help:
 	@echo "make demo   - set up, build the sample media, ingest it, and show what to open next"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make bench  - run the benchmarks (bench/*.py) and print their ratios"
+	@echo "make bench  - run the benchmarks (bench/*.py): ingest vs ffmpeg, index stages, search latency"
 
 setup: system-deps venv package node
 
@@ -79,13 +79,19 @@ demo: setup sample-media
 	@$(VSTREAM) init -L $(LIBRARY)
 	@$(VSTREAM) ingest -L $(LIBRARY) --tag collection=samples $(SAMPLES)/talk.mp4 $(SAMPLES)/match.mp4 $(SAMPLES)/silent.mp4 $(SAMPLES)/ad.mp4
 	@$(VSTREAM) ingest -L $(LIBRARY) --tag collection=samples --transcode $(SAMPLES)/legacy.avi
+	@$(VSTREAM) index -L $(LIBRARY)
 	@echo
 	@$(VSTREAM) list -L $(LIBRARY)
 	@echo
+	@$(VSTREAM) search -L $(LIBRARY) "a rocket launch" --limit 3
+	@$(VSTREAM) search -L $(LIBRARY) "LIVERPOOL" --mode keyword --limit 2
+	@$(VSTREAM) search -L $(LIBRARY) "a cat" --limit 3 --playlist $(LIBRARY)/reels/demo.m3u8 >/dev/null
+	@echo
 	@echo "Next:"
-	@echo "  $(VSTREAM) info talk -L $(LIBRARY)          # keyframes, segments, playlist path"
-	@echo "  ffplay $$($(VSTREAM) info talk -L $(LIBRARY) --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["playlist"])')"
-	@echo "  (or open that index.m3u8 in VLC / Safari; every video's HLS lives under $(LIBRARY)/media/)"
+	@echo "  ffplay $(LIBRARY)/reels/demo.m3u8                  # the reel the last search wrote (no media was copied)"
+	@echo "  $(VSTREAM) search -L $(LIBRARY) \"the budget discussion\""
+	@echo "  $(VSTREAM) transcript talk -L $(LIBRARY)"
+	@echo "  (vstream lives in $(VENV)/bin: add it to PATH, or 'source $(VENV)/bin/activate')"
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -95,6 +101,8 @@ test-fast: setup
 
 bench: setup
 	@$(PY) bench/ingest.py
+	@$(PY) bench/index.py
+	@$(PY) bench/search.py
 
 clean:
 	rm -rf $(SAMPLES) $(LIBRARY) .pytest_cache bench/out

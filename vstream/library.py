@@ -167,21 +167,25 @@ class Library:
     def _create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"{self.root} exists and is not a directory", hint="choose another --library path")
-        ours = {".lock", "media", "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"}
-        if self.root.is_dir() and any(p.name not in ours for p in self.root.iterdir()):
-            raise UsageError(
-                f"{self.root} is not empty and is not a vstream library",
-                hint="choose an empty or new directory for --library",
-            )
-        (self.root / "media").mkdir(parents=True, exist_ok=True)
-        with self.writing(wait=30):
-            if not (self.root / MARKER).exists():
-                self.db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block writers
-                self.db.executescript(_SCHEMA)
-                self.db.execute(f"PRAGMA user_version = {LAYOUT}")
-                self.db.commit()
-                marker = {"format": "vstream-library", "layout": LAYOUT, "created_with": __version__}
-                atomic_write(self.root / MARKER, json.dumps(marker, indent=2) + "\n")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.writing(wait=30):  # two first writers (two cron jobs) may race to create it
+            if (self.root / MARKER).exists():
+                return
+            ours = {".lock", "media", "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal"}
+            foreign = [p.name for p in self.root.iterdir()
+                       if p.name not in ours and not (p.name.startswith(f".{MARKER}.") and p.name.endswith(".tmp"))]  # fmt: skip
+            if foreign:
+                raise UsageError(
+                    f"{self.root} is not empty and is not a vstream library",
+                    hint="choose an empty or new directory for --library",
+                )
+            (self.root / "media").mkdir(exist_ok=True)
+            self.db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block writers
+            self.db.executescript(_SCHEMA)
+            self.db.execute(f"PRAGMA user_version = {LAYOUT}")
+            self.db.commit()
+            marker = {"format": "vstream-library", "layout": LAYOUT, "created_with": __version__}
+            atomic_write(self.root / MARKER, json.dumps(marker, indent=2) + "\n")
 
     def _check_layout(self) -> None:
         try:

@@ -110,3 +110,14 @@ def test_unique_ids(tmp_path):
     fd = os.open(lib.root / ".lock", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
+
+
+def test_many_processes_creating_one_library_at_once_all_succeed(tmp_path):
+    """Two cron jobs whose first run creates the library: neither may call the other's files foreign."""
+    root = tmp_path / "lib"
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from vstream.library import Library; Library.open(sys.argv[2], create=True)"
+    procs = [subprocess.Popen([sys.executable, "-c", code, os.getcwd(), str(root)], stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]  # fmt: skip
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert Library.open(root).videos() == []
