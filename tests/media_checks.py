@@ -67,3 +67,17 @@ def range_packets(media: Path, init: tuple[int, int] | None, length: int, offset
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def played_duration(playlist: Path) -> float:
+    """Seconds of video ffmpeg decodes: the sum of every frame's duration (timestamps may jump)."""
+    proc = subprocess.run(
+        # passthrough: a composed stream's timestamps jump back at a clip boundary, and ffmpeg's
+        # default frame-rate sync would drop those frames from the count (a player shows them)
+        ["ffmpeg", "-v", "error", "-i", str(playlist), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framemd5", "-"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0 and not proc.stderr.strip(), f"ffmpeg could not play {playlist}: {proc.stderr}"
+    tb_line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("#tb 0:"))
+    num, den = map(int, tb_line.split(":")[-1].strip().split("/"))
+    return sum(int(ln.split(",")[3]) for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")) * num / den

@@ -41,12 +41,13 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import doctor, index, ingest, library_cmds, search
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, search
 
     library_cmds.register(app)
     ingest.register(app)
     index.register(app)
     search.register(app)
+    compose.register(app)
     doctor.register(app)
 
 

@@ -1,0 +1,96 @@
+"""`vstream compose`."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from vstream.cli.common import JsonOption, LibraryOption
+from vstream.cli.output import err, out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compose")(compose)
+
+
+def compose(
+    recipe: str = typer.Argument(..., help="The recipe YAML file."),
+    library: Optional[str] = LibraryOption,
+    user: str = typer.Option("guest", "--user", "-u", help="Whose stream this is (also the {{user}} var)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help="A var for this stream, name=value; repeatable."),
+    users: Optional[str] = typer.Option(None, "--users", help="One stream per row of a .csv (header: user,VAR...) or .jsonl file."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Segment URLs under this base (a CDN) instead of relative paths."),
+    check: bool = typer.Option(False, "--check", help="Validate the recipe (and its clips) without writing anything."),
+    json: bool = JsonOption,
+) -> None:
+    """Turn a YAML recipe into a personal HLS stream that points at the library's segments.
+
+    Writes LIBRARY/streams/RECIPE/USER/master.m3u8 (and its media and caption playlists)
+    and prints its path. Nothing is copied or re-encoded: every user's stream shares
+    the library's segment files.
+    """
+    from vstream.compose.core import compose as run
+    from vstream.compose.recipe import RecipeError, load
+    from vstream.library import Library, parse_tags
+    from vstream.search import Searcher
+
+    parsed = load(recipe)
+    values = parse_tags(set_)
+    rows = _rows(users) if users else [{"user": user, **values}]
+    lib = Library.open(library)
+    searcher = Searcher(lib)
+    results = []
+    for row in rows:
+        who = str(row.get("user") or user)
+        vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
+        try:
+            results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
+        except RecipeError:
+            raise
+    if json:
+        print_json(results[0].to_dict() if len(results) == 1 and not users else {"streams": [r.to_dict() for r in results]})
+    elif check:
+        err.print(f"ok: {parsed.path.name} is valid ({len(results)} stream(s), "
+                  f"{sum(len(r.clips) for r in results)} clips)", markup=False)  # fmt: skip
+    else:
+        for r in results:
+            out.print(r.master, markup=False, highlight=False)
+            for w in r.warnings:
+                err.print(f"warning: {w}", markup=False)
+
+
+def _rows(path: str) -> list[dict]:
+    import csv
+    import json as jsonlib
+    from pathlib import Path
+
+    from vstream.compose.recipe import RecipeError
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise RecipeError(f"--users {path}: no such file")
+    if p.stat().st_size > 64 * 2**20:
+        raise RecipeError(f"--users {path}: larger than 64 MiB")
+    rows = []
+    if p.suffix == ".jsonl":
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    row = jsonlib.loads(line)
+                except ValueError as exc:
+                    raise RecipeError(f"{p.name}:{n}: not JSON ({exc})") from None
+                if not isinstance(row, dict) or "user" not in row:
+                    raise RecipeError(f"{p.name}:{n}: each line needs an object with a \"user\" field")
+                rows.append(row)
+    elif p.suffix == ".csv":
+        with p.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "user" not in reader.fieldnames:
+                raise RecipeError(f"{p.name}: the header must include a 'user' column")
+            rows = [dict(r) for r in reader]
+    else:
+        raise RecipeError(f"--users {path}: use a .csv or .jsonl file")
+    if not rows:
+        raise RecipeError(f"{p.name}: no users")
+    return rows
