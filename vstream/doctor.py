@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,3 @@ def _library_checks(library: str | None) -> list[dict[str, Any]]:
     indexed = (root / "index" / "lancedb").is_dir()
     detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
     return [_check("library", "ok", detail) | {"has_index": indexed}]
-
-
-def env_summary() -> dict[str, str | None]:
-    return {k: os.environ.get(k) for k in ("VSTREAM_LIBRARY", "VSTREAM_FFMPEG")}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -154,9 +153,3 @@ class Models:
         """Names and file fingerprints of the models used, for ``index/models.json``."""
         return {k: {"name": getattr(v, "name", k), "fingerprint": getattr(v, "fingerprint", "")}
                 for k, v in sorted(self._cache.items())}  # fmt: skip
-
-
-def offline_env() -> None:
-    """Make libraries that could reach a model hub fail instead (nothing downloads at run time)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
