@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,8 @@ VIDEO_EXTENSIONS = {
 VIDEO_CODECS = {"fmp4": {"h264", "hevc", "av1"}, "ts": {"h264"}}
 AUDIO_CODECS = {"fmp4": {"aac"}, "ts": {"aac", "mp3"}}
 BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
+# One thread hashes a file's bytes while ffmpeg segments it (hashing releases the GIL).
+_HASHERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vstream-hash")
 IN_BAND_BSF = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
@@ -304,7 +307,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         return _skipped(label, existing, started)
     # The content hash runs beside the segmenting; a file whose bytes are already in the
     # library under another path is found before anything is committed.
-    hashing = _Background(content_hash, path)
+    hashing = _HASHERS.submit(content_hash, path)
 
     progress.begin(f"{path.name}: reading keyframes", None)
     info = probe(path)
@@ -403,29 +406,6 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
 def _skipped(label: str, existing: Video, started: float) -> IngestResult:
     return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
                         time.monotonic() - started, f"already ingested as {existing.id}")  # fmt: skip
-
-
-class _Background:
-    """Run one function in a thread; ``result()`` joins it and re-raises its exception."""
-
-    def __init__(self, fn, *args):
-        import threading
-
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn, *args) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            self._error = exc
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 class _Restart(Exception):

@@ -436,7 +436,7 @@ class Searcher:
                 hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs), lufs))
         return hits
 
-    def _transcript(self, video_id: str) -> list[dict]:
+    def transcript(self, video_id: str) -> list[dict]:
         """A video's sentences (start, end, text), read once via the video_id index and kept."""
         cache = self._catalog()["transcripts"]
         if video_id not in cache:
@@ -447,7 +447,7 @@ class Searcher:
     def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, and a thumbnail for moments found without one."""
         for m in moments:
-            inside = [r for r in self._transcript(m.video_id) if r["end"] > m.start and r["start"] < m.end]
+            inside = [r for r in self.transcript(m.video_id) if r["end"] > m.start and r["start"] < m.end]
             m.text = " ".join(r["text"].strip() for r in inside)
             if not m.thumbnail:
                 video = self._video(m.video_id)

@@ -31,7 +31,7 @@ def compose(
     the library's segment files.
     """
     from vstream.compose.core import compose as run
-    from vstream.compose.recipe import RecipeError, load
+    from vstream.compose.recipe import load
     from vstream.library import Library, parse_tags
     from vstream.search import Searcher
 
@@ -44,10 +44,7 @@ def compose(
     for row in rows:
         who = str(row.get("user") or user)
         vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
-        try:
-            results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
-        except RecipeError:
-            raise
+        results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
     if json:
         print_json(results[0].to_dict() if len(results) == 1 and not users else {"streams": [r.to_dict() for r in results]})
     elif check:

@@ -60,7 +60,11 @@ def check_user(user: str) -> str:
 
 def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str = "guest", base_url: str | None = None,
             write: bool = True, searcher=None) -> ComposeResult:  # fmt: skip
+    """One user's stream. Pass one ``searcher`` for a batch: it caches transcripts and models."""
+    from vstream.search import Searcher
+
     check_user(user)
+    searcher = searcher or Searcher(lib)
     data = recipe.render(values | {"user": values.get("user", user)})
     out_dir = lib.root / "streams" / _safe_name(recipe, data["name"]) / user
     warnings: list[str] = []
@@ -72,7 +76,7 @@ def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str =
     subtitles = None
     captions = data.get("captions")
     if captions:
-        vtt = _captions(lib, recipe, captions, placed)
+        vtt = _captions(recipe, captions, placed, searcher)
         if vtt is not None:
             files["captions.vtt"] = vtt
             total = sum(p.duration for p in placed)
@@ -232,38 +236,32 @@ def _inside(recipe: Recipe, relative: str, path: str) -> Path:
     return target
 
 
-def _captions(lib: Library, recipe: Recipe, captions: dict[str, Any], placed: list[PlacedClip]) -> str | None:
+def _captions(recipe: Recipe, captions: dict[str, Any], placed: list[PlacedClip], searcher) -> str | None:
     """WebVTT cues on the composed timeline: each clip's sentences, retimed and clipped to it."""
-    from vstream.index.transcript import _cue_text, _stamp
+    from vstream.index.transcript import cue_text, stamp
 
     source = captions.get("source", "auto")
     if source != "auto":
         raise RecipeError(f"{recipe.where('captions.source')}: captions.source: only 'auto' is supported so far",
                           hint="use source: auto (the index's transcripts)")  # fmt: skip
-    from vstream.search import Index, quote
-
-    index = Index(lib)
     cues = []
     for p in placed:
-        vid = p.clip.source.video_id
-        rows = index.rows("speech", f"video_id = {quote(vid)}", ["start", "end", "text"]) if index.dataset("speech") else []
-        for r in sorted(rows, key=lambda r: r["start"]):
+        rows = searcher.transcript(p.clip.source.video_id) if searcher.index.dataset("speech") else []
+        for r in rows:
             s, e = max(r["start"], p.start / TICKS), min(r["end"], p.end / TICKS)
             if e - s < 0.2:
                 continue
             offset = (p.at - p.start) / TICKS
             cues.append((s + offset, e + offset, r["text"]))
-    body = "".join(f"{_stamp(s, '.')} --> {_stamp(e, '.')}\n{_cue_text(t)}\n\n" for s, e, t in cues)
+    body = "".join(f"{stamp(s, '.')} --> {stamp(e, '.')}\n{cue_text(t)}\n\n" for s, e, t in cues)
     return "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n" + body
 
 
 def _subtitle_playlist(total: int) -> str:
-    seconds = total / TICKS
-    return (
-        "#EXTM3U\n#EXT-X-VERSION:3\n"
-        f"#EXT-X-TARGETDURATION:{max(1, int(seconds + 0.999999))}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
-        f"#EXTINF:{seconds:.6f},\ncaptions.vtt\n#EXT-X-ENDLIST\n"
-    )
+    """One WebVTT segment spanning the composed timeline."""
+    from vstream.media.hls import MediaPlaylist, Segment
+
+    return MediaPlaylist([Segment("captions.vtt", total)], independent_segments=False).render()
 
 
 def _master(video, placed: list[PlacedClip], subtitles: str | None, session: list[str], data: dict[str, Any]) -> str:

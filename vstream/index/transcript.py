@@ -8,7 +8,7 @@ from typing import Any
 FORMATS = ("vtt", "srt", "txt", "json")
 
 
-def _stamp(seconds: float, sep: str) -> str:
+def stamp(seconds: float, sep: str) -> str:
     ms = max(0, round(seconds * 1000))
     h, rem = divmod(ms, 3_600_000)
     m, rem = divmod(rem, 60_000)
@@ -16,7 +16,7 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _cue_text(text: str) -> str:
+def cue_text(text: str) -> str:
     """Cue payloads must not contain "-->" or blank lines; escape the WebVTT specials."""
     text = " ".join(text.split()).replace("-->", "->")
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -25,10 +25,10 @@ def _cue_text(text: str) -> str:
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
     rows = sorted(rows, key=lambda r: (r["start"], r["end"]))
     if fmt == "vtt":
-        cues = [f"{_stamp(r['start'], '.')} --> {_stamp(r['end'], '.')}\n{_cue_text(r['text'])}" for r in rows]
+        cues = [f"{stamp(r['start'], '.')} --> {stamp(r['end'], '.')}\n{cue_text(r['text'])}" for r in rows]
         return "WEBVTT\n\n" + "".join(c + "\n\n" for c in cues)
     if fmt == "srt":
-        cues = [f"{i}\n{_stamp(r['start'], ',')} --> {_stamp(r['end'], ',')}\n{' '.join(r['text'].split())}"
+        cues = [f"{i}\n{stamp(r['start'], ',')} --> {stamp(r['end'], ',')}\n{' '.join(r['text'].split())}"
                 for i, r in enumerate(rows, 1)]  # fmt: skip
         return "".join(c + "\n\n" for c in cues)
     if fmt == "txt":
