@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -56,15 +57,6 @@ def byte_ranges(playlist: Path) -> tuple[tuple[int, int] | None, list[tuple[floa
     return init, segs
 
 
-def range_packets(media: Path, init: tuple[int, int] | None, length: int, offset: int, tmp: Path) -> list[dict]:
-    """ffprobe's packets of one byte range (with the fMP4 init section in front)."""
-    data = media.read_bytes()
-    blob = (data[init[1] : init[1] + init[0]] if init else b"") + data[offset : offset + length]
-    piece = tmp / ("piece" + media.suffix.replace(".m4s", ".mp4"))
-    piece.write_bytes(blob)
-    return ffprobe_json("-show_packets", str(piece))["packets"]
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -81,3 +73,95 @@ def played_duration(playlist: Path) -> float:
     tb_line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("#tb 0:"))
     num, den = map(int, tb_line.split(":")[-1].strip().split("/"))
     return sum(int(ln.split(",")[3]) for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")) * num / den
+
+
+# --- ISO BMFF presentation times, read from the boxes -------------------------------------------
+# ffmpeg's mov demuxer adds a track's largest negative composition offset to every timestamp of a
+# fragmented file (its "dts_shift"), so for CMAF-style fragments (trun version 1, signed offsets,
+# no edit delay) ffprobe reports video a reordering delay late. Browsers follow the standard; these
+# helpers do too: composition time = decode time (tfdt + durations) + offset - the edit's media_time.
+
+
+def _boxes(buf: bytes, start: int = 0, end: int | None = None):
+    end = len(buf) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", buf, start)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", buf, start + 8)[0], 16
+        yield kind.decode("latin-1"), start + header, start + size
+        start += size
+
+
+def _find(buf: bytes, start: int, end: int, path: list[str]):
+    for kind, body, stop in _boxes(buf, start, end):
+        if kind == path[0]:
+            if len(path) == 1:
+                yield body, stop
+            else:
+                yield from _find(buf, body, stop, path[1:])
+
+
+def track_timing(init: bytes) -> dict[int, dict]:
+    """``{track_ID: {type, timescale, media_time, default_duration}}`` from an init section (moov)."""
+    tracks = {}
+    for body, stop in _find(init, 0, len(init), ["moov", "trak"]):
+        tkhd = next(_find(init, body, stop, ["tkhd"]))[0]
+        track_id = struct.unpack_from(">I", init, tkhd + (20 if init[tkhd] == 1 else 12))[0]
+        mdhd = next(_find(init, body, stop, ["mdia", "mdhd"]))[0]
+        timescale = struct.unpack_from(">I", init, mdhd + (20 if init[mdhd] == 1 else 12))[0]
+        hdlr = next(_find(init, body, stop, ["mdia", "hdlr"]))[0]
+        media_time = 0
+        for elst, _ in _find(init, body, stop, ["edts", "elst"]):
+            version, count = init[elst], struct.unpack_from(">I", init, elst + 4)[0]
+            width = 8 if version == 1 else 4
+            for i in range(count):
+                at = elst + 8 + i * (2 * width + 4) + width
+                value = int.from_bytes(init[at:at + width], "big", signed=True)
+                if value >= 0:
+                    media_time = value
+                    break
+        kind = {b"vide": "video", b"soun": "audio"}.get(init[hdlr + 8:hdlr + 12], "other")
+        tracks[track_id] = {"type": kind, "timescale": timescale, "media_time": media_time, "default_duration": 0}
+    for trex, _ in _find(init, 0, len(init), ["moov", "mvex", "trex"]):
+        track_id, _, duration = struct.unpack_from(">III", init, trex + 4)
+        if track_id in tracks:
+            tracks[track_id]["default_duration"] = duration
+    return tracks
+
+
+def fragment_starts(init: bytes, fragment: bytes) -> dict[str, float]:
+    """Earliest presentation time (seconds) of each track type in one moof+mdat."""
+    tracks = track_timing(init)
+    starts: dict[str, float] = {}
+    for traf, stop in _find(fragment, 0, len(fragment), ["moof", "traf"]):
+        tfhd = next(_find(fragment, traf, stop, ["tfhd"]))[0]
+        flags = int.from_bytes(fragment[tfhd + 1:tfhd + 4], "big")
+        track = tracks[struct.unpack_from(">I", fragment, tfhd + 4)[0]]
+        at = tfhd + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
+        default = struct.unpack_from(">I", fragment, at)[0] if flags & 0x08 else track["default_duration"]
+        tfdt = next(_find(fragment, traf, stop, ["tfdt"]))[0]
+        decode = (struct.unpack_from(">Q", fragment, tfdt + 4)[0] if fragment[tfdt] == 1
+                  else struct.unpack_from(">I", fragment, tfdt + 4)[0])  # fmt: skip
+        earliest = None
+        for trun, _ in _find(fragment, traf, stop, ["trun"]):
+            version, tflags = fragment[trun], int.from_bytes(fragment[trun + 1:trun + 4], "big")
+            count = struct.unpack_from(">I", fragment, trun + 4)[0]
+            at = trun + 8 + (4 if tflags & 0x001 else 0) + (4 if tflags & 0x004 else 0)
+            for _ in range(count):
+                duration, offset = default, 0
+                if tflags & 0x100:
+                    duration = struct.unpack_from(">I", fragment, at)[0]
+                    at += 4
+                at += 4 if tflags & 0x200 else 0
+                at += 4 if tflags & 0x400 else 0
+                if tflags & 0x800:
+                    offset = int.from_bytes(fragment[at:at + 4], "big", signed=version == 1)
+                    at += 4
+                t = decode + offset
+                earliest = t if earliest is None else min(earliest, t)
+                decode += duration
+        if earliest is not None:
+            seconds = (earliest - track["media_time"]) / track["timescale"]
+            starts[track["type"]] = min(starts.get(track["type"], seconds), seconds)
+    return starts

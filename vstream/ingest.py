@@ -24,7 +24,7 @@ from typing import Any
 from vstream.errors import LibraryBusy, MediaError, UsageError, VstreamError
 from vstream.library import Library, Video, check_id, slugify
 from vstream.media import ffmpeg as ff
-from vstream.media.fmp4 import fragment_index
+from vstream.media.fmp4 import cmaf_timing, fragment_index
 from vstream.media.hls import (
     InitSection,
     MediaPlaylist,
@@ -368,6 +368,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "segments": [[g[0].start, seg.duration, seg.byterange.offset, seg.byterange.length]
                          for g, seg in zip(groups, playlist.segments)],  # fmt: skip
             "segment_seconds": opts.segment_seconds,
+            "timing": "cmaf" if opts.format == "fmp4" else "ts",
             "files": {"media": MEDIA_FILE[opts.format], "playlist": PLAYLIST, "thumbnail": THUMBNAIL},
         }
         progress.begin(f"{path.name}: saving", None)
@@ -442,6 +443,7 @@ def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions
     for job in jobs:
         job.wait()
     if opts.format == "fmp4":
+        cmaf_timing(stage / MEDIA_FILE["fmp4"])  # no holes at clip boundaries in composed streams
         index = fragment_index(stage / MEDIA_FILE["fmp4"])
     else:
         index = parse_byterange_playlist((stage / "ffmpeg.m3u8").read_text())

@@ -238,6 +238,11 @@ class PlayResult:
     current_time: float
     duration: float
     decoded_frames: int
+    #: Frames the element dropped (decoded too late to show, or skipped): 0 on a clean playback.
+    dropped_frames: int = 0
+    #: What each track buffered: ``{"video": [(start, end), ...], "audio": [...]}`` (seconds),
+    #: read from hls.js's SourceBuffers (``media.buffered`` is only their intersection).
+    buffered: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: hls.js errors (``"hls: fatal=true|false type=... details=..."``), media
     #: element errors (``"media: ..."``), page errors (``"page: ..."``) and
     #: harness problems (``"harness: ..."``) in order of occurrence.
@@ -258,9 +263,11 @@ class PlayResult:
         """Human-readable dump for assertion messages."""
         head = (
             f"ended={self.ended} current_time={self.current_time:.3f} "
-            f"duration={self.duration:.3f} decoded_frames={self.decoded_frames} "
+            f"duration={self.duration:.3f} decoded_frames={self.decoded_frames} dropped={self.dropped_frames} "
             f"timed_out={self.timed_out} wall_time={self.wall_time:.2f}s"
         )
+        head += "".join(f"\n{kind} buffered: " + " ".join(f"[{a:.3f}, {b:.3f}]" for a, b in r)
+                        for kind, r in sorted(self.buffered.items()))
         errs = "\n  ".join(self.errors) or "(none)"
         evs = "\n  ".join(self.events[-60:]) or "(none)"
         return f"{head}\nerrors:\n  {errs}\nevents (last 60):\n  {evs}"
@@ -278,6 +285,15 @@ class PlayResult:
             problems.append(f"duration {self.duration:.3f} != {expected_duration:.3f} ± {tolerance}")
         if problems:
             raise AssertionError("HLS playback failed: " + "; ".join(problems) + "\n" + self.summary())
+
+
+def _buffered(source_buffers: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {}
+    for sb in source_buffers:
+        mime = str(sb.get("mime", ""))
+        kind = "audiovideo" if "mp4a" in mime and mime.startswith("video/") else mime.split("/")[0] or "unknown"
+        out.setdefault(kind, []).extend((float(a), float(b)) for a, b in sb.get("buffered") or [])
+    return out
 
 
 def _float(value: Any) -> float:
@@ -433,6 +449,8 @@ class HlsPlayer:
             current_time=_float(snap["currentTime"]),
             duration=_float(snap["duration"]),
             decoded_frames=int(snap["decodedFrames"] or 0),
+            dropped_frames=int(snap.get("droppedFrames") or 0),
+            buffered=_buffered(snap.get("sourceBuffers") or []),
             errors=errors,
             events=events,
             timed_out=timed_out,

@@ -6,6 +6,7 @@ multi-gigabyte file costs a few hundred small reads.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import Iterator
@@ -55,3 +56,129 @@ def fragment_index(path: Path) -> ByteRangeIndex:
     if init is None or not ranges:
         raise MediaError(f"{path.name}: no fragments found (expected a fragmented MP4)")
     return ByteRangeIndex(init=init, ranges=ranges)
+
+
+# --- CMAF timing: the first frame of every fragment is presented at its decode time -------
+
+_CONTAINERS = {"moov", "trak", "mdia", "minf", "stbl", "edts", "moof", "traf"}
+_TRUN_FIELDS = ((0x100, 4), (0x200, 4), (0x400, 4), (0x800, 4))  # duration, size, flags, composition offset
+
+
+def _children(buf: bytes | bytearray, start: int, end: int) -> Iterator[tuple[str, int, int, int]]:
+    """``(type, offset, size, header)`` of the boxes in ``buf[start:end]``."""
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", buf, offset)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", buf, offset + 8)[0], 16
+        elif size == 0:
+            size = end - offset
+        if size < header or offset + size > end:
+            raise MediaError(f"invalid box {kind!r} of {size} bytes at byte {offset}")
+        yield kind.decode("latin-1"), offset, size, header
+        offset += size
+
+
+def _video_track(moov: bytearray) -> tuple[int, int, int] | None:
+    """``(track_ID, offset of the elst media_time field, its width)`` of the video track, if it has an edit."""
+    for kind, off, size, hdr in _children(moov, 0, len(moov)):
+        if kind != "moov":
+            continue
+        for tkind, toff, tsize, thdr in _children(moov, off + hdr, off + size):
+            if tkind != "trak":
+                continue
+            track_id, handler, media_time = None, None, None
+            stack = [(toff + thdr, toff + tsize)]
+            while stack:
+                a, b = stack.pop()
+                for k, o, s, h in _children(moov, a, b):
+                    if k in _CONTAINERS:
+                        stack.append((o + h, o + s))
+                    elif k == "tkhd":
+                        version = moov[o + h]
+                        track_id = struct.unpack_from(">I", moov, o + h + (20 if version == 1 else 12))[0]
+                    elif k == "hdlr":
+                        handler = bytes(moov[o + h + 8 : o + h + 12])
+                    elif k == "elst":
+                        version, count = moov[o + h], struct.unpack_from(">I", moov, o + h + 4)[0]
+                        width = 8 if version == 1 else 4
+                        for i in range(count):  # the first non-empty edit (media_time -1 is an empty one)
+                            field = o + h + 8 + i * (2 * width + 4) + width
+                            value = int.from_bytes(moov[field : field + width], "big", signed=True)
+                            if value >= 0:
+                                media_time = (field, width)
+                                break
+            if handler == b"vide" and track_id is not None and media_time is not None:
+                return track_id, *media_time
+    return None
+
+
+def cmaf_timing(path: Path) -> int:
+    """Present each video fragment's first frame at its decode time, as CMAF does; returns the shift.
+
+    ffmpeg's mp4 muxer gives a B-frame video positive composition offsets (the keyframe is
+    shown a reordering delay after it is decoded) and an edit list that takes the delay off
+    again. Players that place fragments by their decode time (hls.js at every
+    ``EXT-X-DISCONTINUITY``) then leave a hole of that delay at each clip boundary of a
+    composed stream. This rewrites, in place and without changing any size, the video
+    track's edit to start at 0 and each ``trun`` to version 1 (signed offsets) minus the
+    delay: the frames and their presentation times are unchanged, only the way the boxes
+    express them. Returns the delay removed, in the track's timescale (0: nothing to do).
+    """
+    boxes = list(top_level_boxes(path))
+    moov = next(((o, s) for k, o, s in boxes if k == "moov"), None)
+    if moov is None:
+        raise MediaError(f"{path.name}: no moov box (expected a fragmented MP4)")
+    with open(path, "r+b") as fh:
+        fh.seek(moov[0])
+        head = bytearray(fh.read(moov[1]))
+        found = _video_track(head)
+        if found is None:
+            return 0
+        track_id, field, width = found
+        delay = int.from_bytes(head[field : field + width], "big", signed=True)
+        if delay <= 0:
+            return 0
+        patches: list[tuple[int, bytes]] = [(moov[0] + field, (0).to_bytes(width, "big", signed=True))]
+        for kind, offset, size in boxes:
+            if kind != "moof":
+                continue
+            fh.seek(offset)
+            moof = bytearray(fh.read(size))
+            for k, o, s, h in _children(moof, 0, len(moof)):
+                for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+                    if tk == "traf" and _shift_traf(moof, to + th, to + ts, track_id, delay):
+                        patches.append((offset, bytes(moof)))
+        for at, data in patches:
+            fh.seek(at)
+            fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return delay
+
+
+def _shift_traf(moof: bytearray, start: int, end: int, track_id: int, delay: int) -> bool:
+    boxes = list(_children(moof, start, end))
+    tfhd = next((o + h for k, o, s, h in boxes if k == "tfhd"), None)
+    if tfhd is None or struct.unpack_from(">I", moof, tfhd + 4)[0] != track_id:
+        return False
+    changed = False
+    for k, o, s, h in boxes:
+        if k != "trun":
+            continue
+        body = o + h
+        version, flags = moof[body], int.from_bytes(moof[body + 1 : body + 4], "big")
+        if not flags & 0x800:
+            raise MediaError("a video fragment without composition offsets after an edit list (unexpected muxer output)")
+        count = struct.unpack_from(">I", moof, body + 4)[0]
+        first = body + 8 + (4 if flags & 0x001 else 0) + (4 if flags & 0x004 else 0)
+        stride = sum(w for f, w in _TRUN_FIELDS if flags & f)
+        skip = sum(w for f, w in _TRUN_FIELDS[:3] if flags & f)
+        for i in range(count):
+            at = first + i * stride + skip
+            value = int.from_bytes(moof[at : at + 4], "big", signed=version == 1)
+            moof[at : at + 4] = (value - delay).to_bytes(4, "big", signed=True)
+        moof[body] = 1
+        changed = True
+    return changed
