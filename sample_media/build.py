@@ -450,7 +450,9 @@ def _prepare(name: str, spec: dict, tools: dict, work: Path):
         args += ["-avoid_negative_ts", "disabled"]
     else:
         args += _X264 + (_AAC if has_audio else []) + ["-movflags", "+faststart"]
-    args += ["-r", str(FPS), "-frames:v", str(round(dur * FPS)), "-t", f"{dur:.3f}"] + _BITEXACT
+    # -t alone ends every stream at dur: -frames:v would close the file when the video is done
+    # and drop the audio still queued for muxing (it came out ~0.5 s short)
+    args += ["-r", str(FPS), "-t", f"{dur:.3f}"] + _BITEXACT
 
     entry = {
         "file": spec["file"],

@@ -354,12 +354,23 @@ class Library:
         return self._video(row) if row else None
 
     def videos(self, tags: dict[str, str] | None = None) -> list[Video]:
+        """Videos whose tags match ``tags`` (see :func:`tag_matches`: exact values, or ``<3``, ``>=2``, ``!=x``, ``*``)."""
+        exact = {k: v for k, v in (tags or {}).items() if tag_filter(v)[0] == "="}
         sql, args = "SELECT * FROM videos", []
-        for i, (key, value) in enumerate((tags or {}).items()):
+        for i, (key, value) in enumerate(exact.items()):
             sql += " WHERE" if i == 0 else " AND"
             sql += " id IN (SELECT video_id FROM tags WHERE key=? AND value=?)"
-            args += [key, value]
-        return [self._video(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+            args += [key, tag_filter(value)[1]]
+        videos = [self._video(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+        return [v for v in videos if tag_matches(v.tags, tags or {})]
+
+    def search(self, query: str, **options: Any):
+        """Moments for ``query`` (see :class:`vstream.search.SearchOptions` for the options); best first."""
+        from vstream.search import SearchOptions, Searcher
+
+        searcher = getattr(self, "_searcher", None) or Searcher(self)
+        self._searcher = searcher
+        return searcher.search(query, SearchOptions(**options)).moments
 
     def path(self, video: Video, name: str) -> Path:
         return self.root / video.media_dir / name
@@ -499,6 +510,41 @@ def _stage_alive(stage: Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+TAG_OPS = ("<=", ">=", "!=", "<", ">", "=")
+
+
+def tag_filter(value: Any) -> tuple[str, str]:
+    """``"<3"`` -> ``("<", "3")``; ``"*"`` -> ``("*", "")`` (the tag is present); else ``("=", value)``."""
+    text = str(value)
+    if text == "*":
+        return "*", ""
+    for op in TAG_OPS:
+        if text.startswith(op):
+            return op, text[len(op):].strip()
+    return "=", text
+
+
+def tag_matches(tags: dict[str, str], filters: dict[str, Any]) -> bool:
+    """Every filter holds: ``series: lost`` (equal), ``episode: "<3"`` (numeric when both sides are
+    numbers, else by text), ``">=2"``, ``"!=pilot"``, ``"*"`` (has the tag). A missing tag never matches."""
+    for key, raw in filters.items():
+        if key not in tags:
+            return False
+        op, want = tag_filter(raw)
+        if op == "*":
+            continue
+        have: Any = tags[key]
+        try:
+            have, want = float(have), float(want)  # type: ignore[assignment]
+        except ValueError:
+            have = tags[key]
+        ok = {"=": have == want, "!=": have != want, "<": have < want, "<=": have <= want,
+              ">": have > want, ">=": have >= want}[op]  # fmt: skip
+        if not ok:
+            return False
+    return True
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:

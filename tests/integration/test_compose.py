@@ -10,10 +10,18 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from tests.conftest import ROOT, vstream, vstream_json
+from tests.conftest import ROOT, sample_path, vstream, vstream_json
 from tests.media_checks import played_duration
 
 RECIPES = ROOT / "recipes"
+
+
+SERIES = {"talk": 1, "match": 2, "silent": 3}  # previously_on.yaml selects episodes by these tags
+
+
+def tag_series(lib: Path) -> None:
+    for video, episode in SERIES.items():
+        vstream("tag", video, "series=demo", f"episode={episode}", "-L", str(lib), check=True)
 
 
 @pytest.fixture
@@ -21,7 +29,19 @@ def lib(indexed_library, tmp_path) -> Path:
     """A private copy: compose writes streams into the library."""
     copy = tmp_path / "lib"
     shutil.copytree(indexed_library, copy)
+    tag_series(copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def ts_library(tmp_path_factory, samples) -> Path:
+    """The samples ingested as MPEG-TS and indexed: what ffmpeg-based players play best."""
+    lib = tmp_path_factory.mktemp("ts") / "library"
+    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
+    vstream("ingest", "-L", str(lib), "--format", "ts", *[str(sample_path(samples, n)) for n in names], check=True)
+    vstream("index", "-L", str(lib), check=True, timeout=900)
+    tag_series(lib)
+    return lib
 
 
 def recipe(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
@@ -37,33 +57,59 @@ def compose(lib: Path, path: Path, *args: str) -> dict:
     return vstream_json("compose", str(path), "-L", str(lib), *args, timeout=300)
 
 
-BACKWARD_JUMP = pytest.mark.xfail(
-    strict=True,
-    reason="known defect (issue #6): at some clip boundaries where timestamps jump back, ffmpeg decodes one "
-    "keyframe interval less than the playlist holds (demo.yaml: 400 packets demuxed, 375 frames decoded by "
-    "both ffprobe -count_frames and ffmpeg -f null); cause under investigation",
-)
+EXAMPLES = sorted(p.name for p in RECIPES.glob("*.yaml"))
 
 
-@pytest.mark.parametrize("name", [pytest.param("demo.yaml", marks=BACKWARD_JUMP),
-                                  pytest.param("explainer.yaml", marks=BACKWARD_JUMP), "highlights.yaml"])  # fmt: skip
-def test_every_example_recipe_plays_to_the_end_with_its_reported_duration(lib, name):
+def frames(result: dict) -> float:
+    """The tolerance the issue allows: one frame (25 fps) per clip."""
+    return len(result["clips"]) / 25 + 1e-3
+
+
+def test_every_use_case_has_an_example_recipe():
+    assert {"highlights.yaml", "previously_on.yaml", "ad_breaks.yaml", "explainer.yaml"} <= set(EXAMPLES)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_recipe_plays_to_the_end_in_hlsjs(lib, name, hls_player, hls_serve):
+    base = hls_serve(lib)
     for user in ("u1", "u2"):
         result = compose(lib, RECIPES / name, "--user", user)
-        master = Path(result["master"])
-        assert master.exists() and f"/{user}/" in str(master)
-        frames = len(result["clips"]) / 25  # one frame per clip
-        assert played_duration(master) == pytest.approx(result["duration"], abs=frames + 1e-3)
+        url = f"{base}/{Path(result['master']).relative_to(lib).as_posix()}"
+        played = hls_player.play(url, timeout=90, rate=8.0)
+        # the audio's last AAC frame may run up to ~21 ms past the picture
+        played.assert_played(expected_duration=result["duration"], tolerance=frames(result) + 0.025)
+        assert not played.errors, played.summary()  # no stall, no hole to seek over, no append that went nowhere
+        ranges = played.buffered["audiovideo"]
+        assert len(ranges) == 1 and ranges[0][0] < 0.05, played.summary()  # one gap-free stretch from the start
 
 
-@BACKWARD_JUMP
-def test_clips_of_several_videos_play_with_their_reported_duration(lib, tmp_path):
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_recipe_plays_to_the_end_in_ffmpeg_from_an_mpeg_ts_library(ts_library, tmp_path, name):
+    lib = tmp_path / "lib"
+    shutil.copytree(ts_library, lib)
+    for user in ("u1", "u2"):
+        result = compose(lib, RECIPES / name, "--user", user)
+        assert played_duration(Path(result["master"])) == pytest.approx(result["duration"], abs=frames(result))
+
+
+def test_forward_compositions_play_in_ffmpeg_from_the_fmp4_library(lib, tmp_path):
     path = recipe(tmp_path, "version: 1\nname: fwd\nclips:\n  - video: talk\n    start: 0\n    duration: 8\n"
-                            "  - video: match\n    start: 8\n    duration: 8\n  - video: silent\n    start: 0\n"
-                            "    duration: 6\n  - video: talk\n    start: 16\n    duration: 8\n")  # fmt: skip
+                            "  - video: match\n    start: 8\n    duration: 8\n  - video: talk\n    start: 16\n"
+                            "    duration: 8\n")  # fmt: skip  (each clip's source time after the last one's: see the xfail below)
     result = compose(lib, path)
-    assert result["duration"] == 30.0
-    assert played_duration(Path(result["master"])) == pytest.approx(30.0, abs=4 / 25)
+    assert result["duration"] == 24.0
+    assert played_duration(Path(result["master"])) == pytest.approx(24.0, abs=frames(result))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "ffmpeg's HLS demuxer (libavformat 5.1 to 7.1) keeps one MP4 demuxer across EXT-X-DISCONTINUITY, and that "
+    "demuxer drops a fragment whose decode times do not come after the previous fragment's (mov.c: 'Fragments can "
+    "overlap in time'): ffplay and mpv skip the first keyframe interval of a clip whose source time goes back. "
+    "hls.js and MPEG-TS libraries play it whole (tests above)."))  # fmt: skip
+def test_ffmpeg_plays_a_backward_jump_in_fmp4_whole(lib):
+    result = compose(lib, RECIPES / "demo.yaml")  # talk 8-16, then talk 0-8
+    assert played_duration(Path(result["master"])) == pytest.approx(result["duration"], abs=frames(result))
 
 
 def test_the_minimal_recipe_works_exactly_as_written(lib):
@@ -167,6 +213,15 @@ BAD = [
     ("a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
      "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n", "r.yaml", "expands to more than"),
     ("!!python/object/apply:os.system ['echo pwned']\n", "r.yaml:1", "YAML"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  every: 10\n", "r.yaml:5", "'ads' is a required property"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  ads: [ad]\n", "r.yaml", "give every: SECONDS or at:"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  every: 10\n  ads: [nope]\n", "r.yaml", "no video 'nope'"),
+    ("version: 1\nname: x\nclips:\n  - tags: {series: nothing-like-it}\n", "r.yaml:4", "no video has tags"),
+    ("version: 1\nname: x\nclips:\n  - select: quietest\n", "r.yaml:4", "'quietest' is not one of ['loudest']"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\n    start: -40\n", "r.yaml:4", "reaches before the start of talk"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: logo.png\n", "r.yaml:6", "use auto, or a .vtt"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: auto\n  translate: fr\n", "r.yaml",
+     "no fr translation"),
 ]  # fmt: skip
 
 
@@ -186,3 +241,72 @@ def test_on_empty_skip_keeps_the_other_clips(lib, tmp_path):
                             "    on_empty: skip\n  - video: ad\n")  # fmt: skip
     result = compose(lib, path)
     assert [c["video_id"] for c in result["clips"]] == ["ad"] and "found nothing" in result["warnings"][0]
+
+
+def test_ad_breaks_move_to_safe_scene_boundaries_and_are_marked_for_ssai(lib, samples):
+    result = compose(lib, RECIPES / "ad_breaks.yaml", "--user", "u42")
+    talk, match, ad = (samples["videos"][v]["duration"] for v in ("talk", "match", "ad"))
+    breaks = result["breaks"]
+    assert len(breaks) == 3 and all(b["ads"] == ["ad"] and b["duration"] == ad for b in breaks)
+    assert result["duration"] == pytest.approx(talk + match + 3 * ad)
+    # 16 s of programme is the boundary into the cat-adoption scene: "animal" is said there, so the
+    # break goes to the nearest safe scene boundary instead (8 s); the others land where asked
+    first = breaks[0]
+    assert first["requested_at"] == 16.0 and first["at"] == 8.0 and first["moved_by"] == -8.0
+    assert first["rejected"][0]["at"] == 16.0 and "animal" in first["rejected"][0]["reason"]
+    scene_starts = {s["start"] for v in ("talk", "match") for s in samples["videos"][v]["scenes"]}
+    programme = [b["requested_at"] + b["moved_by"] for b in breaks]
+    assert all(t in scene_starts or t - talk in scene_starts for t in programme)  # every break on a scene cut
+    ads = [c for c in result["clips"] if c["ad"]]
+    assert [c["at"] for c in ads] == [b["at"] for b in breaks]
+    video = m3u8.load(str(Path(result["master"]).parent / "video.m3u8"))
+    outs = [s for s in video.segments if s.cue_out_start]
+    ins = [s for s in video.segments if s.cue_in]
+    assert len(outs) == len(ins) == 3 and all(float(s.scte35_duration) == ad for s in outs)
+    assert all(s.discontinuity for s in outs + ins)
+
+
+def test_an_ad_longer_than_its_slot_is_reported_not_cut(lib, tmp_path):
+    path = recipe(tmp_path, "version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  at: [8]\n  ads: [ad]\n"
+                            "  max_duration: 5\n")  # fmt: skip
+    result = compose(lib, path)
+    assert result["breaks"][0]["duration"] == 6.0 and result["duration"] == 38.0
+    assert "run 6s, longer than the 5s slot" in result["warnings"][0]
+
+
+def test_ads_by_tag_and_a_preroll(lib, tmp_path):
+    vstream("tag", "ad", "kind=ad", "-L", str(lib), check=True)
+    path = recipe(tmp_path, "version: 1\nname: x\nclips:\n  - video: match\nbreaks:\n  at: [0]\n"
+                            "  ads: {tags: {kind: ad}}\n")  # fmt: skip
+    result = compose(lib, path)
+    assert [(c["video_id"], c["at"]) for c in result["clips"]] == [("ad", 0.0), ("match", 6.0)]
+
+
+def test_previously_on_recaps_earlier_episodes_by_tag_in_episode_order(lib, samples):
+    result = compose(lib, RECIPES / "previously_on.yaml", "--set", "episode=3")
+    clips = result["clips"]
+    assert [c["video_id"] for c in clips] == ["talk", "match", "silent"]  # episodes 1 and 2, then 3 itself
+    assert clips[-1]["start"] == 0.0 and clips[-1]["end"] == 6.0
+    peaks = samples["videos"]["match"]["loud_peaks"]  # the recap's match moment holds a crowd peak
+    assert any(clips[1]["start"] <= (p["start"] + p["end"]) / 2 <= clips[1]["end"] for p in peaks)
+    later = compose(lib, RECIPES / "previously_on.yaml", "--set", "episode=2")
+    assert [c["video_id"] for c in later["clips"]] == ["talk", "match"]
+
+
+def test_select_loudest_picks_the_crowd_peaks(lib, tmp_path, samples):
+    path = recipe(tmp_path, "version: 1\nname: x\nclips:\n  - select: loudest\n    videos: [match]\n"
+                            "    limit: 3\n    order: chronological\n")  # fmt: skip
+    clips = compose(lib, path)["clips"]
+    peaks = samples["videos"]["match"]["loud_peaks"]
+    assert len(clips) == 3
+    for p, c in zip(peaks, clips):
+        assert c["start"] <= (p["start"] + p["end"]) / 2 <= c["end"]
+
+
+def test_a_caption_file_is_timed_to_the_composed_stream(lib, tmp_path):
+    path = recipe(tmp_path, "version: 1\nname: x\nclips:\n  - video: silent\ncaptions:\n  source: notes.srt\n")
+    (path.parent / "notes.srt").write_text("1\n00:00:01,000 --> 00:00:03,000\nDeep space\n\n"
+                                           "2\n00:00:07,000 --> 00:00:09,500\nOld coins\n")  # fmt: skip
+    result = compose(lib, path)
+    vtt = (Path(result["master"]).parent / "captions.vtt").read_text()
+    assert "00:00:01.000 --> 00:00:03.000\nDeep space" in vtt and "00:00:07.000 --> 00:00:09.500\nOld coins" in vtt

@@ -1,1 +1,5 @@
-"""Compose: clips of the library's videos -> timelines -> HLS playlists that point at existing segments."""
+"""Compose: recipes and the editor API -> personal HLS streams over the library's segments."""
+
+from vstream.compose.api import AdBreaks, CaptionAsset, Clip, ImageAsset, Timeline, Track, VideoAsset
+
+__all__ = ["AdBreaks", "CaptionAsset", "Clip", "ImageAsset", "Timeline", "Track", "VideoAsset"]

@@ -5,6 +5,8 @@ keyframe at or after its out-point (or the video's end): every keyframe interval
 an addressable byte range of the video's one media file (see ingest), so a clip costs
 no copy and no re-encode, and its precision is one keyframe interval. Each clip
 after the first begins with ``EXT-X-DISCONTINUITY`` (and, for fMP4, its ``EXT-X-MAP``).
+An ad pod (clips with the same ``pod``) opens with ``EXT-X-CUE-OUT:DURATION=<seconds>`` and
+the content after it with ``EXT-X-CUE-IN``, the markers SSAI tools and ad-aware players read.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vstream.errors import UsageError
-from vstream.media.hls import ByteRange, Gop, InitSection, MediaPlaylist, group_gops, segments_for
+from vstream.media.hls import ByteRange, Gop, InitSection, MediaPlaylist, format_duration, group_gops, segments_for
 from vstream.timecode import TICKS, snap_down, snap_up
 
 
@@ -36,6 +38,7 @@ class Clip:
     source: ClipSource
     start: int  # requested in-point, ticks
     end: int  # requested out-point, ticks
+    pod: int | None = None  # the ad break this clip belongs to (None: programme content)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,12 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS) -> Medi
     formats = {p.clip.source.fmt for p in placed}
     if len(formats) > 1:
         raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
+    pods: dict[int, int] = {}
+    for p in placed:
+        if p.clip.pod is not None:
+            pods[p.clip.pod] = pods.get(p.clip.pod, 0) + p.duration
     segments = []
+    previous_pod: int | None = None
     for i, p in enumerate(placed):
         src = p.clip.source
         gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
@@ -93,5 +101,11 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS) -> Medi
         for j, group in enumerate(group_gops(gops, target)):
             seg = segments_for(group, src.media_uri, init)
             seg.discontinuity = i > 0 and j == 0
+            if j == 0 and p.clip.pod != previous_pod:
+                if previous_pod is not None:
+                    seg.tags.append("#EXT-X-CUE-IN")
+                if p.clip.pod is not None:
+                    seg.tags.append(f"#EXT-X-CUE-OUT:DURATION={format_duration(pods[p.clip.pod])}")
             segments.append(seg)
+        previous_pod = p.clip.pod
     return MediaPlaylist(segments)

@@ -1,0 +1,507 @@
+"""The editor API: a timeline of tracks and clips, compiled to a personal HLS stream.
+
+Shaped like VideoDB's editor SDK, so its users feel at home::
+
+    from vstream.compose import CaptionAsset, Clip, ImageAsset, Timeline, Track, VideoAsset
+    from vstream.library import Library
+
+    lib = Library.open("vstream-library")
+    timeline = Timeline(lib, name="cats")
+    timeline.resolution = "608x1080"
+    video = Track()
+    for m in lib.search("a cat", limit=3):
+        video.add_clip(None, Clip(asset=VideoAsset(id=m.video_id, start=m.start), duration=m.end - m.start))
+    timeline.add_track(video)
+    timeline.add_track(Track().add_clip(0, Clip(asset=ImageAsset(path="logo.png", opacity=0.85))))
+    timeline.add_track(Track().add_clip(0, Clip(asset=CaptionAsset(src="auto"))))
+    print(timeline.generate_stream(user="u42"))
+
+A recipe (:mod:`vstream.compose.recipe`) is parsed into these same objects. Compiling writes
+nothing but a few KB of playlists: the media playlist addresses the library's own keyframe
+byte ranges, so every user's stream shares one set of segment files. Output is
+deterministic: the same timeline and library give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+from vstream.compose import captions as cap
+from vstream.compose import timeline as tl
+from vstream.compose.playlist import Clip as PlaylistClip
+from vstream.compose.playlist import PlacedClip, media_playlist, place, source_for
+from vstream.errors import NotFound, UsageError
+from vstream.library import Library, atomic_write
+from vstream.timecode import TICKS, to_ticks
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+SNAP_WARNING = 2.0  # seconds: a clip starting this much before its in-point is worth a warning
+
+
+# --- assets, clips, tracks -------------------------------------------------------------------
+
+
+@dataclass
+class VideoAsset:
+    """A stretch of a library video: ``id``, from ``start`` (seconds) to ``end`` (or the clip's duration)."""
+
+    id: str
+    start: float = 0.0
+    end: float | None = None
+
+
+@dataclass
+class ImageAsset:
+    """A brand overlay: an image file, its corner, width as a fraction of the frame, opacity 0..1."""
+
+    path: str | Path
+    position: str = "top-right"
+    scale: float = 0.15
+    opacity: float = 1.0
+
+
+@dataclass
+class CaptionAsset:
+    """Captions: ``src="auto"`` (the index's transcripts, retimed) or a .vtt/.srt file in composed time."""
+
+    src: str | Path = "auto"
+    language: str = "en"
+    translate: str | None = None
+
+
+Asset = Union[VideoAsset, ImageAsset, CaptionAsset]
+
+
+@dataclass
+class Clip:
+    asset: Asset
+    duration: float | None = None  # None: to the asset's end (video) or the stream's end (overlay)
+
+
+@dataclass
+class Track:
+    clips: list[tuple[float | None, Clip]] = field(default_factory=list)
+
+    def add_clip(self, start: float | None, clip: Clip) -> "Track":
+        """Place ``clip`` at ``start`` seconds (None: after the track's last clip). Returns the track."""
+        self.clips.append((start, clip))
+        return self
+
+
+@dataclass
+class AdBreaks:
+    """Ad pods at scene boundaries: ``every`` content seconds and/or ``at`` content times.
+
+    ``ads`` are video ids (or ``ad_tags`` selects them), ``per_break`` of them per pod, rotating.
+    A slot whose neighbouring scenes or speech match an ``avoid`` term (as words, or by meaning
+    with cosine similarity >= ``threshold``) is rejected and the nearest safe one is taken.
+    A pod longer than ``max_duration`` seconds is reported as a warning, never cut.
+    """
+
+    every: float | None = None
+    at: Sequence[float] = ()
+    ads: Sequence[str] = ()
+    ad_tags: dict[str, str] | None = None
+    per_break: int = 1
+    max_duration: float | None = None
+    avoid: Sequence[str] = ()
+    threshold: float = 0.5
+
+
+# --- what compiling reports ------------------------------------------------------------------
+
+
+@dataclass
+class ComposedClip:
+    video_id: str
+    requested_start: float
+    requested_end: float
+    start: float  # actual in-point (a keyframe)
+    end: float
+    at: float  # where it starts on the composed timeline
+    snap_error: float  # requested_start - start (>= 0: the clip starts this much earlier)
+    ad: bool = False
+
+
+@dataclass
+class ComposedBreak:
+    requested_at: float  # content seconds asked for
+    at: float | None  # where the pod starts on the composed timeline (None: no safe slot)
+    moved_by: float | None  # content seconds between the request and the slot chosen
+    ads: list[str]
+    duration: float
+    rejected: list[dict[str, Any]]  # unsafe slots nearer the request: {"at", "reason"}
+
+
+@dataclass
+class ComposeResult:
+    recipe: str
+    user: str
+    master: str
+    playlists: list[str]
+    clips: list[ComposedClip]
+    duration: float
+    bytes_written: int
+    breaks: list[ComposedBreak] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict, repr=False)  # name -> text (what was, or would be, written)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("files")
+        return data
+
+
+# --- the timeline ----------------------------------------------------------------------------
+
+
+class Timeline:
+    """Tracks of clips over one library, compiled by :meth:`generate_stream`."""
+
+    def __init__(self, library: Library | str | Path | None = None, *, name: str = "timeline"):
+        self.library = library if isinstance(library, Library) else Library.open(library)
+        self.name = name
+        self.resolution: str | None = None
+        self.breaks: AdBreaks | None = None
+        self.tracks: list[Track] = []
+        self.origin = "timeline"  # what errors name (a recipe sets its file name)
+        self.notes: list[str] = []  # warnings found while the timeline was built (a recipe's skipped searches)
+
+    def add_track(self, track: Track) -> "Timeline":
+        self.tracks.append(track)
+        return self
+
+    def generate_stream(self, user: str = "guest", *, base_url: str | None = None, searcher=None) -> str:
+        """Write ``LIBRARY/streams/NAME/USER/master.m3u8`` (and its playlists); return its path, or URL under ``base_url``."""
+        result = self.compile(user, base_url=base_url, searcher=searcher, write=True)
+        if base_url:
+            rel = Path(result.master).relative_to(self.library.root).as_posix()
+            return base_url.rstrip("/") + "/" + rel
+        return result.master
+
+    # -- compiling
+    def compile(self, user: str = "guest", *, base_url: str | None = None, searcher=None, write: bool = False) -> ComposeResult:
+        check_name(self.name, "name", self.origin)
+        check_user(user)
+        lib = self.library
+        out_dir = lib.root / "streams" / self.name / user
+        warnings: list[str] = list(self.notes)
+        sources: dict[str, Any] = {}
+
+        def source(video_id: str):
+            if video_id not in sources:
+                video = lib.get(video_id)
+                if video.format == "fmp4" and video.meta.get("timing") != "cmaf":
+                    warnings.append(f"{video_id} was ingested by an older vstream: browsers show a short gap at its "
+                                    f"clip boundaries (re-ingest it with vstream ingest --force)")  # fmt: skip
+                sources[video_id] = (video, source_for(video, lib.path(video, video.meta["files"]["media"]),
+                                                       relative_to=out_dir, base_url=base_url))  # fmt: skip
+            return sources[video_id]
+
+        content = self._video_clips(source)
+        placed = place(content)
+        breaks: list[tl.Break] = []
+        if self.breaks is not None:
+            searcher = searcher or _searcher(lib)
+            breaks = self._plan_breaks(placed, source, searcher, warnings)
+            placed = place(tl.splice(content, placed, breaks))
+        video = media_playlist(placed)
+        total = sum(p.duration for p in placed)
+        files = {"video.m3u8": video.render()}
+        subtitles = None
+        caption = self._captions()
+        if caption is not None:
+            files["captions.vtt"] = cap.render(self._cues(caption, placed, searcher or _searcher(lib)))
+            files["captions.m3u8"] = cap.playlist(total)
+            subtitles = caption.language
+        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total))
+        composed = [
+            ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
+                         tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None)
+            for p in placed
+        ]  # fmt: skip
+        for c in composed:
+            if c.snap_error > SNAP_WARNING:
+                warnings.append(f"clip {c.video_id}@{c.requested_start:g}s starts {c.snap_error:.2f}s early (keyframes are sparse)")
+        written = 0
+        if write:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in sorted(files.items()):
+                atomic_write(out_dir / name, text)
+                written += len(text.encode())
+        return ComposeResult(
+            recipe=self.name, user=user, master=str(out_dir / "master.m3u8"),
+            playlists=[str(out_dir / n) for n in sorted(files) if n.endswith(".m3u8")], clips=composed,
+            duration=tl.seconds(total), bytes_written=written or sum(len(t.encode()) for t in files.values()),
+            breaks=_report_breaks(breaks, placed), warnings=warnings, files=files,
+        )  # fmt: skip
+
+    def _video_clips(self, source) -> list[PlaylistClip]:
+        tracks = [t for t in self.tracks if any(isinstance(c.asset, VideoAsset) for _, c in t.clips)]
+        if not tracks:
+            raise UsageError(f"{self.origin}: the timeline has no video clips", hint="add a Track with VideoAsset clips")
+        if len(tracks) > 1:
+            raise UsageError(f"{self.origin}: one video track only (an HLS stream plays one picture at a time)",
+                             hint="put every VideoAsset clip on one Track; burn picture-in-picture with vstream render")  # fmt: skip
+        order = sorted(enumerate(tracks[0].clips), key=lambda ic: (ic[1][0] is None, ic[1][0] or 0, ic[0]))
+        clips = []
+        for _, (_, clip) in order:
+            asset = clip.asset
+            if not isinstance(asset, VideoAsset):
+                raise UsageError(f"{self.origin}: the video track holds a {type(asset).__name__}",
+                                 hint="put images and captions on tracks of their own")  # fmt: skip
+            video, src = source(asset.id)
+            start = float(asset.start)
+            end = start + float(clip.duration) if clip.duration is not None else (
+                float(asset.end) if asset.end is not None else video.duration)  # fmt: skip
+            if not 0 <= start < video.duration or end <= start or end > video.duration + 1e-6:
+                raise UsageError(f"{self.origin}: clip {asset.id} {start:g}-{end:g}s is outside the video "
+                                 f"(0-{video.duration:g}s)")  # fmt: skip
+            clips.append(PlaylistClip(src, to_ticks(start), to_ticks(min(end, video.duration))))
+        return clips
+
+    def _captions(self) -> CaptionAsset | None:
+        found = [c.asset for t in self.tracks for _, c in t.clips if isinstance(c.asset, CaptionAsset)]
+        if len(found) > 1:
+            raise UsageError(f"{self.origin}: one caption track only")
+        return found[0] if found else None
+
+    def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher) -> list[cap.Cue]:
+        if str(caption.src) != "auto":
+            path = Path(caption.src)
+            if path.suffix.lower() not in (".vtt", ".srt") or not path.is_file():
+                raise UsageError(f"{self.origin}: captions {caption.src}: no such .vtt or .srt file")
+            return cap.parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+        has_speech = searcher.index.dataset("speech") is not None
+        if caption.translate and caption.translate != caption.language:
+            raise UsageError(f"{self.origin}: captions.translate: the index holds no {caption.translate} translation "
+                             f"of its {caption.language} transcripts",
+                             hint="index with a multilingual Whisper model (vstream index --whisper-model DIR) or drop translate")  # fmt: skip
+        return cap.retime(placed, searcher.transcript if has_speech else (lambda _id: []))
+
+    def _session_data(self, total: int) -> list[str]:
+        """Overlays and reframe as EXT-X-SESSION-DATA (JSON in a base64 data: URI) for vstream's player."""
+        overlays = []
+        for track in self.tracks:
+            for start, clip in track.clips:
+                if not isinstance(clip.asset, ImageAsset):
+                    continue
+                overlays.append(self._overlay(clip.asset, start or 0.0, clip.duration, total))
+        tags = [_session_tag("dev.vstream.overlays", overlays)] if overlays else []
+        if self.resolution:
+            width, height = parse_resolution(self.resolution, self.origin)
+            tags.append(_session_tag("dev.vstream.reframe", {"width": width, "height": height, "mode": "crop-center"}))
+        return tags
+
+    def _overlay(self, image: ImageAsset, start: float, duration: float | None, total: int) -> dict[str, Any]:
+        path = Path(image.path)
+        mime = IMAGE_TYPES.get(path.suffix.lower())
+        if mime is None:
+            raise UsageError(f"{self.origin}: overlay {path.name}: use a PNG, JPEG or WebP file")
+        if not path.is_file():
+            raise UsageError(f"{self.origin}: overlay {path}: no such file")
+        if image.position not in POSITIONS:
+            raise UsageError(f"{self.origin}: overlay position {image.position!r}", hint="use " + ", ".join(POSITIONS))
+        if not 0 <= image.opacity <= 1 or not 0 < image.scale <= 1:
+            raise UsageError(f"{self.origin}: overlay {path.name}: opacity must be 0..1 and scale 0..1")
+        spec: dict[str, Any] = {"image": f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode(),
+                                "position": image.position, "scale": image.scale, "opacity": image.opacity}  # fmt: skip
+        if start:
+            spec["start"] = start
+        if duration is not None and start + duration < total / TICKS:
+            spec["end"] = round(start + duration, 6)
+        return spec
+
+    # -- ad breaks
+    def _plan_breaks(self, placed: list[PlacedClip], source, searcher, warnings: list[str]) -> list[tl.Break]:
+        spec = self.breaks
+        assert spec is not None
+        ads = self._ads(spec, source)
+        total = sum(p.duration for p in placed)
+        if not spec.every and not spec.at:
+            raise UsageError(f"{self.origin}: breaks: give every: SECONDS or at: [TIMES]")
+        targets = tl.break_targets(total, to_ticks(spec.every) if spec.every else None, [to_ticks(t) for t in spec.at])
+        ids = sorted({p.clip.source.video_id for p in placed})
+        scenes = _scene_rows(searcher, ids)
+        starts = {v: [to_ticks(r["start"]) for r in rows] for v, rows in scenes.items()}
+        slots = tl.candidate_slots(placed, starts)
+        if spec.avoid:
+            judge = _SafetyJudge(searcher, spec, scenes, ids)
+            slots = [tl.Slot(s.at, s.clip, s.split, judge.verdict(placed, s)) for s in slots]
+        breaks = tl.choose_slots(slots, targets)
+        for i, b in enumerate(breaks):
+            b.pod = tl.pod_for(i, ads, spec.per_break)
+            if b.slot is None:
+                warnings.append(f"break at {tl.seconds(b.requested):g}s of programme: no safe scene boundary left (skipped)")
+            elif spec.max_duration is not None and b.duration > to_ticks(spec.max_duration):
+                warnings.append(f"break at {tl.seconds(b.slot.at):g}s of programme: its ads run {tl.seconds(b.duration):g}s, longer "
+                                f"than the {spec.max_duration:g}s slot (not cut)")  # fmt: skip
+        return breaks
+
+    def _ads(self, spec: AdBreaks, source) -> list[PlaylistClip]:
+        ids = list(spec.ads)
+        if spec.ad_tags:
+            ids += [v.id for v in self.library.videos(spec.ad_tags) if v.id not in ids]
+        if not ids:
+            raise UsageError(f"{self.origin}: breaks: no ads", hint="list video ids under ads:, or select them by tag: ads: {tags: {kind: ad}}")
+        if spec.per_break < 1:
+            raise UsageError(f"{self.origin}: breaks.per_break must be at least 1")
+        clips = []
+        for video_id in ids:
+            video, src = source(video_id)
+            clips.append(PlaylistClip(src, 0, src.end))
+        return clips
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def check_user(user: str) -> str:
+    if not USER_RE.match(user):
+        raise UsageError(f"invalid user id {user!r}", hint="use 1-64 letters, digits, '_', '.', '@' or '-'")
+    return user
+
+
+def check_name(name: str, field_: str, origin: str) -> str:
+    if not NAME_RE.match(name) or ".." in name:
+        raise UsageError(f"{origin}: {field_} {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    return name
+
+
+def parse_resolution(text: str, origin: str) -> tuple[int, int]:
+    m = re.match(r"^(\d{2,5})x(\d{2,5})$", str(text))
+    if not m:
+        raise UsageError(f"{origin}: output.resolution {text!r}: use WIDTHxHEIGHT, e.g. 608x1080")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _searcher(lib: Library):
+    from vstream.search import Searcher
+
+    return Searcher(lib)
+
+
+def _session_tag(data_id: str, value: Any) -> str:
+    payload = base64.b64encode(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).decode()
+    return f'#EXT-X-SESSION-DATA:DATA-ID="{data_id}",URI="data:application/json;base64,{payload}"'
+
+
+def _master(video, total: int, subtitles: str | None, session: list[str]) -> str:
+    seconds = total / TICKS
+    size = sum(s.byterange.length for s in video.segments if s.byterange)
+    bandwidth = max(1, int(max(s.byterange.length * 8 / (s.duration / TICKS) for s in video.segments)))
+    average = max(1, int(size * 8 / seconds)) if seconds else bandwidth
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", *session]
+    attrs = f"BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average}"
+    if subtitles:
+        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{subtitles}",LANGUAGE="{subtitles}",'
+                     'DEFAULT=YES,AUTOSELECT=YES,URI="captions.m3u8"')  # fmt: skip
+        attrs += ',SUBTITLES="subs"'
+    lines += [f"#EXT-X-STREAM-INF:{attrs}", "video.m3u8"]
+    return "\n".join(lines) + "\n"
+
+
+def _report_breaks(breaks: list[tl.Break], placed: list[PlacedClip]) -> list[ComposedBreak]:
+    starts: dict[int, int] = {}
+    for p in placed:
+        if p.clip.pod is not None:
+            starts.setdefault(p.clip.pod, p.at)
+    out = []
+    for i, b in enumerate(breaks):
+        out.append(ComposedBreak(
+            requested_at=tl.seconds(b.requested),
+            at=tl.seconds(starts[i]) if b.slot is not None and i in starts else None,
+            moved_by=tl.seconds(b.slot.at - b.requested) if b.slot is not None else None,
+            ads=[c.source.video_id for c in b.pod] if b.slot is not None else [],
+            duration=tl.seconds(b.duration) if b.slot is not None else 0.0,
+            rejected=[{"at": tl.seconds(s.at), "reason": s.unsafe} for s in b.rejected],
+        ))  # fmt: skip
+    return out
+
+
+def _scene_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:
+    from vstream.search import quote
+
+    if searcher.index.dataset("scenes") is None:
+        raise NotFound("ad breaks go at scene boundaries, and nothing is indexed yet", hint="run vstream index")
+    where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
+    rows = searcher.index.rows("scenes", where, ["video_id", "start", "end", "text", "vector"])
+    out: dict[str, list[dict]] = {v: [] for v in ids}
+    for r in sorted(rows, key=lambda r: (r["video_id"], r["start"])):
+        out[r["video_id"]].append(r)
+    return out
+
+
+class _SafetyJudge:
+    """Brand safety of a slot: do the scenes on either side, or the speech in them, match an avoid term?"""
+
+    def __init__(self, searcher, spec: AdBreaks, scenes: dict[str, list[dict]], ids: list[str]):
+        import numpy as np
+
+        from vstream.search import quote
+
+        self.spec, self.scenes = spec, scenes
+        self.terms = [t.strip().lower() for t in spec.avoid if t.strip()]
+        self.patterns = [re.compile(rf"\b{re.escape(t)}\b", re.IGNORECASE) for t in self.terms]
+        self.vectors = np.asarray(searcher.embedder().embed_texts(self.terms), dtype=np.float32)
+        speech = searcher.index.rows("speech", f"video_id IN ({', '.join(quote(v) for v in ids)})",
+                                     ["video_id", "start", "end", "text", "vector"]) if searcher.index.dataset("speech") else []  # fmt: skip
+        self.speech: dict[str, list[dict]] = {}
+        for r in speech:
+            self.speech.setdefault(r["video_id"], []).append(r)
+
+    def verdict(self, placed: list[PlacedClip], slot: tl.Slot) -> str:
+        """"" when safe, else what matched ("scene 'a cat' ~ 'cat' 0.81")."""
+        around = []  # (video, source seconds just before / at the slot)
+        if slot.split is not None:
+            p = placed[slot.clip]
+            around += [(p, slot.split / TICKS - 1e-3), (p, slot.split / TICKS)]
+        else:
+            if slot.clip > 0:
+                prev = placed[slot.clip - 1]
+                around.append((prev, prev.end / TICKS - 1e-3))
+            p = placed[slot.clip]
+            around.append((p, p.start / TICKS))
+        for p, t in around:
+            video = p.clip.source.video_id
+            lo, hi = p.start / TICKS, p.end / TICKS
+            for scene in self.scenes.get(video, []):
+                if scene["start"] <= t < scene["end"]:
+                    span = (max(scene["start"], lo), min(scene["end"], hi))
+                    reason = self._match("scene", scene)
+                    if reason:
+                        return reason
+                    for row in self.speech.get(video, []):
+                        if row["end"] > span[0] and row["start"] < span[1]:
+                            reason = self._match("speech", row)
+                            if reason:
+                                return reason
+        return ""
+
+    def _match(self, what: str, row: dict) -> str:
+        import numpy as np
+
+        text = row.get("text") or ""
+        for term, pattern in zip(self.terms, self.patterns):
+            if pattern.search(text):
+                return f"{what} {_short(text)!r} mentions {term!r}"
+        vector = row.get("vector")
+        if vector is not None and len(self.vectors):
+            sims = self.vectors @ np.asarray(vector, dtype=np.float32)
+            best = int(np.argmax(sims))
+            if sims[best] >= self.spec.threshold:
+                return f"{what} {_short(text)!r} is like {self.terms[best]!r} ({sims[best]:.2f})"
+        return ""
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
