@@ -79,15 +79,21 @@ def resolve_path(option: str | os.PathLike[str] | None = None) -> Path:
     return Path(value).expanduser().absolute()
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temp name in the same directory, fsync, rename over the target."""
+def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:
+    """Write to a temp name in the same directory, fsync (unless ``durable=False``), rename over the target.
+
+    Readers see the old file or the new one, never a torn one, either way; ``durable=False``
+    is for files vstream can regenerate (personal playlists), where an fsync each would cost
+    more than composing them.
+    """
     if isinstance(data, str):
         data = data.encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

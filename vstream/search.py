@@ -33,6 +33,7 @@ SEMANTIC_FLOOR = 0.2
 NPROBES = 64
 EF = 256
 CLIP_FLOOR = 0.15
+RESULT_CACHE = 256  # searches remembered per Searcher (until the catalog changes)
 
 
 @dataclass
@@ -256,8 +257,9 @@ class Index:
 class Searcher:
     """Keeps the index and the query models open between searches (what `vstream serve` holds warm)."""
 
-    def __init__(self, lib: Library, *, settings=None):
+    def __init__(self, lib: Library, *, settings=None, cache_results: bool = True):
         self.lib = lib
+        self.cache_results = cache_results
         self.index = Index(lib)
         self._settings = settings
         self._embedder = None
@@ -296,9 +298,25 @@ class Searcher:
         return self._clip or None
 
     def search(self, query: str, opts: SearchOptions) -> SearchResult:
+        """Moments for ``query``. Repeated searches (a batch of users sharing a topic) are answered
+        from a small cache until the catalog changes (an index run commits to it last)."""
         started = time.perf_counter()
         opts.validate()
         query = " ".join(query.split())
+        if not self.cache_results:
+            return self._search(query, opts, started)
+        key = (query, json.dumps(asdict(opts), sort_keys=True))
+        cache = self._catalog().setdefault("results", {})
+        if key in cache:
+            moments = [Moment(**asdict(m)) for m in cache[key]]
+            return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
+        result = self._search(query, opts, started)
+        if len(cache) >= RESULT_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[key] = [Moment(**asdict(m)) for m in result.moments]
+        return result
+
+    def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
         if not query and opts.mode != "peaks":
             raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
         where = self._where(opts)

@@ -12,6 +12,7 @@ from vstream.cli.output import err, out, print_json
 
 def register(app: typer.Typer) -> None:
     app.command("compose")(compose)
+    app.command("render")(render)
 
 
 def compose(
@@ -53,6 +54,10 @@ def compose(
     else:
         for r in results:
             out.print(r.master, markup=False, highlight=False)
+            for b in r.breaks:
+                where = f"at {b.at:g}s" if b.at is not None else "skipped"
+                moved = f", moved {b.moved_by:+g}s" if b.moved_by else ""
+                err.print(f"break {where} ({', '.join(b.ads) or 'no ads'}, {b.duration:g}s{moved})", markup=False)
             for w in r.warnings:
                 err.print(f"warning: {w}", markup=False)
 
@@ -91,3 +96,32 @@ def _rows(path: str) -> list[dict]:
     if not rows:
         raise RecipeError(f"{p.name}: no users")
     return rows
+
+
+def render(
+    stream: str = typer.Argument(..., help="A composed stream: its master.m3u8 (what vstream compose printed) or folder."),
+    out_path: str = typer.Option(..., "--out", "-o", help="OUT.mp4, or a folder for HLS (index.m3u8 + segments)."),
+    library: Optional[str] = typer.Option(None, "--library", "-L", help="The library [default: the one the stream is in]."),
+    json: bool = JsonOption,
+) -> None:
+    """Burn a composed stream's overlay, reframe and captions into real pixels (re-encodes).
+
+    For players that ignore vstream's manifest metadata. Each clip is encoded once per look
+    and cached in LIBRARY/cache/render/, then the clips are joined without another encode.
+    """
+    from vstream.cli.output import RichProgress
+    from vstream.compose.render import find_stream, render as run
+    from vstream.library import Library
+
+    folder = find_stream(stream)
+    lib = Library.open(library) if library else None
+    with RichProgress() as progress:
+        result = run(folder, out_path, lib=lib, progress=progress)
+    if json:
+        print_json(result.to_dict())
+        return
+    out.print(result.output, markup=False, highlight=False)
+    err.print(f"{result.width}x{result.height}, {result.duration:g}s, {result.clips} clips "
+              f"({result.encoded} encoded, {result.cached} from the cache)", markup=False)  # fmt: skip
+    for w in result.warnings:
+        err.print(f"warning: {w}", markup=False)

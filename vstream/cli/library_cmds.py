@@ -91,14 +91,14 @@ def info(video_id: str = typer.Argument(..., help="Video id."), library: Optiona
         f"source:      {video.source}",
         f"duration:    {video.duration:.3f}s",
         f"video:       {v.get('codec')} {v.get('width')}x{v.get('height')} {v.get('fps') or 0:.3f} fps ({meta['plan']['video']})",
-        f"audio:       " + (f"{a.get('codec')} {a.get('sample_rate')} Hz {a.get('channels')} ch" if a else "none")
+        "audio:       " + (f"{a.get('codec')} {a.get('sample_rate')} Hz {a.get('channels')} ch" if a else "none")
         + f" ({meta['stream']['audio_source']})",
         f"container:   {probe.get('container')}, {probe.get('size')} bytes",
         f"keyframes:   {len(data['keyframes'])}" + (f", every {min(gaps):.2f}-{max(gaps):.2f}s" if gaps else ""),
         f"segments:    {len(data['segment_list'])} ({video.format}), target {meta['segment_seconds']:g}s",
         f"playlist:    {data['playlist']}",
         f"thumbnail:   {data['thumbnail']}",
-        f"tags:        " + (" ".join(f"{k}={val}" for k, val in video.tags.items()) or "-"),
+        "tags:        " + (" ".join(f"{k}={val}" for k, val in video.tags.items()) or "-"),
     ]
     if meta["plan"]["problems"]:
         lines.append("re-encoded:  " + "; ".join(meta["plan"]["problems"]))

@@ -235,7 +235,7 @@ class Timeline:
         if write:
             out_dir.mkdir(parents=True, exist_ok=True)
             for name, text in sorted(files.items()):
-                atomic_write(out_dir / name, text)
+                atomic_write(out_dir / name, text, durable=False)  # regenerable: compose again
                 written += len(text.encode())
         return ComposeResult(
             recipe=self.name, user=user, master=str(out_dir / "master.m3u8"),

@@ -1,0 +1,263 @@
+"""`vstream render`: burn a composed stream's overlay, reframe and captions into real pixels.
+
+For players that ignore vstream's manifest metadata (TVs, social uploads, ffplay). This is the
+one place vstream re-encodes, and it says so: each clip is encoded once per look (its video,
+in/out points, output size, overlay, caption cues, encoder settings) and cached under
+``LIBRARY/cache/render/``, so a thousand users' reels share the clips they have in common.
+The clips are then joined without another encode (concat demuxer, stream copy) into an MP4,
+or segmented into an HLS folder.
+
+Clips are read from the library's media files, not through the HLS demuxer (which drops a
+keyframe interval at every backward jump of an fMP4 stream); with vstream's CMAF timing,
+ffmpeg reads fMP4 video a reordering delay late, so the video input seeks that much later.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vstream.compose import captions as cap
+from vstream.errors import NotFound, UsageError
+from vstream.index.transcript import stamp
+from vstream.library import Library, atomic_write
+from vstream.media import ffmpeg as ff
+from vstream.progress import SILENT, Progress
+from vstream.timecode import TICKS
+
+ENCODER = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-pix_fmt", "yuv420p", "-profile:v", "high",
+           "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", "-video_track_timescale", "90000"]  # fmt: skip
+RENDER_VERSION = 2  # part of every cache key: bump when the filter graph or ENCODER changes
+OVERLAY_MARGIN = 0.02  # of the frame width, from the overlay's corner (vstream's player uses the same)
+FONT = "DejaVu Sans"
+
+
+@dataclass
+class RenderResult:
+    stream: str
+    output: str
+    duration: float
+    width: int
+    height: int
+    clips: int
+    cached: int  # clips whose encode was reused
+    encoded: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_stream(path: str | Path) -> Path:
+    """A composed stream's folder from its master.m3u8 or its folder."""
+    p = Path(path).expanduser().absolute()
+    folder = p if p.is_dir() else p.parent
+    if not (folder / "video.m3u8").is_file() or not (folder / "master.m3u8").is_file():
+        raise NotFound(f"{path}: not a composed stream (no master.m3u8 and video.m3u8 there)",
+                       hint="give the master.m3u8 that vstream compose printed")  # fmt: skip
+    return folder
+
+
+def library_of(stream: Path) -> Library:
+    """``LIBRARY/streams/NAME/USER`` -> the library."""
+    return Library.open(stream.parents[2])
+
+
+def render(stream: Path, out: str | Path, *, lib: Library | None = None, progress: Progress = SILENT) -> RenderResult:
+    stream = find_stream(stream)
+    lib = lib or library_of(stream)
+    timeline = read_timeline(lib, stream / "video.m3u8")
+    session = session_data((stream / "master.m3u8").read_text())
+    cues = cap.parse((stream / "captions.vtt").read_text(), "captions.vtt") if (stream / "captions.vtt").exists() else []
+    cues = [c for c in cues if c[2].strip()]
+    out = Path(out).expanduser().absolute()
+    as_hls = out.suffix.lower() != ".mp4"
+    if as_hls and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: give a .mp4 file or a folder for HLS")
+    cache = lib.root / "cache" / "render"
+    cache.mkdir(parents=True, exist_ok=True)
+    videos = {c["video_id"]: lib.get(c["video_id"]) for c in timeline["clips"]}
+    width, height = _size(timeline, session, videos)
+    fps = _fps(videos[timeline["clips"][0]["video_id"]])
+    overlays = [_overlay_file(o, cache) for o in session.get("dev.vstream.overlays", [])]
+    binary = ff.find_ffmpeg().path
+    parts, cached, warnings = [], 0, []
+    for i, clip in enumerate(timeline["clips"]):
+        video = videos[clip["video_id"]]
+        duration = clip["end"] - clip["start"]
+        local = [(max(0.0, s - clip["at"]), min(duration, e - clip["at"]), t) for s, e, t in cues
+                 if e > clip["at"] and s < clip["at"] + duration]  # fmt: skip
+        looks = [(o, max(0.0, o["start"] - clip["at"]), min(duration, o["end"] - clip["at"])) for o in overlays
+                 if o["end"] > clip["at"] and o["start"] < clip["at"] + duration]  # fmt: skip
+        key = _key(video, clip, width, height, fps, looks, local)
+        part = cache / f"{key}.mp4"
+        parts.append(part)
+        progress.begin(f"rendering clip {i + 1}/{len(timeline['clips'])} ({video.id})", 1.0)
+        if part.exists():
+            cached += 1
+            continue
+        srt = None
+        if local:
+            srt = cache / f"{key}.srt"
+            atomic_write(srt, "".join(f"{n}\n{stamp(s, ',')} --> {stamp(e, ',')}\n{t}\n\n"
+                                      for n, (s, e, t) in enumerate(local, 1)))  # fmt: skip
+        tmp = part.with_name(f".{part.name}.{os.getpid()}.{secrets.token_hex(3)}.mp4")
+        argv = clip_argv(binary, lib.path(video, video.meta["files"]["media"]), video, clip, tmp, width=width,
+                         height=height, fps=fps, reframe="dev.vstream.reframe" in session, overlays=looks, srt=srt)  # fmt: skip
+        try:
+            ff.run(argv, duration=duration, on_progress=progress.update, what="render")
+            os.replace(tmp, part)
+        finally:
+            tmp.unlink(missing_ok=True)
+    progress.begin("joining the clips", None)
+    output = _join(binary, parts, out, as_hls, cache)
+    progress.end()
+    return RenderResult(str(stream / "master.m3u8"), str(output), round(timeline["duration"], 3), width, height,
+                        len(parts), cached, len(parts) - cached, warnings)  # fmt: skip
+
+
+def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: int, height: int, fps: float,
+              reframe: bool, overlays: list, srt: Path | None) -> list[str]:  # fmt: skip
+    """One clip, encoded: picture fitted (or cropped, with reframe) to WIDTHxHEIGHT, overlays, burned captions."""
+    start, duration = clip["start"], clip["end"] - clip["start"]
+    # vstream's fMP4 uses signed composition offsets; ffmpeg shifts that video late by the reordering delay
+    shift = video.meta.get("video_delay", 0) / TICKS if video.meta.get("timing") == "cmaf" else 0.0
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
+            "-ss", f"{start + shift:.6f}", "-t", f"{duration:.6f}", "-i", str(media),
+            "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(media)]  # fmt: skip
+    for o, _, _ in overlays:
+        argv += ["-i", str(o["path"])]
+    if reframe:  # crop the centre to the output's aspect ratio, then scale (what the player's CSS does)
+        fit = (f"crop='min(iw,ih*{width}/{height})':'min(ih,iw*{height}/{width})',scale={width}:{height}")
+    else:
+        fit = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+               f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")  # fmt: skip
+    graph = [f"[0:v]setpts=PTS-STARTPTS,fps={fps:g},{fit},setsar=1,format=yuv420p[v0]"]
+    last = "v0"
+    for n, (o, a, b) in enumerate(overlays, start=2):
+        w = max(2, round(width * o["scale"] / 2) * 2)
+        m = round(width * OVERLAY_MARGIN)
+        x = {"top-left": f"{m}", "bottom-left": f"{m}", "center": "(W-w)/2"}.get(o["position"], f"W-w-{m}")
+        y = {"top-left": f"{m}", "top-right": f"{m}", "center": "(H-h)/2"}.get(o["position"], f"H-h-{m}")
+        graph.append(f"[{n}:v]scale={w}:-2,format=rgba,colorchannelmixer=aa={o['opacity']:g}[o{n}]")
+        graph.append(f"[{last}][o{n}]overlay=x={x}:y={y}:enable='between(t,{a:.3f},{b:.3f})'[v{n}]")
+        last = f"v{n}"
+    if srt is not None:
+        # libass sizes SRT text on a 288-line canvas whatever the frame: 12 is ~4 % of the height
+        graph.append(f"[{last}]subtitles=filename={srt}:force_style='FontName={FONT},FontSize=12,Outline=1,MarginV=16'[vs]")
+        last = "vs"
+    graph.append("[1:a]asetpts=PTS-STARTPTS,aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo[a]")
+    argv += ["-filter_complex", ";".join(graph), "-map", f"[{last}]", "-map", "[a]", *ENCODER,
+             "-g", str(max(1, round(fps))), "-t", f"{duration:.6f}", "-movflags", "+faststart", str(out)]  # fmt: skip
+    return argv
+
+
+def read_timeline(lib: Library, playlist: Path) -> dict[str, Any]:
+    """The clips of a composed video playlist, read back from its byte ranges (the playlist is the truth).
+
+    Each run of segments between discontinuities is one clip; its media URI names the library
+    video (``media/<dir>/...``, relative or under a CDN base) and its byte ranges the keyframe
+    intervals, hence the exact in and out points. ``EXT-X-CUE-OUT``/``-IN`` mark the ads.
+    """
+    import m3u8
+
+    parsed = m3u8.loads(playlist.read_text())
+    by_dir = {v.media_dir: v for v in lib.videos()}
+    clips: list[dict[str, Any]] = []
+    at, in_pod = 0.0, False
+    for seg in parsed.segments:
+        in_pod = True if seg.cue_out_start else False if seg.cue_in else in_pod
+        m = re.search(r"(?:^|/)(media/[^/]+)/[^/]+$", seg.uri or "")
+        video = by_dir.get(m.group(1)) if m else None
+        if video is None or not seg.byterange:
+            raise NotFound(f"{playlist}: {seg.uri} is not a video of {lib.root} (any more)",
+                           hint="compose the stream again: a video it used was removed or re-ingested")  # fmt: skip
+        length, _, offset = str(seg.byterange).partition("@")
+        first, last = int(offset), int(offset) + int(length)
+        gops = [g for g in video.meta["gops"] if first <= g[2] and g[2] + g[3] <= last]
+        if not gops or gops[0][2] != first or gops[-1][2] + gops[-1][3] != last:
+            raise UsageError(f"{playlist}: a byte range of {video.id} is not on its keyframe intervals",
+                             hint="compose the stream again")  # fmt: skip
+        start, end = gops[0][0] / TICKS, (gops[-1][0] + gops[-1][1]) / TICKS
+        if clips and not seg.discontinuity and clips[-1]["video_id"] == video.id and abs(clips[-1]["end"] - start) < 1e-6:
+            clips[-1]["end"] = end
+        else:
+            clips.append({"video_id": video.id, "start": start, "end": end, "at": at, "ad": in_pod})
+        at += end - start
+    if not clips:
+        raise UsageError(f"{playlist}: no segments")
+    return {"clips": clips, "duration": at}
+
+
+def session_data(master: str) -> dict[str, Any]:
+    """The JSON values of a master playlist's EXT-X-SESSION-DATA tags (data: URIs), by DATA-ID."""
+    out = {}
+    for m in re.finditer(r'#EXT-X-SESSION-DATA:DATA-ID="([^"]+)",URI="data:application/json;base64,([^"]+)"', master):
+        out[m.group(1)] = json.loads(base64.b64decode(m.group(2)))
+    return out
+
+
+def _size(timeline: dict, session: dict, videos: dict) -> tuple[int, int]:
+    reframe = session.get("dev.vstream.reframe")
+    if reframe:
+        return reframe["width"] // 2 * 2, reframe["height"] // 2 * 2
+    first = videos[timeline["clips"][0]["video_id"]].meta["stream"]["video"]
+    return first["width"] // 2 * 2, first["height"] // 2 * 2
+
+
+def _fps(video) -> float:
+    fps = (video.meta["stream"]["video"] or {}).get("fps") or 25.0
+    return round(fps, 3) if 1 <= fps <= 120 else 25.0
+
+
+def _overlay_file(o: dict, cache: Path) -> dict:
+    head, _, data = o["image"].partition(",")
+    raw = base64.b64decode(data)
+    ext = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(head[5:].split(";")[0], ".png")
+    path = cache / (hashlib.sha256(raw).hexdigest()[:24] + ext)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+    return {**o, "path": path, "start": o.get("start", 0.0), "end": o.get("end", float("inf")),
+            "digest": path.stem}  # fmt: skip
+
+
+def _key(video, clip, width, height, fps, looks, cues) -> str:
+    look = [{k: v for k, v in o.items() if k not in ("image", "path", "start", "end")} | {"a": round(a, 3), "b": round(b, 3)}
+            for o, a, b in looks]  # fmt: skip
+    spec = {"v": RENDER_VERSION, "media": video.content_hash, "start": clip["start"], "end": clip["end"],
+            "size": [width, height], "fps": fps, "overlays": look, "cues": [[round(s, 3), round(e, 3), t] for s, e, t in cues],
+            "encoder": ENCODER}  # fmt: skip
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _join(ffmpeg: str, parts: list[Path], out: Path, as_hls: bool, cache: Path) -> Path:
+    listing = cache / f".join-{os.getpid()}-{secrets.token_hex(3)}.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    try:
+        if not as_hls:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")
+            try:
+                ff.run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
+                        "-i", str(listing), "-c", "copy", "-movflags", "+faststart", str(tmp)], what="join")  # fmt: skip
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return out
+        out.mkdir(parents=True, exist_ok=True)
+        ff.run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                "-c", "copy", "-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+                "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "segment-%05d.m4s"),
+                str(out / "index.m3u8")], what="segmenting")  # fmt: skip
+        return out / "index.m3u8"
+    finally:
+        listing.unlink(missing_ok=True)
