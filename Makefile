@@ -24,15 +24,16 @@ EXTRAS := index,clip,test
 help:
 	@echo "make demo   - set up, build the sample media, ingest it, and show what to open next"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make bench  - run the benchmarks (bench/*.py): ingest vs ffmpeg, index stages, search latency"
+	@echo "make bench  - run the benchmarks (bench/*.py): ingest vs ffmpeg, index stages, search, compose, serve vs nginx"
 
 setup: system-deps venv package node
 
 # Debian packages when running as root; otherwise say what is missing (vstream falls
-# back to imageio-ffmpeg's binary for ffmpeg itself, see `vstream doctor`).
+# back to imageio-ffmpeg's binary for ffmpeg itself, see `vstream doctor`). nginx runs the
+# docs/deploy.md test and wrk the serve benchmark.
 system-deps:
 	@missing=""; \
-	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium; do \
+	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium nginx:nginx wrk:wrk; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
 	done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
@@ -86,8 +87,14 @@ demo: setup sample-media
 	@$(VSTREAM) search -L $(LIBRARY) "a rocket launch" --limit 3
 	@$(VSTREAM) search -L $(LIBRARY) "LIVERPOOL" --mode keyword --limit 2
 	@$(VSTREAM) search -L $(LIBRARY) "a cat" --limit 3 --playlist $(LIBRARY)/reels/demo.m3u8 >/dev/null
+	@$(VSTREAM) tag -L $(LIBRARY) ad kind=ad >/dev/null
+	@$(VSTREAM) compose -L $(LIBRARY) recipes/highlights.yaml --user u42 --set topic="the rocket launch"
+	@$(VSTREAM) compose -L $(LIBRARY) recipes/ad_breaks.yaml --user u42
 	@echo
 	@echo "Next:"
+	@echo "  $(VSTREAM) serve -L $(LIBRARY)    # then open the demo stream, personal to user u42:"
+	@echo "  http://127.0.0.1:8642/?play=/streams/highlights/master.m3u8%3Fuser%3Du42%26topic%3Dthe%2520rocket%2520launch"
+	@echo "  http://127.0.0.1:8642/                                # search, play, brand a reel"
 	@echo "  ffplay $(LIBRARY)/reels/demo.m3u8                  # the reel the last search wrote (no media was copied)"
 	@echo "  $(VSTREAM) search -L $(LIBRARY) \"the budget discussion\""
 	@echo "  $(VSTREAM) transcript talk -L $(LIBRARY)"
@@ -103,6 +110,8 @@ bench: setup
 	@$(PY) bench/ingest.py
 	@$(PY) bench/index.py
 	@$(PY) bench/search.py
+	@$(PY) bench/compose.py
+	@$(PY) bench/serve.py
 
 clean:
 	rm -rf $(SAMPLES) $(LIBRARY) .pytest_cache bench/out

@@ -216,7 +216,8 @@ class Library:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.root / "catalog.sqlite", timeout=60, isolation_level=None)
+            # check_same_thread=False: `vstream serve` uses one Library from its worker threads, one at a time
+            db = sqlite3.connect(self.root / "catalog.sqlite", timeout=60, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no corruption on power loss
             db.row_factory = sqlite3.Row

@@ -41,13 +41,14 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import compose, doctor, index, ingest, library_cmds, search
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, search, serve
 
     library_cmds.register(app)
     ingest.register(app)
     index.register(app)
     search.register(app)
     compose.register(app)
+    serve.register(app)
     doctor.register(app)
 
 

@@ -1,0 +1,1 @@
+"""`vstream serve`: personal streams over HTTP, and the web page."""

@@ -1,0 +1,398 @@
+"""`vstream serve`: personal manifests on request, the library's segments, a JSON API and a web page.
+
+An ASGI app (Starlette, run by uvicorn). Segments and thumbnails are plain files of the
+library, served with Range, ETag and (segments) ``immutable`` caching: every user shares them,
+and in production nginx or a CDN serves them instead (docs/deploy.md). Only the personal
+manifests are made here: composed per request from a recipe (or a reel spec in the URL) and
+kept in memory per (stream, user, vars) until their TTL passes or the recipe or library
+changes. With ``secret`` set, manifests need an HMAC-signed URL; segments stay public.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vstream import errors
+from vstream.library import Library, parse_tags
+from vstream.serve import signing
+
+STATIC = Path(__file__).with_name("static")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STREAM_FILES = {"master.m3u8", "video.m3u8", "captions.m3u8", "captions.vtt"}
+HLS = "application/vnd.apple.mpegurl"
+TYPES = {".m3u8": HLS, ".m4s": "video/iso.segment", ".ts": "video/mp2t", ".vtt": "text/vtt; charset=utf-8",
+         ".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".js": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8"}  # fmt: skip
+IMMUTABLE = "public, max-age=31536000, immutable"
+MAX_REEL_CLIPS = 50
+MAX_CACHE = 10_000
+
+
+def hlsjs_path() -> Path | None:
+    """hls.js from the npm registry (`npm ci` at the checkout), or $VSTREAM_HLSJS."""
+    env = os.environ.get("VSTREAM_HLSJS")
+    candidates = [Path(env)] if env else []
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidates.append(base / "node_modules" / "hls.js" / "dist" / "hls.min.js")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+@dataclass
+class Settings:
+    library: Library
+    recipes: Path
+    secret: str | None = None
+    ttl: int = 60  # seconds a personal manifest is kept (and may be cached privately by the player)
+    link_ttl: int = 3600  # seconds a signed URL handed out by the API stays valid
+    base_url: str | None = None  # segments under a CDN instead of this server's /media
+    stats: dict[str, int] = field(default_factory=lambda: {"composed": 0, "cached": 0})
+
+
+class Streams:
+    """Personal manifests: composed on demand, cached per (stream, user, vars), invalidated on change."""
+
+    def __init__(self, settings: Settings):
+        from vstream.search import Searcher
+
+        self.s = settings
+        self.searcher = Searcher(settings.library)
+        self.lock = threading.Lock()  # one composer at a time: the catalog connection and the models are shared
+        self.cache: OrderedDict[tuple, tuple[float, tuple, dict[str, str]]] = OrderedDict()
+
+    # -- what the streams are made of
+    def recipe_file(self, name: str) -> Path:
+        if not NAME_RE.match(name) or ".." in name:
+            raise errors.NotFound(f"no recipe {name!r}")
+        for suffix in (".yaml", ".yml"):
+            path = self.s.recipes / f"{name}{suffix}"
+            if path.is_file() and path.resolve().parent == self.s.recipes.resolve():
+                return path
+        raise errors.NotFound(f"no recipe {name!r} in {self.s.recipes}", hint="see /api/recipes")
+
+    def recipes(self) -> list[dict[str, Any]]:
+        from vstream.compose.recipe import RecipeError, load
+
+        out = []
+        for path in sorted(self.s.recipes.glob("*.y*ml")):
+            try:
+                recipe = load(path)
+            except RecipeError as exc:
+                out.append({"name": path.stem, "error": str(exc)})
+                continue
+            out.append({"name": path.stem, "title": recipe.name, "description": recipe.data.get("description", ""),
+                        "vars": recipe.defaults(), "url": f"/streams/{path.stem}/master.m3u8"})  # fmt: skip
+        return out
+
+    def files(self, kind: str, name: str, user: str, values: dict[str, str]) -> dict[str, str]:
+        """The playlists of one personal stream (from the cache while fresh)."""
+        key = (kind, name, user, tuple(sorted(values.items())))
+        stamp = self._stamp(kind, name)
+        hit = self.cache.get(key)
+        if hit and hit[1] == stamp and time.monotonic() - hit[0] < self.s.ttl:
+            self.s.stats["cached"] += 1
+            self.cache.move_to_end(key)
+            return hit[2]
+        with self.lock:
+            result = self._compose(kind, name, user, values)
+        self.s.stats["composed"] += 1
+        self.cache[key] = (time.monotonic(), stamp, result.files)
+        if len(self.cache) > MAX_CACHE:
+            self.cache.popitem(last=False)
+        return result.files
+
+    def _stamp(self, kind: str, name: str) -> tuple:
+        """Changes when the recipe file or the library does (another process's commit moves data_version)."""
+        with self.lock:
+            version = self.s.library.db.execute("PRAGMA data_version").fetchone()[0]
+        if kind == "recipe":
+            return (self.recipe_file(name).stat().st_mtime_ns, version)
+        return (version,)
+
+    def _compose(self, kind: str, name: str, user: str, values: dict[str, str]):
+        from vstream.compose.core import compose
+        from vstream.compose.recipe import load
+
+        base = self.s.base_url or "/"
+        if kind == "recipe":
+            recipe = load(self.recipe_file(name))
+            return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher)
+        timeline = reel_timeline(self.s, name)
+        from vstream.compose.api import check_user
+
+        check_user(user)
+        return timeline.compile(user, base_url=base, searcher=self.searcher)
+
+
+# --- reels: a stream spec carried in the URL (any replica can rebuild it) ----------------------
+
+
+def reel_token(spec: dict[str, Any]) -> str:
+    raw = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def reel_spec(token: str) -> dict[str, Any]:
+    if len(token) > 8192:
+        raise errors.UsageError("reel token too long")
+    try:
+        spec = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:
+        raise errors.NotFound("no such reel (the link is damaged)") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("clips"), list) or not spec["clips"]:
+        raise errors.UsageError("a reel needs clips: [[video_id, start, end], ...]")
+    if len(spec["clips"]) > MAX_REEL_CLIPS:
+        raise errors.UsageError(f"a reel holds at most {MAX_REEL_CLIPS} clips")
+    return spec
+
+
+def reel_timeline(settings: Settings, token: str):
+    from vstream.compose.api import CaptionAsset, Clip, ImageAsset, Timeline, Track, VideoAsset
+
+    spec = reel_spec(token)
+    timeline = Timeline(settings.library, name="reel")
+    timeline.origin = "reel"
+    video = Track()
+    for item in spec["clips"]:
+        try:
+            video_id, start, end = str(item[0]), float(item[1]), float(item[2])
+        except (TypeError, ValueError, IndexError):
+            raise errors.UsageError("each reel clip is [video_id, start, end]") from None
+        if end <= start:
+            raise errors.UsageError(f"reel clip {video_id} {start:g}-{end:g}s ends before it starts")
+        video.add_clip(None, Clip(asset=VideoAsset(id=video_id, start=start), duration=end - start))
+    timeline.add_track(video)
+    brand = spec.get("overlay")
+    if brand:
+        image = brand_file(settings, str(brand.get("image", "")))
+        timeline.add_track(Track().add_clip(0, Clip(asset=ImageAsset(
+            image, position=str(brand.get("position", "top-right")), scale=float(brand.get("scale", 0.15)),
+            opacity=float(brand.get("opacity", 1.0))))))  # fmt: skip
+    if spec.get("resolution"):
+        timeline.resolution = str(spec["resolution"])
+    if spec.get("captions"):
+        timeline.add_track(Track().add_clip(0, Clip(asset=CaptionAsset(src="auto"))))
+    return timeline
+
+
+def brand_file(settings: Settings, name: str) -> Path:
+    """A brand image from the recipes folder (never outside it)."""
+    folder = settings.recipes.resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp") or not path.is_file():
+        raise errors.UsageError(f"no brand image {name!r}", hint="see /api/brands")
+    return path
+
+
+# --- the ASGI app --------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings):
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    lib = settings.library
+    streams = Streams(settings)
+
+    class Files(StaticFiles):
+        """Library files: Range, ETag/304 (Starlette), our MIME types and cache policy; symlinks never escape."""
+
+        def __init__(self, directory: Path, cache_control: str):
+            directory.mkdir(parents=True, exist_ok=True)
+            super().__init__(directory=directory, follow_symlink=False)
+            self.cache_control = cache_control
+
+        def file_response(self, full_path, stat_result, scope, status_code=200):
+            response = super().file_response(full_path, stat_result, scope, status_code)
+            kind = TYPES.get(Path(str(full_path)).suffix.lower())
+            if kind:
+                response.headers["content-type"] = kind
+            response.headers["cache-control"] = self.cache_control
+            response.headers["access-control-allow-origin"] = "*"
+            return response
+
+    def fail(exc: errors.VstreamError) -> JSONResponse:
+        status = {errors.NOT_FOUND: 404, errors.USAGE: 400, errors.BAD_MEDIA: 422, errors.BUSY: 503}.get(exc.exit_code, 500)
+        return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=status)
+
+    def values_of(request: Request) -> tuple[str, dict[str, str]]:
+        query = request.query_params
+        user = query.get("user", "guest")
+        values = {k: v for k, v in query.multi_items() if k not in signing.RESERVED}
+        return user, values
+
+    def stream_response(kind: str, name: str, file: str, request: Request) -> Response:
+        if file not in STREAM_FILES:
+            raise errors.NotFound(f"no {file} in a stream", hint="streams have " + ", ".join(sorted(STREAM_FILES)))
+        user, values = values_of(request)
+        if settings.secret:
+            why = signing.verify(settings.secret, f"{kind}:{name}", user, values, request.query_params.get("exp"),
+                                 request.query_params.get("sig"))  # fmt: skip
+            if why:
+                return JSONResponse({"error": why, "hint": "ask for a new link", "exit_code": errors.USAGE}, status_code=403)
+        files = streams.files(kind, name, user, values)
+        if file not in files:
+            raise errors.NotFound(f"this stream has no {file}")
+        text = files[file]
+        query = str(request.url.query)
+        if query:  # the child playlists carry the same user, vars and signature
+            text = re.sub(r'(?m)^(video\.m3u8|captions\.m3u8|captions\.vtt)$', rf"\1?{query}", text)
+            text = text.replace('URI="captions.m3u8"', f'URI="captions.m3u8?{query}"')
+        media = "text/vtt; charset=utf-8" if file.endswith(".vtt") else HLS
+        return Response(text, media_type=media, headers={"cache-control": f"private, max-age={settings.ttl}",
+                                                          "access-control-allow-origin": "*"})  # fmt: skip
+
+    def guarded(handler):
+        async def endpoint(request: Request) -> Response:
+            from starlette.concurrency import run_in_threadpool
+
+            try:
+                return await run_in_threadpool(handler, request)
+            except errors.VstreamError as exc:
+                return fail(exc)
+            except (ValueError, KeyError) as exc:
+                return fail(errors.UsageError(f"bad request: {exc}"))
+
+        return endpoint
+
+    def recipe_stream(request: Request) -> Response:
+        return stream_response("recipe", request.path_params["name"], request.path_params["file"], request)
+
+    def reel_stream(request: Request) -> Response:
+        return stream_response("reel", request.path_params["token"], request.path_params["file"], request)
+
+    def api_search(request: Request) -> Response:
+        from vstream.search import SearchOptions
+
+        q = request.query_params
+        opts = SearchOptions(mode=q.get("mode", "hybrid"), videos=q.getlist("video"), tags=parse_tags(q.getlist("tag")),
+                             kind=q.get("kind") or None, limit=int(q.get("limit", 12)),
+                             padding=float(q.get("padding", 0)))  # fmt: skip
+        with streams.lock:
+            result = streams.searcher.search(q.get("q", ""), opts)
+        data = result.to_dict()
+        for m in data["moments"]:
+            m["thumbnail_url"] = file_url(lib, m["thumbnail"])
+        return JSONResponse(data)
+
+    def api_videos(request: Request) -> Response:
+        with streams.lock:
+            videos = [v.summary() | {"thumbnail_url": f"/media/{v.media_dir[6:]}/{v.meta['files']['thumbnail']}"}
+                      for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
+        return JSONResponse({"videos": videos})
+
+    def api_recipes(request: Request) -> Response:
+        return JSONResponse({"recipes": streams.recipes()})
+
+    def api_brands(request: Request) -> Response:
+        images = sorted(p.name for p in settings.recipes.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+        return JSONResponse({"brands": images})
+
+    def api_link(request: Request) -> Response:
+        """A (signed, when the server has a secret) URL for a recipe stream: GET /api/link?recipe=NAME&user=..&VAR=.."""
+        name = request.query_params.get("recipe", "")
+        streams.recipe_file(name)
+        user, values = values_of(request)
+        values.pop("recipe", None)
+        query = signing.signed_query(settings.secret, f"recipe:{name}", user, values, settings.link_ttl)
+        return JSONResponse({"url": f"/streams/{name}/master.m3u8?{query}"})
+
+    def api_reels(request: Request, body: dict) -> Response:
+        spec = {"clips": [[str(c["video_id"]), round(float(c["start"]), 3), round(float(c["end"]), 3)]
+                          for c in body.get("clips", [])]}  # fmt: skip
+        for key in ("overlay", "resolution", "captions"):
+            if body.get(key):
+                spec[key] = body[key]
+        token = reel_token(spec)
+        reel_spec(token)
+        user = str(body.get("user") or "guest")
+        timeline = reel_timeline(settings, token)  # fail now, with the message, rather than in the player
+        with streams.lock:
+            result = timeline.compile(user, base_url=settings.base_url or "/", searcher=streams.searcher)
+        query = signing.signed_query(settings.secret, f"reel:{token}", user, {}, settings.link_ttl)
+        return JSONResponse({"url": f"/reels/{token}/master.m3u8?{query}", "duration": result.duration,
+                             "clips": len(result.clips), "warnings": result.warnings})  # fmt: skip
+
+    async def reels_endpoint(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("send a JSON object")
+        except ValueError as exc:
+            return fail(errors.UsageError(f"bad JSON: {exc}"))
+        try:
+            return await run_in_threadpool(api_reels, request, body)
+        except errors.VstreamError as exc:
+            return fail(exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            return fail(errors.UsageError(f"bad reel: {exc}"))
+
+    def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+    def hlsjs(request: Request) -> Response:
+        path = hlsjs_path()
+        if path is None:
+            return Response("// hls.js is not installed: run `npm ci` in the vstream checkout or set VSTREAM_HLSJS\n",
+                            media_type="text/javascript", status_code=404)  # fmt: skip
+        return FileResponse(path, media_type="text/javascript", headers={"cache-control": "public, max-age=86400"})
+
+    async def not_found(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse({"error": exc.detail or "not found", "hint": None, "exit_code": errors.NOT_FOUND},
+                            status_code=exc.status_code)  # fmt: skip
+
+    routes = [
+        Route("/", page),
+        Route("/static/hls.min.js", hlsjs),
+        Mount("/static", app=Files(STATIC, "no-cache")),
+        Mount("/media", app=Files(lib.root / "media", IMMUTABLE)),
+        Mount("/thumbs", app=Files(lib.root / "index" / "thumbs", "public, max-age=86400")),
+        Route("/streams/{name}/{file}", guarded(recipe_stream)),
+        Route("/reels/{token}/{file}", guarded(reel_stream)),
+        Route("/api/search", guarded(api_search)),
+        Route("/api/videos", guarded(api_videos)),
+        Route("/api/recipes", guarded(api_recipes)),
+        Route("/api/brands", guarded(api_brands)),
+        Route("/api/link", guarded(api_link)),
+        Route("/api/reels", reels_endpoint, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app.state.settings = settings
+    app.state.streams = streams
+    return app
+
+
+def file_url(lib: Library, path: str) -> str:
+    """A library file's URL on this server (thumbnails of search results), or "" when it is not served."""
+    if not path:
+        return ""
+    try:
+        rel = Path(path).resolve().relative_to(lib.root.resolve()).as_posix()
+    except ValueError:
+        return ""
+    if rel.startswith("media/"):
+        return "/" + rel
+    if rel.startswith("index/thumbs/"):
+        return "/thumbs/" + rel[len("index/thumbs/"):]
+    return ""
+
+
+def stream_url(settings: Settings, name: str, user: str, values: dict[str, str]) -> str:
+    return f"/streams/{name}/master.m3u8?" + signing.signed_query(settings.secret, f"recipe:{name}", user, values,
+                                                                  settings.link_ttl)  # fmt: skip
+
+

@@ -1,0 +1,203 @@
+// vstream's web page: search moments, play them, compose a branded reel, and play any stream
+// the way its manifest says (overlay, reframe, captions from EXT-X-SESSION-DATA and the
+// subtitles rendition). Plain DOM, no build step; hls.js comes from the npm registry.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const overlay = $("overlay");
+const stage = $("stage");
+const selected = new Map(); // key -> moment
+const OVERLAY_MARGIN = 0.02; // of the frame width: the same geometry `vstream render` burns in
+let hls = null;
+let overlays = [];
+
+window.vstream = { state: "idle", url: null, error: null, overlays: [], reframe: null };
+
+function fmt(t) {
+  const m = Math.floor(t / 60), s = (t % 60).toFixed(1).padStart(4, "0");
+  return `${m}:${s}`;
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) { throw new Error(body.error + (body.hint ? ` (${body.hint})` : "")); }
+  return body;
+}
+
+// --- search ---------------------------------------------------------------------------------
+$("search").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = $("q").value.trim();
+  if (!q) { return; }
+  $("status").textContent = "Searching…";
+  try {
+    const data = await api(`/api/search?q=${encodeURIComponent(q)}&mode=${$("mode").value}&limit=12`);
+    showResults(data);
+  } catch (err) {
+    $("status").textContent = err.message;
+    $("results").replaceChildren();
+  }
+});
+
+function showResults(data) {
+  const list = $("results");
+  list.replaceChildren();
+  $("status").textContent = data.moments.length
+    ? `${data.moments.length} moments in ${Math.round(data.took_ms)} ms`
+    : "No moments found.";
+  data.moments.forEach((m, i) => {
+    const key = `${m.video_id}@${m.start}-${m.end}`;
+    const li = document.createElement("li");
+    li.className = "card" + (selected.has(key) ? " selected" : "");
+    li.dataset.video = m.video_id;
+    li.dataset.start = m.start;
+    li.dataset.end = m.end;
+    li.innerHTML = `<img alt="" loading="lazy"><div class="meta"><label title="select for a reel">
+      <input type="checkbox"></label><strong></strong> <span class="time"></span>
+      <div class="snippet"></div></div>`;
+    li.querySelector("img").src = m.thumbnail_url || "";
+    li.querySelector("strong").textContent = m.video_id;
+    li.querySelector(".time").textContent = `${fmt(m.start)}–${fmt(m.end)} · ${m.score.toFixed(2)}`;
+    li.querySelector(".snippet").textContent = m.text || m.kinds.join(", ");
+    const box = li.querySelector("input");
+    box.checked = selected.has(key);
+    box.addEventListener("click", (e) => e.stopPropagation());
+    box.addEventListener("change", () => {
+      if (box.checked) { selected.set(key, m); } else { selected.delete(key); }
+      li.classList.toggle("selected", box.checked);
+      $("selected-count").textContent = selected.size;
+      $("make-reel").disabled = selected.size === 0;
+    });
+    li.addEventListener("click", () => playMoments([m], false));
+    list.appendChild(li);
+  });
+}
+
+// --- reels ----------------------------------------------------------------------------------
+async function playMoments(moments, branded) {
+  const body = { clips: moments.map((m) => ({ video_id: m.video_id, start: m.start, end: m.end })) };
+  if (branded) {
+    if ($("brand-image").value) {
+      body.overlay = { image: $("brand-image").value, position: $("brand-position").value,
+                       opacity: parseFloat($("brand-opacity").value), scale: 0.2 };
+    }
+    if ($("portrait").checked) { body.resolution = "608x1080"; }
+    body.captions = $("captions").checked;
+  }
+  try {
+    const reel = await api("/api/reels", { method: "POST", headers: { "content-type": "application/json" },
+                                           body: JSON.stringify(body) });
+    $("now").textContent = `${reel.clips} clip(s), ${reel.duration.toFixed(1)} s`;
+    play(reel.url);
+  } catch (err) {
+    $("now").textContent = err.message;
+  }
+}
+
+$("make-reel").addEventListener("click", () => playMoments([...selected.values()], true));
+
+// --- the player -----------------------------------------------------------------------------
+function sessionData(master) {
+  const out = {};
+  const re = /#EXT-X-SESSION-DATA:DATA-ID="([^"]+)",URI="data:application\/json;base64,([^"]+)"/g;
+  let m;
+  while ((m = re.exec(master))) { out[m[1]] = JSON.parse(atob(m[2])); }
+  return out;
+}
+
+async function play(url) {
+  window.vstream = { state: "loading", url, error: null, overlays: [], reframe: null };
+  const master = await (await fetch(url)).text();
+  const data = sessionData(master);
+  overlays = data["dev.vstream.overlays"] || [];
+  const reframe = data["dev.vstream.reframe"] || null;
+  window.vstream.overlays = overlays.map(({ image, ...rest }) => rest);
+  window.vstream.reframe = reframe;
+  stage.classList.toggle("reframed", !!reframe);
+  stage.style.aspectRatio = reframe ? `${reframe.width} / ${reframe.height}` : "16 / 9";
+  stage.style.maxWidth = reframe ? `${Math.round(360 * reframe.width / reframe.height)}px` : "";
+  if (overlays.length) { overlay.src = overlays[0].image; }
+  overlay.hidden = true;
+  if (hls) { hls.destroy(); hls = null; }
+  if (window.Hls && Hls.isSupported()) {
+    hls = new Hls({ subtitleDisplay: true });
+    hls.on(Hls.Events.ERROR, (_, d) => {
+      if (d.fatal) { window.vstream.state = "error"; window.vstream.error = d.details; $("now").textContent = `Playback failed: ${d.details}`; }
+    });
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => { if (hls.subtitleTracks.length) { hls.subtitleTrack = 0; } });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url; // Safari plays HLS itself
+  } else {
+    window.vstream.state = "error";
+    $("now").textContent = "This browser cannot play HLS (hls.js did not load: run npm ci in the vstream checkout).";
+    return;
+  }
+  video.play().catch(() => {});
+}
+
+function placeOverlay() {
+  const o = overlays[0];
+  const t = video.currentTime;
+  const on = o && t >= (o.start || 0) && (o.end === undefined || t < o.end);
+  overlay.hidden = !on;
+  if (!on) { return; }
+  const w = stage.clientWidth, h = stage.clientHeight;
+  const ow = w * o.scale, m = w * OVERLAY_MARGIN;
+  overlay.style.width = `${ow}px`;
+  overlay.style.opacity = o.opacity;
+  const oh = overlay.naturalWidth ? ow * overlay.naturalHeight / overlay.naturalWidth : 0;
+  const left = { "top-left": m, "bottom-left": m, center: (w - ow) / 2 }[o.position] ?? w - ow - m;
+  const top = { "top-left": m, "top-right": m, center: (h - oh) / 2 }[o.position] ?? h - oh - m;
+  overlay.style.left = `${left}px`;
+  overlay.style.top = `${top}px`;
+}
+
+video.addEventListener("timeupdate", placeOverlay);
+video.addEventListener("playing", () => { window.vstream.state = "playing"; placeOverlay(); });
+video.addEventListener("ended", () => { window.vstream.state = "ended"; });
+overlay.addEventListener("load", placeOverlay);
+window.addEventListener("resize", placeOverlay);
+for (const track of [video.textTracks]) {
+  track.addEventListener("addtrack", (e) => { e.track.mode = "showing"; });
+}
+
+// --- brands and recipes -----------------------------------------------------------------------
+async function init() {
+  try {
+    const brands = await api("/api/brands");
+    for (const name of brands.brands) {
+      const opt = document.createElement("option");
+      opt.value = opt.textContent = name;
+      $("brand-image").appendChild(opt);
+    }
+    if (brands.brands.length) { $("brand-image").value = brands.brands[0]; }
+    const recipes = await api("/api/recipes");
+    for (const r of recipes.recipes) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = "#";
+      a.textContent = r.name;
+      a.title = r.description || r.error || "";
+      a.addEventListener("click", async (e) => {
+        e.preventDefault();
+        try {
+          const link = await api(`/api/link?recipe=${encodeURIComponent(r.name)}&user=guest`);
+          $("now").textContent = `recipe ${r.name}`;
+          play(link.url);
+        } catch (err) { $("now").textContent = err.message; }
+      });
+      li.appendChild(a);
+      $("recipes").appendChild(li);
+    }
+  } catch (err) {
+    $("status").textContent = err.message;
+  }
+  const params = new URLSearchParams(location.search);
+  if (params.get("play")) { play(params.get("play")); }
+  if (params.get("q")) { $("q").value = params.get("q"); $("search").requestSubmit(); }
+}
+init();
