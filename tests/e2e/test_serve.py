@@ -98,6 +98,17 @@ def test_a_personal_manifest_is_composed_per_request_and_cached_privately(served
     assert server.get("/streams/highlights/master.m3u8?user=u42&topic=a%20cat")[2] == body
 
 
+def test_a_changed_recipe_is_composed_again(served, tmp_path):
+    server, _, _ = served
+    recipes = Path(server.proc.args[server.proc.args.index("--recipes") + 1])
+    (recipes / "fresh.yaml").write_text("version: 1\nname: fresh\nclips:\n  - video: talk\n    start: 0\n    duration: 8\n")
+    first = server.get("/streams/fresh/video.m3u8?user=u1")[2]
+    time.sleep(0.01)
+    (recipes / "fresh.yaml").write_text("version: 1\nname: fresh\nclips:\n  - video: match\n    start: 0\n    duration: 8\n")
+    second = server.get("/streams/fresh/video.m3u8?user=u1")[2]
+    assert b"/media/talk-" in first and b"/media/match-" in second  # not the cached one
+
+
 def test_segments_have_ranges_etags_and_immutable_caching(served):
     server, _, lib = served
     video = server.get("/streams/demo/video.m3u8?user=u1")[2].decode()
@@ -130,8 +141,8 @@ def test_unknown_recipe_is_404_and_bad_values_are_400_with_the_message(served):
     assert status == 404 and "no recipe 'nope'" in body["error"]
     status, body = server.json("/streams/highlights/master.m3u8?user=bad%20user")
     assert status == 400 and "invalid user id" in body["error"]
-    status, body = server.json("/streams/highlights/master.m3u8?topic=quantum%20chromodynamics%20zzz&mode=x")
-    assert status == 400 and body["error"]
+    status, body = server.json("/streams/previously_on/master.m3u8?user=u1&series=no-such-series")
+    assert status == 400 and "found no moments" in body["error"], body
     status, body = server.json("/api/search?q=")
     assert status == 400 and "empty query" in body["error"]
 
@@ -180,16 +191,10 @@ def test_binding_beyond_loopback_warns(indexed_library, tmp_path):
 # --- the page, in a real browser ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.hlsplayer import CHROMIUM_ARGS, CHROMIUM_PATH
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True)
-        yield b
-        b.close()
+@pytest.fixture
+def browser(hls_player):
+    """The session's one Chromium (Playwright's sync API allows one driver per thread)."""
+    return hls_player.browser
 
 
 def open_page(browser, server):
@@ -211,6 +216,7 @@ def test_the_page_searches_and_a_click_plays_the_moment(served, browser):
     cards[0].click()
     page.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=30_000)
     assert page.evaluate("window.vstream.state") == "playing"
+    assert page.evaluate("document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames") > 10
     page.close()
 
 

@@ -239,7 +239,7 @@ def test_on_empty_skip_keeps_the_other_clips(lib, tmp_path):
     path = recipe(tmp_path, "version: 1\nname: x\nclips:\n  - search: quantum chromodynamics\n    mode: semantic\n"
                             "    on_empty: skip\n  - video: ad\n")  # fmt: skip
     result = compose(lib, path)
-    assert [c["video_id"] for c in result["clips"]] == ["ad"] and "found nothing" in result["warnings"][0]
+    assert [c["video_id"] for c in result["clips"]] == ["ad"] and "found no moments (skipped)" in result["warnings"][0]
 
 
 def test_ad_breaks_move_to_safe_scene_boundaries_and_are_marked_for_ssai(lib, samples):
@@ -309,3 +309,23 @@ def test_a_caption_file_is_timed_to_the_composed_stream(lib, tmp_path):
     result = compose(lib, path)
     vtt = (Path(result["master"]).parent / "captions.vtt").read_text()
     assert "00:00:01.000 --> 00:00:03.000\nDeep space" in vtt and "00:00:07.000 --> 00:00:09.500\nOld coins" in vtt
+
+
+@pytest.mark.browser
+def test_sources_with_other_audio_rates_channels_frame_rates_and_sizes_mix_gap_free(lib, tmp_path, hls_player, hls_serve):
+    """talk: 640x360, 25 fps, 48 kHz mono; this clip: 854x480, 30 fps, 44.1 kHz stereo; silent: no audio."""
+    import subprocess
+
+    other = tmp_path / "other.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30:duration=6",
+                    "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=6", "-c:v", "libx264", "-g", "30",
+                    "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "44100", "-ac", "2", str(other)], check=True)  # fmt: skip
+    vstream("ingest", "-L", str(lib), str(other), check=True)
+    path = recipe(tmp_path, "version: 1\nname: mix\nclips:\n  - {video: talk, start: 0, end: 8}\n"
+                            "  - {video: other, start: 0, end: 6}\n  - {video: silent, start: 0, end: 6}\n"
+                            "  - {video: talk, start: 8, end: 16}\n")  # fmt: skip
+    result = compose(lib, path)
+    assert result["duration"] == 28.0
+    played = hls_player.play(f"{hls_serve(lib)}/{Path(result['master']).relative_to(lib).as_posix()}", timeout=90, rate=8.0)
+    played.assert_played(expected_duration=28.0, tolerance=frames(result) + 0.025)
+    assert not played.errors and len(played.buffered["audiovideo"]) == 1, played.summary()

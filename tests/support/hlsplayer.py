@@ -338,6 +338,11 @@ class HlsPlayer:
             raise
         return self
 
+    @property
+    def browser(self) -> Any:
+        """The running Playwright browser, for tests that drive a page of their own (one per thread)."""
+        return self.start()._browser
+
     def close(self) -> None:
         browser, pw = self._browser, self._pw
         self._browser = self._pw = None

@@ -149,11 +149,7 @@ def _moment_clips(lib, recipe: Recipe, spec: dict[str, Any], path: str, searcher
         raise RecipeError(f"{recipe.where(path)}: {path}.{field_}: {exc.message}", hint=exc.hint) from None
     what = f"the search {query!r}" if query else "select: loudest"
     if not moments:
-        if spec.get("on_empty", "fail") == "skip":
-            warnings.append(f"{path}: {what} found nothing (skipped)")
-            return []
-        raise RecipeError(f"{recipe.where(path)}: {path}: {what} found no moments",
-                          hint="change the query or filters, or set on_empty: skip")  # fmt: skip
+        return _nothing(recipe, spec, path, f"{what} found no moments", "change the query or filters", warnings)
     if spec.get("order", "score") == "chronological":
         moments = sorted(moments, key=lambda m: (order.get(m.video_id, (1, m.video_id)), m.start))
     out = []
@@ -170,15 +166,19 @@ def _tagged(lib, recipe: Recipe, spec: dict[str, Any], path: str, warnings: list
     tags = {k: str(v) for k, v in spec["tags"].items()}
     videos = [v for v in lib.videos() if tag_matches(v.tags, tags)]
     if not videos:
-        if spec.get("on_empty", "fail") == "skip":
-            warnings.append(f"{path}: no video has tags {tags} (skipped)")
-            return []
-        raise RecipeError(f"{recipe.where(path)}: {path}.tags: no video has tags {tags}",
-                          hint="see vstream list, or set on_empty: skip")  # fmt: skip
+        return _nothing(recipe, spec, f"{path}.tags", f"no video has tags {tags}", "see vstream list", warnings)
     order = _tag_order(lib, recipe, spec, path)
     limit = _integer(recipe, f"{path}.limit", spec["limit"]) if "limit" in spec else None
     videos = sorted(videos, key=lambda v: order.get(v.id, (1, v.id)))
     return videos[-limit:] if limit and spec.get("pick", "last") == "last" else videos[:limit] if limit else videos
+
+
+def _nothing(recipe: Recipe, spec: dict[str, Any], path: str, what: str, fix: str, warnings: list[str]) -> list:
+    """A clip entry that selects nothing: skipped with a warning (on_empty: skip), else an error."""
+    if spec.get("on_empty", "fail") == "skip":
+        warnings.append(f"{path}: {what} (skipped)")
+        return []
+    raise RecipeError(f"{recipe.where(path)}: {path}: {what}", hint=f"{fix}, or set on_empty: skip")
 
 
 def _tag_order(lib, recipe: Recipe, spec: dict[str, Any], path: str) -> dict[str, tuple]:
