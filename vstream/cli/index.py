@@ -36,7 +36,8 @@ OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sa
 DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
 
 
-def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, json: bool) -> int:
+def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, json: bool, ray: str | None = None,
+              ray_workers: int | None = None) -> int:  # fmt: skip
     """Shared by `index` and `ingest --index`: run, print, return the exit code."""
     from vstream.cli.output import RichProgress
     from vstream.errors import PARTIAL
@@ -45,7 +46,16 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
 
     opts = IndexOptions(only=list(only), force=force, sample_seconds=sample_seconds, wait=wait)
     with RichProgress() as progress:
-        results = run(lib, list(video_ids), opts, settings, progress)
+        executor = None
+        if ray:
+            from vstream.index.distributed import RayExecutor
+
+            executor = RayExecutor(lib, ray, ray_workers, progress)
+        try:
+            results = run(lib, list(video_ids), opts, settings, progress, executor=executor)
+        finally:
+            if executor is not None:
+                executor.close()
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "failed")}
     failed_videos = sorted({r.video_id for r in results if r.status == "failed"})
     if json:
@@ -76,6 +86,9 @@ def index(
     text_model: Optional[str] = TextModelOption,
     ocr: Optional[bool] = OcrOption,
     device: Optional[str] = DeviceOption,
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="local|auto|ADDRESS",
+                                      help="Run the stages on Ray: local (start a cluster here), auto (the running one) or HOST:PORT."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Model-holding Ray workers [default: one per CPU]."),
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
@@ -89,8 +102,12 @@ def index(
 
     lib = Library.open(library)
     settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root)
+    if ray_workers is not None and ray_workers < 1:
+        from vstream.errors import UsageError
+
+        raise UsageError("--ray-workers must be at least 1")
     code = run_index(lib, video_ids or [], only=only, force=force, sample_seconds=sample_seconds, wait=wait,
-                     settings=settings, json=json)  # fmt: skip
+                     settings=settings, json=json, ray=ray, ray_workers=ray_workers)  # fmt: skip
     if code:
         raise typer.Exit(code)
 

@@ -52,60 +52,141 @@ class StageResult:
         return asdict(self)
 
 
-def index(
-    lib: Library,
-    video_ids: list[str],
-    opts: IndexOptions,
-    settings: ModelSettings,
-    progress: Progress = SILENT,
-) -> list[StageResult]:
+@dataclass
+class Job:
+    """One (video, stage) to index, and the fingerprint its result will be recorded under."""
+
+    video_id: str
+    media_dir: str
+    stage: str
+    fingerprint: str
+
+
+@dataclass
+class Output:
+    """What running a job produced: rows per table (written by the one committing process)."""
+
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+    clip_dim: int | None = None
+    count: int = 0
+    seconds: float = 0.0
+
+
+class Rows:
+    """The sink the stages write rows into; committed later in one place (locally or from Ray workers)."""
+
+    def __init__(self) -> None:
+        self.out = Output()
+
+    def replace(self, name: str, video_id: str, rows: list[dict], *, clip_dim: int | None = None) -> int:
+        self.out.rows[name] = rows
+        if clip_dim:
+            self.out.clip_dim = clip_dim
+        return len(rows)
+
+
+def plan(lib: Library, video_ids: list[str], opts: IndexOptions, settings: ModelSettings) -> tuple[list[Job], list[StageResult]]:
+    """The jobs to run, and the (video, stage) pairs already done with these models and settings."""
     stages = opts.stages()
     if not 1 <= opts.sample_seconds <= 600:
         raise UsageError("--sample-seconds must be between 1 and 600")
     videos = [lib.get(v) for v in video_ids] if video_ids else lib.videos()
-    models = Models(settings)
-    store = Store(lib)
-    results: list[StageResult] = []
-    changed = False
-    with lib.writing(wait=opts.wait, on_wait=progress.note):
-        store.delete_unknown({v.id for v in lib.videos()})
+    jobs, skipped = [], []
     for video in videos:
         state = lib.index_state(video.id)
         for stage in stages:
             fp = fingerprint(stage, settings, sample_seconds=opts.sample_seconds)
             done = state.get(stage)
             if done and done["fingerprint"] == fp and done["media_dir"] == video.media_dir and not opts.force:
-                results.append(StageResult(video.id, stage, "skipped", done["rows"], 0.0, "already indexed"))
-                continue
-            started = time.monotonic()
-            progress.begin(f"{video.id}: {stage}", None)
-            try:
-                rows = _run_stage(stage, lib, video, models, store, opts, progress)
-                with lib.writing(wait=opts.wait, on_wait=progress.note):
-                    current = lib.get(video.id)
-                    if current.media_dir != video.media_dir:  # re-ingested meanwhile: redo next time
-                        raise MediaError(f"{video.id} was re-ingested while it was being indexed; run index again")
-                    lib.set_index_state(video, stage, fp, rows, time.monotonic() - started)
-                changed = True
-                results.append(StageResult(video.id, stage, "indexed", rows, time.monotonic() - started))
-            except (LibraryBusy, MissingDependency, UsageError):
-                raise  # not this video's fault (lock, set-up, a bad model setting): stop the batch
-            except VstreamError as exc:
-                results.append(StageResult(video.id, stage, "failed", 0, time.monotonic() - started, str(exc)))
-            except OSError as exc:
-                results.append(StageResult(video.id, stage, "failed", 0, time.monotonic() - started,
-                                           f"{video.id}: {exc.strerror or exc}"))  # fmt: skip
-            finally:
-                progress.end()
+                skipped.append(StageResult(video.id, stage, "skipped", done["rows"], 0.0, "already indexed"))
+            else:
+                jobs.append(Job(video.id, video.media_dir, stage, fp))
+    return jobs, skipped
+
+
+def run_job(lib: Library, job: Job, models: Models, opts: IndexOptions, progress: Progress = SILENT) -> Output:
+    """Compute one job's rows (and write its thumbnails and transcript files); the index is not touched."""
+    video = lib.get(job.video_id)
+    if video.media_dir != job.media_dir:
+        raise MediaError(f"{video.id} was re-ingested while it was being indexed; run index again")
+    started = time.monotonic()
+    sink = Rows()
+    sink.out.count = _run_stage(job.stage, lib, video, models, sink, opts, progress)
+    sink.out.seconds = time.monotonic() - started
+    return sink.out
+
+
+def commit(lib: Library, store: Store, job: Job, output: Output, opts: IndexOptions, progress: Progress = SILENT) -> None:
+    """Write one job's rows (one LanceDB commit per table) and record it in the catalog."""
+    for name, rows in output.rows.items():
+        store.replace(name, job.video_id, rows, clip_dim=output.clip_dim if name == "clip" else None)
+    with lib.writing(wait=opts.wait, on_wait=progress.note):
+        current = lib.get(job.video_id)
+        if current.media_dir != job.media_dir:  # re-ingested meanwhile: redo next time
+            raise MediaError(f"{job.video_id} was re-ingested while it was being indexed; run index again")
+        lib.set_index_state(current, job.stage, job.fingerprint, output.count, output.seconds)
+
+
+def index(
+    lib: Library,
+    video_ids: list[str],
+    opts: IndexOptions,
+    settings: ModelSettings,
+    progress: Progress = SILENT,
+    *,
+    executor=None,
+) -> list[StageResult]:
+    """Index what is not indexed yet. ``executor`` (e.g. :class:`vstream.index.distributed.RayExecutor`)
+    runs the jobs elsewhere; rows always come back here and are committed by this process."""
+    jobs, results = plan(lib, video_ids, opts, settings)
+    store = Store(lib)
+    with lib.writing(wait=opts.wait, on_wait=progress.note):
+        store.delete_unknown({v.id for v in lib.videos()})
+    models = Models(settings)
+    outputs = executor.run(jobs, opts, settings) if executor is not None else (
+        (job, _local(lib, job, models, opts, progress)) for job in jobs)  # fmt: skip
+    changed = False
+    for job, output in outputs:
+        if isinstance(output, BaseException):
+            if isinstance(output, (LibraryBusy, MissingDependency, UsageError)):
+                raise output  # not this video's fault (lock, set-up, a bad model setting): stop the batch
+            message = str(output) if isinstance(output, VstreamError) else f"{job.video_id}: {output}"
+            if isinstance(output, OSError):
+                message = f"{job.video_id}: {output.strerror or output}"
+            results.append(StageResult(job.video_id, job.stage, "failed", 0, 0.0, message))
+            continue
+        try:
+            commit(lib, store, job, output, opts, progress)
+        except VstreamError as exc:
+            if isinstance(exc, (LibraryBusy, MissingDependency, UsageError)):
+                raise
+            results.append(StageResult(job.video_id, job.stage, "failed", 0, output.seconds, str(exc)))
+            continue
+        changed = True
+        results.append(StageResult(job.video_id, job.stage, "indexed", output.count, output.seconds))
     if changed:
         progress.begin("full-text and vector indexes", None)
         store.build_indexes()
-        store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": models.loaded()})
+        loaded = models.loaded() if executor is None else executor.loaded()
+        store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": loaded})
         progress.end()
-    return results
+    first = {}
+    for item in (*results, *jobs):
+        first.setdefault(item.video_id, len(first))
+    return sorted(results, key=lambda r: (first[r.video_id], STAGES.index(r.stage)))
 
 
-def _run_stage(stage: str, lib: Library, video: Video, models: Models, store: Store, opts: IndexOptions,
+def _local(lib: Library, job: Job, models: Models, opts: IndexOptions, progress: Progress) -> Output | BaseException:
+    progress.begin(f"{job.video_id}: {job.stage}", None)
+    try:
+        return run_job(lib, job, models, opts, progress)
+    except (VstreamError, OSError) as exc:
+        return exc
+    finally:
+        progress.end()
+
+
+def _run_stage(stage: str, lib: Library, video: Video, models: Models, store, opts: IndexOptions,
                progress: Progress) -> int:  # fmt: skip
     media = lib.path(video, video.meta["files"]["media"])
     if stage == "scenes":
