@@ -350,3 +350,16 @@ def test_audio_video_sync_is_the_sources(samples, tmp_path, fmt):
     vstream("ingest", "-L", str(lib), "--format", fmt, str(src), check=True)
     assert vstream_json("info", "talk", "-L", str(lib))["stream"]["video"]["codec"] == "h264"
     assert _av_offset(playlist_of(lib, "talk")) == pytest.approx(_av_offset(src), abs=0.025)  # < one AAC frame
+
+
+def test_a_stream_copied_cut_with_a_preroll_edit_ingests_and_plays(samples, tmp_path):
+    """`ffmpeg -ss 9 -i talk.mp4 -t 8 -c copy` keeps the GOP before 9 s as discarded pre-roll (an edit list)."""
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "9", "-i", str(sample_path(samples, "talk")), "-t", "8",
+                    "-c", "copy", str(cut)], check=True)  # fmt: skip
+    lib = tmp_path / "lib"
+    result = vstream_json("ingest", "-L", str(lib), str(cut))
+    assert result["ingested"] == 1, result
+    info = vstream_json("info", "cut", "-L", str(lib))
+    assert info["keyframes"][0] == 0.0 and 8.0 <= info["duration"] <= 9.0  # -t with -c copy ends on a packet
+    assert decode_duration(playlist_of(lib, "cut")) == pytest.approx(info["duration"], abs=0.04)

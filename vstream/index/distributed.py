@@ -29,12 +29,21 @@ from vstream.progress import SILENT, Progress
 class _Worker:
     """Holds one library handle and one set of models for the actor's lifetime."""
 
-    def __init__(self, root: str, settings: dict[str, Any]):
+    def __init__(self, root: str, settings: dict[str, Any], stages: list[str]):
         from vstream.library import Library
         from vstream.models import Models
 
         self.lib = Library(root)
         self.models = Models(ModelSettings(**settings))
+        # load once, up front: jobs then measure (and pay for) their own work only
+        if "scenes" in stages:
+            self.models.visual()
+            if self.models.settings.ocr:
+                self.models.ocr()
+        if "speech" in stages:
+            self.models.whisper()
+        if "scenes" in stages or "speech" in stages:
+            self.models.text()
 
     def run(self, job: dict[str, Any], opts: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         from vstream.errors import VstreamError
@@ -104,7 +113,8 @@ class RayExecutor:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         count = max(1, min(self.workers or cpus, cpus, len(jobs)))
         actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_Worker)
-        self.actors = [actor.remote(str(self.lib.root), settings.to_dict()) for _ in range(count)]
+        stages = sorted({j.stage for j in jobs})
+        self.actors = [actor.remote(str(self.lib.root), settings.to_dict(), stages) for _ in range(count)]
         pool = ActorPool(self.actors)
         self.progress.begin(f"indexing on Ray ({count} workers)", float(len(jobs)))
         options = asdict(opts)

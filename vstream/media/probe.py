@@ -150,6 +150,8 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
                 pts = packet.pts
                 if pts is None:  # the flush packet at the end, or a broken one
                     continue
+                if packet.is_discard:  # pre-roll before an edit list's start (a stream-copied cut): never shown,
+                    continue  # and ffmpeg's remux drops it too
                 key = packet.is_keyframe
                 pts_list.append(pts)
                 dts_list.append(packet.dts)
