@@ -24,7 +24,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def make_source(minutes: int) -> Path:
-    src = OUT / f"bench-{minutes}min-1080p.mp4"
+    src = OUT / f"bench-{minutes}min-1080p-bframes.mp4"
     if src.exists():
         return src
     OUT.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,7 @@ def make_source(minutes: int) -> Path:
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25",
          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(minutes * 60),
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-b:v", "6M",
+         "-c:v", "libx264", "-preset", "ultrafast", "-bf", "3", "-g", "50", "-pix_fmt", "yuv420p", "-b:v", "6M",
          "-c:a", "aac", "-b:a", "128k", "-shortest", str(tmp)],
         check=True,
     )  # fmt: skip
