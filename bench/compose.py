@@ -33,6 +33,8 @@ OUT = ROOT / "bench" / "out"
 LIB = OUT / "compose-lib"
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 
 def vstream(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vstream", *args], capture_output=True, text=True, check=True)
@@ -140,8 +142,7 @@ def main() -> None:
         f"compose bytes per user {written:,.0f} vs media referenced {media:,.0f}: {media / written:.0f}x ({day})",
     ]
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
 
 
 def _source(lib, video_id: str, out: Path):

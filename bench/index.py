@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 
 def make_source(minutes: int) -> Path:
     src = OUT / f"index-{minutes}min-720p.mp4"
@@ -107,8 +109,7 @@ def main() -> None:
                  f"({ocr_seconds:.1f} s, difference of the two scenes runs; {day})")  # fmt: skip
     print("\n".join(lines))
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
     shutil.rmtree(lib, ignore_errors=True)
 
 

@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
+sys.path.insert(0, str(OUT.parent.parent))
+
+from bench.results import record  # noqa: E402
 
 
 def make_source(minutes: int) -> Path:
@@ -84,9 +87,7 @@ def main() -> None:
         print(f"{k:<12}: {v:.2f}s")
     print("\n".join(lines))
     if args.record:
-        results = Path(__file__).resolve().parent / "RESULTS.md"
-        with results.open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 from bench.index import OUT, make_source  # noqa: E402
 
 LIB = OUT / "scale-lib"
@@ -99,8 +101,7 @@ def main() -> None:
                      f"({archive / 24:,.1f} days) at the measured {core_s_per_hour:.0f} core-s per hour of video")
     print("\n".join(lines))
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
 
 
 if __name__ == "__main__":

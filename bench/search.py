@@ -33,6 +33,8 @@ OUT = ROOT / "bench" / "out"
 LIB = OUT / "search-lib"
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 N_VIDEOS = 200
 PER_VIDEO = 500  # scenes and transcript chunks per video: 100,000 each
 TOPICS = [
@@ -253,8 +255,7 @@ def main() -> None:
     lines.append(f"search cold CLI: keyword {cold_kw:.2f} s, semantic {cold_sem:.2f} s, hybrid {cold_hyb:.2f} s ({day}, median of 5)")
     print("\n".join(lines))
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
 
 
 if __name__ == "__main__":

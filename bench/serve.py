@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 from bench.compose import LIB, OUT, build_library  # noqa: E402
 
 WORK = OUT / "serve-work"
@@ -175,8 +177,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(lines)
 
 
 if __name__ == "__main__":
