@@ -210,9 +210,14 @@ def create_app(settings: Settings):
         """Library files: Range, ETag/304 (Starlette), our MIME types and cache policy; symlinks never escape."""
 
         def __init__(self, directory: Path, cache_control: str):
-            directory.mkdir(parents=True, exist_ok=True)
-            super().__init__(directory=directory, follow_symlink=False)
+            # check_dir=False: a library with no index yet has no thumbnails folder, and a reader creates nothing
+            super().__init__(directory=directory, follow_symlink=False, check_dir=False)
             self.cache_control = cache_control
+
+        async def get_response(self, path, scope):
+            if not Path(str(self.directory)).is_dir():
+                raise HTTPException(status_code=404)
+            return await super().get_response(path, scope)
 
         def file_response(self, full_path, stat_result, scope, status_code=200):
             response = super().file_response(full_path, stat_result, scope, status_code)
