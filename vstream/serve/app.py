@@ -311,8 +311,7 @@ def create_app(settings: Settings):
         streams.recipe_file(name)
         user, values = values_of(request)
         values.pop("recipe", None)
-        query = signing.signed_query(settings.secret, f"recipe:{name}", user, values, settings.link_ttl)
-        return JSONResponse({"url": f"/streams/{name}/master.m3u8?{query}"})
+        return JSONResponse({"url": stream_url(settings, name, user, values)})
 
     def api_reels(request: Request, body: dict) -> Response:
         spec = {"clips": [[str(c["video_id"]), round(float(c["start"]), 3), round(float(c["end"]), 3)]
@@ -397,6 +396,7 @@ def file_url(lib: Library, path: str) -> str:
 
 
 def stream_url(settings: Settings, name: str, user: str, values: dict[str, str]) -> str:
+    """A recipe stream's URL on this server, signed when the server has a secret."""
     return f"/streams/{name}/master.m3u8?" + signing.signed_query(settings.secret, f"recipe:{name}", user, values,
                                                                   settings.link_ttl)  # fmt: skip
 
