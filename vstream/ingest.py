@@ -369,6 +369,9 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
                          for g, seg in zip(groups, playlist.segments)],  # fmt: skip
             "segment_seconds": opts.segment_seconds,
             "timing": "cmaf" if opts.format == "fmp4" else "ts",
+            # where the copied audio stops, from the first video frame (compose warns of the gap after it)
+            "audio_end": (round(media_info.audio.end - media_kt.start_seconds, 6)
+                          if carried.audio == "copy" and media_info.audio and media_info.audio.end else None),
             "files": {"media": MEDIA_FILE[opts.format], "playlist": PLAYLIST, "thumbnail": THUMBNAIL},
         }
         progress.begin(f"{path.name}: saving", None)

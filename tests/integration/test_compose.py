@@ -329,3 +329,18 @@ def test_sources_with_other_audio_rates_channels_frame_rates_and_sizes_mix_gap_f
     played = hls_player.play(f"{hls_serve(lib)}/{Path(result['master']).relative_to(lib).as_posix()}", timeout=90, rate=8.0)
     played.assert_played(expected_duration=28.0, tolerance=frames(result) + 0.025)
     assert not played.errors and len(played.buffered["audiovideo"]) == 1, played.summary()
+
+
+def test_a_clip_past_its_audio_is_reported(lib, tmp_path):
+    """Audio that stops before the picture leaves a hole before the next clip: say so, with the numbers."""
+    import subprocess
+
+    short = tmp_path / "short-audio.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=6",
+                    "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000:duration=4.5", "-c:v", "libx264",
+                    "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", str(short)], check=True)  # fmt: skip
+    vstream("ingest", "-L", str(lib), str(short), check=True)
+    path = recipe(tmp_path, "version: 1\nname: gap\nclips:\n  - video: short-audio\n  - video: talk\n    duration: 4\n"
+                            "  - video: short-audio\n    duration: 3\n")  # fmt: skip
+    warnings = compose(lib, path)["warnings"]
+    assert len(warnings) == 1 and "short-audio@0s runs to 6s, but its audio stops at 4.5" in warnings[0], warnings

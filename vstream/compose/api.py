@@ -44,6 +44,7 @@ USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 SNAP_WARNING = 2.0  # seconds: a clip starting this much before its in-point is worth a warning
+AUDIO_GAP_WARNING = 0.1  # seconds of picture without audio at a clip's end (players stall over it)
 
 
 # --- assets, clips, tracks -------------------------------------------------------------------
@@ -228,6 +229,12 @@ class Timeline:
                          tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None)
             for p in placed
         ]  # fmt: skip
+        for p, nxt in zip(placed, placed[1:]):
+            audio_end = sources[p.clip.source.video_id][0].meta.get("audio_end")
+            if audio_end is not None and p.end / TICKS - audio_end > AUDIO_GAP_WARNING:
+                warnings.append(f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s runs to {tl.seconds(p.end):g}s, "
+                                f"but its audio stops at {audio_end:g}s: players jump that {p.end / TICKS - audio_end:.2f}s "
+                                "gap before the next clip (end the clip earlier)")  # fmt: skip
         for c in composed:
             if c.snap_error > SNAP_WARNING:
                 warnings.append(f"clip {c.video_id}@{c.requested_start:g}s starts {c.snap_error:.2f}s early (keyframes are sparse)")

@@ -29,6 +29,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     layout: str | None
+    end: float | None = None  # seconds on the container's clock, from the stream header (None when unknown)
 
 
 @dataclass
@@ -101,6 +102,7 @@ def probe(path: Path) -> ProbeInfo:
                     sample_rate=ctx.sample_rate,
                     channels=ctx.channels if hasattr(ctx, "channels") else len(layout.channels),
                     layout=layout.name if layout else None,
+                    end=_stream_end(stream),
                 )
         duration = container.duration / 1_000_000 if container.duration else None
         return ProbeInfo(
@@ -112,6 +114,12 @@ def probe(path: Path) -> ProbeInfo:
             audio=audio,
             streams=len(container.streams),
         )
+
+
+def _stream_end(stream) -> float | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
 
 
 def _is_cover_art(stream) -> bool:
