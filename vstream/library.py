@@ -152,6 +152,7 @@ class Library:
         self.root = Path(root)
         self._db: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._searcher = None  # what search() keeps warm between calls
 
     # --- opening ------------------------------------------------------------------------
 
@@ -375,9 +376,9 @@ class Library:
         """Moments for ``query`` (see :class:`vstream.search.SearchOptions` for the options); best first."""
         from vstream.search import SearchOptions, Searcher
 
-        searcher = getattr(self, "_searcher", None) or Searcher(self)
-        self._searcher = searcher
-        return searcher.search(query, SearchOptions(**options)).moments
+        if self._searcher is None:
+            self._searcher = Searcher(self)
+        return self._searcher.search(query, SearchOptions(**options)).moments
 
     def path(self, video: Video, name: str) -> Path:
         return self.root / video.media_dir / name

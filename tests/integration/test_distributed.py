@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import sample_path, vstream, vstream_json
+from tests.e2e.test_serve import free_port
 
 pytest.importorskip("ray", reason="pip install 'vstream[ray]'")
 pytestmark = pytest.mark.slow
@@ -75,12 +75,6 @@ def test_a_worker_killed_mid_job_is_retried_and_loses_or_duplicates_nothing(inge
     assert marker.exists()  # a worker really died mid-job
     assert result["indexed"] == 12 and result["failed"] == 0
     assert rows(lib) == rows(in_process)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_started_cluster_with_a_worker_node(ingested, in_process, tmp_path):

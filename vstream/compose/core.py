@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from vstream.compose.api import (
-    AdBreaks, CaptionAsset, Clip, ComposeResult, ImageAsset, Timeline, Track, VideoAsset, check_user,
+    AdBreaks, CaptionAsset, Clip, ComposeResult, ImageAsset, Timeline, Track, VideoAsset, check_name, check_user,
 )  # fmt: skip
 from vstream.compose.recipe import Recipe, RecipeError
-from vstream.errors import NotFound, VstreamError
+from vstream.errors import NotFound, UsageError, VstreamError
 from vstream.library import Library, tag_matches
 from vstream.timecode import parse_time
 
@@ -43,7 +43,10 @@ def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str =
 
 def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], searcher) -> Timeline:
     data = recipe.render(values)
-    timeline = Timeline(lib, name=_checked(recipe, "name", data["name"]))
+    try:
+        timeline = Timeline(lib, name=check_name(data["name"], "name", recipe.where("name")))
+    except UsageError as exc:
+        raise RecipeError(exc.message) from None
     timeline.origin = recipe.path.name
     output = data.get("output") or {}
     timeline.resolution = output.get("resolution")
@@ -221,14 +224,6 @@ def _breaks(recipe: Recipe, spec: dict[str, Any]) -> AdBreaks:
         avoid=[str(t) for t in spec.get("avoid", [])],
         threshold=_number(recipe, f"{path}.threshold", spec.get("threshold", 0.5)),
     )  # fmt: skip
-
-
-def _checked(recipe: Recipe, path: str, name: str) -> str:
-    from vstream.compose.api import NAME_RE
-
-    if not NAME_RE.match(name) or ".." in name:
-        raise RecipeError(f"{recipe.where(path)}: {path} {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
-    return name
 
 
 def _number(recipe: Recipe, path: str, value: Any, *, signed: bool = False) -> float:

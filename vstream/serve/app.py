@@ -259,15 +259,26 @@ def create_app(settings: Settings):
         return Response(text, media_type=media, headers={"cache-control": f"private, max-age={settings.ttl}",
                                                           "access-control-allow-origin": "*"})  # fmt: skip
 
-    def guarded(handler):
+    def guarded(handler, *, json_body: bool = False):
+        """Run a sync handler in the thread pool (with the parsed JSON body when asked); errors become JSON."""
+
         async def endpoint(request: Request) -> Response:
             from starlette.concurrency import run_in_threadpool
 
+            args: tuple = (request,)
+            if json_body:
+                try:
+                    body = await request.json()
+                except ValueError as exc:
+                    return fail(errors.UsageError(f"bad JSON: {exc}"))
+                if not isinstance(body, dict):
+                    return fail(errors.UsageError("bad JSON: send a JSON object"))
+                args = (request, body)
             try:
-                return await run_in_threadpool(handler, request)
+                return await run_in_threadpool(handler, *args)
             except errors.VstreamError as exc:
                 return fail(exc)
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 return fail(errors.UsageError(f"bad request: {exc}"))
 
         return endpoint
@@ -329,21 +340,6 @@ def create_app(settings: Settings):
         return JSONResponse({"url": f"/reels/{token}/master.m3u8?{query}", "duration": result.duration,
                              "clips": len(result.clips), "warnings": result.warnings})  # fmt: skip
 
-    async def reels_endpoint(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("send a JSON object")
-        except ValueError as exc:
-            return fail(errors.UsageError(f"bad JSON: {exc}"))
-        try:
-            return await run_in_threadpool(api_reels, request, body)
-        except errors.VstreamError as exc:
-            return fail(exc)
-        except (ValueError, KeyError, TypeError) as exc:
-            return fail(errors.UsageError(f"bad reel: {exc}"))
 
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
@@ -372,7 +368,7 @@ def create_app(settings: Settings):
         Route("/api/recipes", guarded(api_recipes)),
         Route("/api/brands", guarded(api_brands)),
         Route("/api/link", guarded(api_link)),
-        Route("/api/reels", reels_endpoint, methods=["POST"]),
+        Route("/api/reels", guarded(api_reels, json_body=True), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.settings = settings
