@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -66,6 +67,7 @@ class IngestOptions:
     video_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     wait: float = 600.0
+    params_in_band: bool = False  # fMP4: SPS/PPS at every keyframe too, for ffmpeg-based players
 
     def validate(self) -> None:
         if self.format not in FORMATS:
@@ -159,7 +161,8 @@ AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"]
 
 
 def hls_argv(
-    ffmpeg: str, src: Path, out_dir: Path, *, info: ProbeInfo, plan: StreamPlan, fmt: str, video_delay: int
+    ffmpeg: str, src: Path, out_dir: Path, *, info: ProbeInfo, plan: StreamPlan, fmt: str, video_delay: int,
+    params_in_band: bool = False,
 ) -> list[str]:
     """One ffmpeg run: stream copy into a single media file with a byte range per keyframe interval.
 
@@ -186,10 +189,12 @@ def hls_argv(
     elif info.audio is not None:
         argv += ["-map", f"0:{info.audio.index}"]
     argv += ["-c:v", "copy"]
-    if fmt == "fmp4" and info.video.codec in IN_BAND_BSF:
+    if params_in_band and fmt == "fmp4" and info.video.codec in IN_BAND_BSF:
         # Parameter sets (SPS/PPS) in-band at every keyframe, not only in the init section: a
         # composed stream switches init sections between clips, and decoders that keep the first
-        # one's parameters (ffmpeg's HLS demuxer) then still decode every clip. Frames are unchanged.
+        # one's parameters (ffmpeg's HLS demuxer) then still decode every clip. Frames are unchanged;
+        # opt-in because it makes the remux ~40 % slower (the mp4 muxer re-parses every NAL unit),
+        # and browsers and native HLS players load each clip's init section anyway.
         argv += ["-bsf:v", IN_BAND_BSF[info.video.codec]]
     if info.video.codec == "hevc" and fmt == "fmp4":
         argv += ["-tag:v", "hvc1"]
@@ -369,6 +374,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
                          for g, seg in zip(groups, playlist.segments)],  # fmt: skip
             "segment_seconds": opts.segment_seconds,
             "timing": "cmaf" if opts.format == "fmp4" else "ts",
+            "params_in_band": opts.format == "ts" or (opts.params_in_band and media_info.video.codec in IN_BAND_BSF),
             # where the copied audio stops, from the first video frame (compose warns of the gap after it)
             "audio_end": (round(media_info.audio.end - media_kt.start_seconds, 6)
                           if carried.audio == "copy" and media_info.audio and media_info.audio.end else None),
@@ -433,13 +439,52 @@ def _plan(path: Path, info: ProbeInfo, kt: KeyframeTable, opts: IngestOptions) -
 
 def _start_segmenting(binary, src, stage, info, plan, kt, opts, progress) -> list[ff.Running]:
     progress.begin(f"{src.name}: segmenting", 1.0)
-    argv = hls_argv(binary, src, stage, info=info, plan=plan, fmt=opts.format, video_delay=kt.video_delay)
+    argv = hls_argv(binary, src, stage, info=info, plan=plan, fmt=opts.format, video_delay=kt.video_delay,
+                    params_in_band=opts.params_in_band)
     duration = info.duration or None
     segmenting = ff.start(argv, duration=duration, on_progress=progress.update, what="segmenting")
     # a keyframe about a third of the way in: past intros and fades, cheap to seek to
     at = (info.duration or 0) / 3
     thumb = ff.start(thumbnail_argv(binary, src, stage / THUMBNAIL, at), what="thumbnail")
-    return [segmenting, thumb]
+    return [segmenting, thumb, _Writeback(stage / MEDIA_FILE[opts.format])]
+
+
+class _Writeback(threading.Thread):
+    """Flushes the media file to disk while ffmpeg is still writing it.
+
+    The commit must make the media durable before the catalog points at it; flushing as it
+    grows overlaps that disk work with the remux instead of adding it after.
+    """
+
+    INTERVAL = 0.1
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True, name="vstream-writeback")
+        self.path, self.stopped = path, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        fd = None
+        try:
+            while not self.stopped.wait(self.INTERVAL):
+                if fd is None:
+                    try:
+                        fd = os.open(self.path, os.O_RDONLY)
+                    except FileNotFoundError:
+                        continue
+                os.fdatasync(fd)
+        except OSError:
+            pass  # best effort: the commit's fsync is the guarantee
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def wait(self) -> None:  # called once the segmenter has exited (jobs are waited for in order)
+        self.kill()
+
+    def kill(self) -> None:
+        self.stopped.set()
+        self.join()
 
 
 def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions, src_name: str):

@@ -97,6 +97,26 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
     os.replace(tmp, path)
 
 
+def fsync_tree(folder: Path) -> None:
+    """Make a folder's files and entries durable: what a commit record points at must survive power loss."""
+    for path in folder.iterdir():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def slugify(name: str) -> str:
     """A stable, URL- and path-safe id from a file name: ``"My Talk (2).mp4"`` -> ``my-talk-2``."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
@@ -401,7 +421,9 @@ class Library:
         assert self._lock_fd is not None, "commit_video needs the writer lock"
         media_dir = f"media/{video.id}-{secrets.token_hex(4)}"
         (stage / ".owner").unlink(missing_ok=True)
+        fsync_tree(stage)  # ingest flushed the media file while ffmpeg wrote it: little is left
         os.rename(stage, self.root / media_dir)
+        fsync_dir(self.root / "media")
         stage.mkdir()  # stage() removes its directory on exit; give it an empty one
         video.media_dir = media_dir
         db = self.db

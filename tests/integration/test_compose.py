@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import m3u8
@@ -92,13 +93,24 @@ def test_every_example_recipe_plays_to_the_end_in_ffmpeg_from_an_mpeg_ts_library
         assert played_duration(Path(result["master"])) == pytest.approx(result["duration"], abs=frames(result))
 
 
-def test_forward_compositions_play_in_ffmpeg_from_the_fmp4_library(lib, tmp_path):
-    path = recipe(tmp_path, "version: 1\nname: fwd\nclips:\n  - video: talk\n    start: 0\n    duration: 8\n"
-                            "  - video: match\n    start: 8\n    duration: 8\n  - video: talk\n    start: 16\n"
-                            "    duration: 8\n")  # fmt: skip  (each clip's source time after the last one's: see the xfail below)
-    result = compose(lib, path)
+FORWARD = ("version: 1\nname: fwd\nclips:\n  - video: talk\n    start: 0\n    duration: 8\n"
+           "  - video: match\n    start: 8\n    duration: 8\n  - video: talk\n    start: 16\n    duration: 8\n")
+# each clip's source time after the last one's: see the xfail below
+
+
+def test_forward_compositions_play_in_ffmpeg_from_an_fmp4_library_with_params_in_band(tmp_path, samples):
+    lib = tmp_path / "lib"
+    talk_match = [str(sample_path(samples, n)) for n in ("talk", "match")]  # 360p and 720p: different SPS
+    vstream("ingest", "-L", str(lib), "--params-in-band", *talk_match, check=True)
+    result = compose(lib, recipe(tmp_path, FORWARD))
     assert result["duration"] == 24.0
-    assert played_duration(Path(result["master"])) == pytest.approx(24.0, abs=frames(result))
+    assert played_duration(Path(result["master"])) == pytest.approx(24.0, abs=frames(result))  # and no decode error
+
+    plain = tmp_path / "plain"  # the default: parameter sets in the init sections only
+    vstream("ingest", "-L", str(plain), *talk_match, check=True)
+    master = compose(plain, recipe(tmp_path, FORWARD))["master"]
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", master, "-f", "null", "-"], capture_output=True, text=True)
+    assert "error while decoding" in decoded.stderr  # ffmpeg keeps the first clip's SPS/PPS: why the flag exists
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -74,8 +74,11 @@ def test_hls_argv_is_a_pure_stream_copy(tmp_path):
     assert "libx264" not in joined and "aac" not in joined.replace("-c:a copy", "")
     assert argv[argv.index("-audio_preload") + 1] == "80000"  # 7200 ticks = 80 ms
     assert argv[argv.index("-f") + 1] == "mp4" and "frag_keyframe" in argv[argv.index("-movflags") + 1]
-    assert argv[argv.index("-bsf:v") + 1] == "h264_mp4toannexb"  # parameter sets in-band for composed streams
+    assert "-bsf:v" not in argv  # the packets as they are
     assert argv[-1].endswith("media.m4s")
+    in_band = hls_argv("ffmpeg", tmp_path / "in.mp4", tmp_path, info=info(), plan=plan, fmt="fmp4", video_delay=0,
+                       params_in_band=True)  # fmt: skip
+    assert in_band[in_band.index("-bsf:v") + 1] == "h264_mp4toannexb"  # SPS/PPS at every keyframe, asked for
 
 
 def test_silence_is_mapped_from_lavfi_and_video_still_copied(tmp_path):

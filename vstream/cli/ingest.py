@@ -22,6 +22,7 @@ def ingest(
     segment_seconds: float = typer.Option(4.0, "--segment-seconds", help="Target segment duration; cuts land on keyframes near it."),
     fmt: str = typer.Option("fmp4", "--format", help="Segment format: fmp4 (CMAF, default) or ts (MPEG-TS)."),
     transcode: bool = typer.Option(False, "--transcode", help="Re-encode inputs that cannot be stream-copied (to H.264/AAC, 1 s GOP)."),
+    params_in_band: bool = typer.Option(False, "--params-in-band", help="fMP4: also put SPS/PPS at every keyframe, so ffmpeg-based players (ffplay, mpv) decode streams composed of differently encoded videos; ~40% slower remux."),
     force: bool = typer.Option(False, "--force", "-f", help="Re-ingest files that are already in the library."),
     then_index: bool = typer.Option(False, "--index", help="Index what was ingested (vstream index) in the same run."),
     wait: float = WaitOption,
@@ -40,7 +41,7 @@ def ingest(
 
     opts = IngestOptions(
         segment_seconds=segment_seconds, format=fmt, transcode=transcode, force=force,
-        video_id=video_id, tags=parse_tags(tag), wait=wait,
+        video_id=video_id, tags=parse_tags(tag), wait=wait, params_in_band=params_in_band,
     )  # fmt: skip
     opts.validate()
     lib = Library.open(library, create=True)
