@@ -103,6 +103,25 @@ def ffprobe() -> str:
     return path
 
 
+SERIES = {"talk": 1, "match": 2, "silent": 3}  # previously_on.yaml selects episodes by these tags
+
+
+def tag_series(lib: Path) -> None:
+    for video, episode in SERIES.items():
+        vstream("tag", video, "series=demo", f"episode={episode}", "-L", str(lib), check=True)
+
+
+@pytest.fixture(scope="session")
+def ts_library(tmp_path_factory, samples) -> Path:
+    """The samples ingested as MPEG-TS and indexed: what ffmpeg-based players play best."""
+    lib = tmp_path_factory.mktemp("ts") / "library"
+    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
+    vstream("ingest", "-L", str(lib), "--format", "ts", *[str(sample_path(samples, n)) for n in names], check=True)
+    vstream("index", "-L", str(lib), check=True, timeout=900)
+    tag_series(lib)
+    return lib
+
+
 @pytest.fixture(scope="session")
 def indexed_library(tmp_path_factory, library) -> Path:
     """A copy of the sample library, indexed with the default offline models. Read-only for tests."""

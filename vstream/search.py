@@ -479,6 +479,17 @@ def search(lib: Library, query: str, opts: SearchOptions | None = None) -> Searc
     return Searcher(lib).search(query, opts or SearchOptions())
 
 
+def ffmpeg_players_warning(videos: list[Video]) -> str | None:
+    """A playlist that moves between fMP4 videos whose parameter sets are only in their init sections:
+    browsers and native HLS players decode it, ffmpeg's HLS demuxer (ffplay, mpv) keeps the first
+    video's SPS/PPS and fails on the others."""
+    distinct = {v.id: v for v in videos}
+    if len(distinct) < 2 or all(v.format != "fmp4" or v.meta.get("params_in_band", True) for v in distinct.values()):
+        return None
+    return ("ffplay and mpv cannot decode this mix of fMP4 videos; browsers and HLS players can "
+            "(for ffmpeg-based players ingest with --format ts, or with --params-in-band)")
+
+
 def write_playlist(lib: Library, moments: list[Moment], out: str | Path) -> Path:
     """The moments, in order, as one HLS media playlist over the library's segments (nothing copied)."""
     from vstream.compose.playlist import Clip, media_playlist, place, source_for

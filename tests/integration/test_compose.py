@@ -10,18 +10,10 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from tests.conftest import ROOT, sample_path, vstream, vstream_json
+from tests.conftest import ROOT, sample_path, tag_series, vstream, vstream_json
 from tests.media_checks import played_duration
 
 RECIPES = ROOT / "recipes"
-
-
-SERIES = {"talk": 1, "match": 2, "silent": 3}  # previously_on.yaml selects episodes by these tags
-
-
-def tag_series(lib: Path) -> None:
-    for video, episode in SERIES.items():
-        vstream("tag", video, "series=demo", f"episode={episode}", "-L", str(lib), check=True)
 
 
 @pytest.fixture
@@ -31,17 +23,6 @@ def lib(indexed_library, tmp_path) -> Path:
     shutil.copytree(indexed_library, copy)
     tag_series(copy)
     return copy
-
-
-@pytest.fixture(scope="session")
-def ts_library(tmp_path_factory, samples) -> Path:
-    """The samples ingested as MPEG-TS and indexed: what ffmpeg-based players play best."""
-    lib = tmp_path_factory.mktemp("ts") / "library"
-    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
-    vstream("ingest", "-L", str(lib), "--format", "ts", *[str(sample_path(samples, n)) for n in names], check=True)
-    vstream("index", "-L", str(lib), check=True, timeout=900)
-    tag_series(lib)
-    return lib
 
 
 def recipe(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:

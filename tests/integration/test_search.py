@@ -155,12 +155,21 @@ def test_loudness_peaks_mode(indexed_library, samples):
         assert any(m["start"] <= p["end"] and m["end"] >= p["start"] for p in peaks), m
 
 
-def test_playlist_of_the_results_plays_in_ffmpeg(indexed_library, tmp_path):
-    out = tmp_path / "reels" / "rocket.m3u8"
-    result = search(indexed_library, "rocket launch", "--limit", "2", "--playlist", str(out))
+def test_playlist_of_the_results_plays_in_ffmpeg_from_an_mpeg_ts_library(ts_library, tmp_path):
+    out = tmp_path / "reels" / "budget.m3u8"
+    result = search(ts_library, "budget", "--limit", "2", "--max-per-video", "1", "--playlist", str(out))
+    assert len({m["video_id"] for m in result["moments"]}) == 2  # a mix of videos: the hard case for ffmpeg
     expected = sum(m["end"] - m["start"] for m in result["moments"])
     assert out.read_text().count("#EXT-X-DISCONTINUITY") == len(result["moments"]) - 1
     assert decode_duration(out) == pytest.approx(expected, abs=0.05 * len(result["moments"]))
+
+
+def test_a_playlist_mixing_fmp4_videos_says_which_players_decode_it(indexed_library, tmp_path):
+    out = tmp_path / "reels" / "budget.m3u8"
+    proc = vstream("search", "budget", "--limit", "2", "--max-per-video", "1", "--playlist", str(out),
+                   "-L", str(indexed_library))
+    assert proc.returncode == 0 and out.exists()
+    assert "ffplay and mpv cannot decode" in proc.stderr and "--params-in-band" in proc.stderr
 
 
 @pytest.mark.browser

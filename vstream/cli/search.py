@@ -44,10 +44,13 @@ def search(
     lib = Library.open(library)
     result = Searcher(lib).search(query, opts)
     if playlist and result.moments:
-        from vstream.search import write_playlist
+        from vstream.search import ffmpeg_players_warning, write_playlist
 
         path = write_playlist(lib, result.moments, playlist)
         err.print(f"playlist: {path}", markup=False)
+        note = ffmpeg_players_warning([lib.get(m.video_id) for m in result.moments])
+        if note:
+            err.print(f"note: {note}", markup=False, highlight=False)
     if json:
         print_json(result.to_dict())
         return
