@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,16 @@ DEFAULTS = {
     "clip": {"name": "open_clip (weights supplied by the user)", "packages": ["open-clip-torch"],
              "licence": "depends on the checkpoint"},
 }  # fmt: skip
+
+
+def threads(cap: int | None = None) -> int:
+    """CPU threads one model may use: ``$VSTREAM_THREADS``, else the machine's cores (at most ``cap``).
+
+    A Ray actor sets it to its CPU share, so two workers on two cores do not each spread over both.
+    """
+    value = os.environ.get("VSTREAM_THREADS", "")
+    n = int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+    return max(1, min(n, cap) if cap else n)
 
 
 @dataclass

