@@ -17,7 +17,7 @@ LIBRARY ?= vstream-library
 SAMPLES := sample_media/out
 PIP := $(PY) -m pip --disable-pip-version-check
 # Every optional extra; `make test` installs them all.
-EXTRAS := index,clip,ray,test
+EXTRAS := index,clip,ray,s3,test
 
 .PHONY: help setup system-deps venv package node sample-media demo test test-fast bench clean
 

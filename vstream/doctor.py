@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,19 +115,26 @@ def _clip_report() -> dict[str, Any]:
 
 
 def _library_checks(library: str | None) -> list[dict[str, Any]]:
-    from vstream.library import MARKER, Library, resolve_path
+    from vstream.errors import NotFound
+    from vstream.index.store import Store
+    from vstream.library import ENV_VAR, MARKER, Library, resolve_path
+    from vstream.storage import is_remote
 
-    root = resolve_path(library)
-    if not (root / MARKER).exists():
-        return [_check("library", "optional", f"none yet at {root}", "`vstream init` or `vstream ingest FILE` creates it")]
+    value = library or os.environ.get(ENV_VAR)
+    root = value if is_remote(value) else resolve_path(library)
+    none_yet = _check("library", "optional", f"none yet at {root}", "`vstream init` or `vstream ingest FILE` creates it")
+    if not is_remote(value) and not (root / MARKER).exists():
+        return [none_yet]
     try:
         with Library.open(root) as lib:
             health = lib.health()
+            indexed = Store(lib).exists()
+    except NotFound:
+        return [none_yet]
     except VstreamError as exc:
         return [_check("library", "problem", str(exc), exc.hint)]
     if health["problems"]:
         return [_check("library", "problem", f"{root}: " + "; ".join(health["problems"][:3]),
                        "re-ingest the affected videos with --force, or remove them")]  # fmt: skip
-    indexed = (root / "index" / "lancedb").is_dir()
     detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
     return [_check("library", "ok", detail) | {"has_index": indexed}]

@@ -244,13 +244,13 @@ def thumbnail_argv(ffmpeg: str, src: Path, out: Path, at: float) -> list[str]:
 # --- inputs --------------------------------------------------------------------------------
 
 
-def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | None]]:
+def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | str | None]]:
     """Files as given, directories walked for video files, globs expanded.
 
     Returns ``(label, path)``; ``path`` is None when nothing matched the input, so
     the batch reports it as a failure instead of silently ignoring it.
     """
-    out: list[tuple[str, Path | None]] = []
+    out: list[tuple[str, Path | str | None]] = []
     seen: set[Path] = set()
 
     def add(label: str, path: Path) -> None:
@@ -260,6 +260,14 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | None]]:
             out.append((label, path))
 
     for item in inputs:
+        if item.startswith("s3://"):  # read from object storage where it lies (vstream.storage.RemoteSource)
+            from vstream.storage import list_sources
+
+            urls = list_sources(item, VIDEO_EXTENSIONS) if item.endswith("/") else [item]
+            out.extend((u, u) for u in urls)
+            if not urls:
+                out.append((item, None))
+            continue
         path = Path(item).expanduser()
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
@@ -303,16 +311,26 @@ def check_readable(path: Path) -> None:
 
 def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progress = SILENT) -> IngestResult:
     started = time.monotonic()
-    label = str(path)
-    check_readable(path)
-    source = str(path.resolve())
+    if isinstance(path, str):  # s3://bucket/key
+        from vstream.storage import RemoteSource
+
+        label = path
+        path = RemoteSource(path)
+        source = path.url
+        if path.stat().st_size == 0:
+            raise MediaError(f"{label}: the object is empty (0 bytes)")
+    else:
+        label = str(path)
+        check_readable(path)
+        source = str(path.resolve())
     stat = path.stat()
     existing = None if opts.force else lib.find_unchanged(source, stat.st_size, stat.st_mtime_ns)
     if existing:  # the same file, untouched since it was ingested: no need to even hash it
         return _skipped(label, existing, started)
     # The content hash runs beside the segmenting; a file whose bytes are already in the
     # library under another path is found before anything is committed.
-    hashing = _HASHERS.submit(content_hash, path)
+    hashing = _HASHERS.submit(path.content_hash) if source == label and label.startswith("s3://") else (
+        _HASHERS.submit(content_hash, path))  # fmt: skip
 
     progress.begin(f"{path.name}: reading keyframes", None)
     info = probe(path)

@@ -168,16 +168,36 @@ class Video:
 class Library:
     """An open library directory. Cheap to create; reads never take the writer lock."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, remote=None):
         self.root = Path(root)
         self._db: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._searcher = None  # what search() keeps warm between calls
+        # on object storage (vstream.storage): root is this machine's mirror of the remote library
+        self.remote = remote
+        self.mirror = None
+        self.generation = 0  # moves when a pull replaced the catalog (its data_version starts over)
+        self._pulled_at = 0.0
+        self._pulled_videos: dict[str, str] = {}  # id -> media_dir when the writer lock was taken
+        if remote is not None:
+            from vstream.storage import Mirror
+
+            self.mirror = Mirror(self.root, remote)
+
+    @property
+    def location(self) -> str:
+        """What users call the library: its directory, or its s3:// URL."""
+        return self.remote.url if self.remote is not None else str(self.root)
 
     # --- opening ------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = False) -> "Library":
+        from vstream.storage import is_remote
+
+        value = path or os.environ.get(ENV_VAR)
+        if is_remote(str(value) if value else None):
+            return cls._open_remote(str(value), create=create)
         root = resolve_path(path)
         lib = cls(root)
         marker = root / MARKER
@@ -191,6 +211,84 @@ class Library:
         lib._check_layout()
         return lib
 
+    @classmethod
+    def _open_remote(cls, url: str, *, create: bool) -> "Library":
+        from vstream.storage import Remote, mirror_dir
+
+        remote = Remote(url)
+        root = mirror_dir(url)
+        root.mkdir(parents=True, exist_ok=True)
+        lib = cls(root, remote)
+        if not lib.refresh(max_age=0, wait=60 if not (root / MARKER).exists() else 0):
+            if not create:
+                raise NotFound(f"no vstream library at {remote.url}",
+                               hint="run `vstream init --library URL` or `vstream ingest FILE --library URL` to create one")  # fmt: skip
+            lib._create()
+        lib._check_layout()
+        return lib
+
+    def refresh(self, *, max_age: float = 0, wait: float = 0) -> bool:
+        """On object storage: fetch the catalog if it changed remotely (at most every ``max_age`` s).
+
+        Takes this machine's writer lock for the swap (a local writer is pushing fresher data
+        anyway, so with ``wait=0`` a busy lock skips the pull). False when there is no library there.
+        """
+        if self.mirror is None:
+            return True
+        if max_age and time.monotonic() - self._pulled_at < max_age:
+            return True
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return (self.root / MARKER).exists()
+                    time.sleep(0.1)
+            return self._pull()
+        finally:
+            os.close(fd)
+
+    def _pull(self) -> bool:
+        before = self.mirror.state["etags"].get("catalog.sqlite")
+        exists = self.mirror.pull()
+        if exists and self.mirror.state["etags"].get("catalog.sqlite") != before:
+            self._db = None  # not closed: another thread may be mid-query on the old file, which it keeps
+            self.generation += 1
+        self._pulled_at = time.monotonic()
+        return exists
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever the catalog does, whoever changed it (for caches of what it holds)."""
+        return (self.generation, self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _push(self, lock) -> None:
+        """Under the remote lock: upload what this command wrote, then the catalog, then delete what it orphaned."""
+        if lock.lost:
+            raise LibraryBusy(f"lost the lock of {self.location} (renewal failed); nothing was published",
+                              hint="check the connection to the object store and run the command again")  # fmt: skip
+        snapshot = self.root / ".catalog.push.sqlite"
+        snapshot.unlink(missing_ok=True)
+        dst = sqlite3.connect(snapshot)
+        try:
+            self.db.backup(dst)
+        finally:
+            dst.close()
+        now = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
+        before = self._pulled_videos
+        dead = sorted(set(before.values()) - set(now.values()))
+        dead += [f"index/thumbs/{vid}" for vid in sorted(set(before) - set(now))]
+        if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
+            listed = {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")}
+            dead += sorted(d for d in listed if d not in set(now.values()) and d not in dead)
+        try:
+            self.mirror.push(snapshot, dead)
+        finally:
+            snapshot.unlink(missing_ok=True)
+
     def _create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"{self.root} exists and is not a directory", hint="choose another --library path")
@@ -198,7 +296,7 @@ class Library:
         with self.writing(wait=30):  # two first writers (two cron jobs) may race to create it
             if (self.root / MARKER).exists():
                 return
-            ours = {".lock", "media", "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal"}
+            ours = {".lock", ".remote.json", ".unpublished", "media", "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal"}
             foreign = [p.name for p in self.root.iterdir()
                        if p.name not in ours and not (p.name.startswith(f".{MARKER}.") and p.name.endswith(".tmp"))]  # fmt: skip
             if foreign:
@@ -207,7 +305,9 @@ class Library:
                     hint="choose an empty or new directory for --library",
                 )
             (self.root / "media").mkdir(exist_ok=True)
-            self.db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block writers
+            # persistent: readers never block writers. A mirror of a remote library is replaced by
+            # rename when the remote catalog changes, which a WAL file beside it would not survive.
+            self.db.execute("PRAGMA journal_mode=" + ("DELETE" if self.remote is not None else "WAL"))
             self.db.executescript(_SCHEMA)
             self.db.execute(f"PRAGMA user_version = {LAYOUT}")
             self.db.commit()
@@ -269,6 +369,12 @@ class Library:
             yield
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        remote_lock = None
+        if self.remote is not None:
+            from vstream.storage import RemoteLock
+
+            remote_lock = RemoteLock(self.remote)
+            remote_lock.acquire(wait, on_wait)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + wait
@@ -291,16 +397,26 @@ class Library:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
             self._lock_fd = fd
+            if remote_lock is not None:
+                self._pull()  # what other machines committed before we got the lock
+                self.mirror.begin_write()
             if (self.root / MARKER).exists():
                 self.db.executescript(_SCHEMA)  # tables added within this layout version (IF NOT EXISTS)
+                self._pulled_videos = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
+            else:
+                self._pulled_videos = {}
             self._remove_stale()
             yield
+            if remote_lock is not None:
+                self._push(remote_lock)
         finally:
             if self._lock_fd == fd:
                 self._lock_fd = None
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
             os.close(fd)  # closing releases the flock
+            if remote_lock is not None:
+                remote_lock.release()
 
     def _remove_stale(self) -> None:
         """Under the writer lock: drop dead writers' stages and media no catalog row points at."""
@@ -401,6 +517,9 @@ class Library:
         return self._searcher.search(query, SearchOptions(**options)).moments
 
     def path(self, video: Video, name: str) -> Path:
+        """A file of a video's media folder; on object storage, fetched into the mirror on first use."""
+        if self.mirror is not None:
+            return self.mirror.ensure(f"{video.media_dir}/{name}")
         return self.root / video.media_dir / name
 
     # --- writing (callers hold ``writing()``) ---------------------------------------------
@@ -489,10 +608,11 @@ class Library:
             raise
         shutil.rmtree(self.root / video.media_dir, ignore_errors=True)
         shutil.rmtree(self.root / "index" / "thumbs" / video_id, ignore_errors=True)
-        if (self.root / "index" / "lancedb").is_dir():  # rows of a killed remove are swept by the next index run
-            from vstream.index.store import Store
+        from vstream.index.store import Store
 
-            Store(self).delete_video(video_id)
+        store = Store(self)
+        if store.exists():  # rows of a killed remove are swept by the next index run
+            store.delete_video(video_id)
         return video
 
     # --- index state ---------------------------------------------------------------------
@@ -522,9 +642,12 @@ class Library:
             problems.append(f"catalog: {check}")
         videos = self.videos()
         for v in videos:
-            if not (self.root / v.media_dir).is_dir():
+            if self.remote is not None:
+                if self.remote.head(f"{v.media_dir}/{v.meta['files']['media']}") is None:
+                    problems.append(f"{v.id}: media file {v.media_dir}/{v.meta['files']['media']} is missing in {self.location}")
+            elif not (self.root / v.media_dir).is_dir():
                 problems.append(f"{v.id}: media directory {v.media_dir} is missing")
-        return {"path": str(self.root), "layout": LAYOUT, "videos": len(videos), "problems": problems}
+        return {"path": self.location, "layout": LAYOUT, "videos": len(videos), "problems": problems}
 
 
 def _stage_alive(stage: Path) -> bool:

@@ -213,8 +213,19 @@ class Index:
 
     def dataset(self, name: str):
         if name not in self._datasets:
+            remote = self.lib.remote
             path = self.root / f"{name}.lance"
-            if not path.is_dir():
+            if remote is not None:
+                import lance
+
+                try:
+                    self._datasets[name] = lance.dataset(remote.uri(f"index/lancedb/{name}.lance"),
+                                                         storage_options=remote.storage_options())  # fmt: skip
+                except ValueError as exc:  # lance: "Dataset at path ... was not found"
+                    if "not found" not in str(exc).lower():
+                        raise
+                    self._datasets[name] = None
+            elif not path.is_dir():
                 self._datasets[name] = None
             else:
                 import lance
@@ -349,7 +360,7 @@ class Searcher:
 
     # -- the catalog, read once per change (PRAGMA data_version moves when another process commits)
     def _catalog(self) -> dict[str, Any]:
-        version = self.lib.db.execute("PRAGMA data_version").fetchone()[0]
+        version = self.lib.data_version()
         if getattr(self, "_catalog_version", None) != version:
             ids = {r[0] for r in self.lib.db.execute("SELECT id FROM videos")}
             indexed = {r[0] for r in self.lib.db.execute("SELECT DISTINCT video_id FROM index_state")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -28,12 +29,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, lib: Path, recipes: Path, *args: str):
+    def __init__(self, lib: Path | str, recipes: Path, *args: str, env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "vstream", "serve", "-L", str(lib), "--recipes", str(recipes),
                                       "--port", str(self.port), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=ROOT)  # fmt: skip
+                                     text=True, cwd=ROOT, env=os.environ | (env or {}))  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,13 +35,17 @@ def in_process(ingested, tmp_path_factory) -> Path:
     return lib
 
 
-def rows(lib: Path) -> dict[str, list]:
+def rows(lib: Path | str, storage_options: dict | None = None) -> dict[str, list]:
     import lance
 
-    root = lib / "index" / "lancedb"
-    scenes = lance.dataset(str(root / "scenes.lance")).to_table(columns=["video_id", "start", "end", "description", "ocr_text"])
-    speech = lance.dataset(str(root / "speech.lance")).to_table(columns=["video_id", "start", "end", "text"])
-    loud = lance.dataset(str(root / "loudness.lance")).to_table(columns=["video_id", "lufs"])
+    root = f"{lib}/index/lancedb"
+
+    def table(name: str, columns: list[str]):
+        return lance.dataset(f"{root}/{name}.lance", storage_options=storage_options).to_table(columns=columns)
+
+    scenes = table("scenes", ["video_id", "start", "end", "description", "ocr_text"])
+    speech = table("speech", ["video_id", "start", "end", "text"])
+    loud = table("loudness", ["video_id", "lufs"])
     out = {"scenes": scenes.to_pylist(), "speech": speech.to_pylist(), "loudness": loud.to_pylist()}
     for name in ("scenes", "speech"):
         out[name] = sorted(out[name], key=lambda r: (r["video_id"], r["start"]))
@@ -92,6 +97,43 @@ def test_a_started_cluster_with_a_worker_node(ingested, in_process, tmp_path):
         assert rows(lib) == rows(in_process)
     finally:
         subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_cluster_whose_nodes_have_their_own_mirror_of_an_s3_library(samples, in_process, tmp_path):
+    """Driver and worker nodes share nothing but the bucket: rows, thumbnails and transcripts all arrive there."""
+    from tests.integration.test_s3 import BUCKET, S3
+
+    s3 = S3(tmp_path / "s3")
+    try:
+        url = f"s3://{BUCKET}/ray"
+        driver = s3.machine("driver") | {"RAY_AUTH_MODE": "disabled"}
+        nodes = os.environ | s3.machine("nodes") | {"RAY_AUTH_MODE": "disabled"}  # another cache: another disk
+        names = ["talk", "match", "silent", "ad"]
+        vstream("ingest", "-L", url, *[str(sample_path(samples, n)) for n in names], env=driver, check=True)
+        port = free_port()
+        common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats", "--num-cpus", "1"]
+        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
+                       check=True, env=nodes, capture_output=True, timeout=120)  # fmt: skip
+        try:
+            subprocess.run([str(RAY), "start", "--address", f"127.0.0.1:{port}", *common],
+                           check=True, env=nodes, capture_output=True, timeout=120)  # fmt: skip
+            result = vstream_json("index", "-L", url, "--ray", f"127.0.0.1:{port}", timeout=900, env=driver)
+        finally:
+            subprocess.run([str(RAY), "stop", "--force"], env=nodes, capture_output=True, timeout=120)
+        assert result["indexed"] == 12 and result["failed"] == 0
+        options = {"aws_endpoint": s3.endpoint, "allow_http": "true", "aws_access_key_id": "test",
+                   "aws_secret_access_key": "test", "aws_region": "us-east-1"}  # fmt: skip
+        assert rows(url, options) == rows(in_process)
+        keys = set(s3.keys("ray/"))
+        local_thumbs = {p.relative_to(in_process).as_posix() for p in (in_process / "index" / "thumbs").rglob("*.jpg")}
+        assert {re.sub(r"-[0-9a-f]{8}-", "-", k) for k in keys if k.startswith("ray/index/thumbs/")} == {
+            "ray/" + re.sub(r"-[0-9a-f]{8}-", "-", t) for t in local_thumbs}  # fmt: skip
+        assert {f"ray/index/transcripts/{n}.vtt" for n in names} <= keys
+        other = vstream_json("search", "the budget discussion", "-L", url, env=s3.machine("reader"))
+        assert other["moments"][0]["video_id"] == "talk"
+    finally:
+        s3.proc.terminate()
+        s3.proc.wait(timeout=10)
 
 
 def test_no_cluster_at_an_address_is_a_clear_error(ingested, tmp_path):

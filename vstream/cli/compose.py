@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -42,10 +44,13 @@ def compose(
     lib = Library.open(library)
     searcher = Searcher(lib)
     results = []
-    for row in rows:
-        who = str(row.get("user") or user)
-        vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
-        results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
+    # on object storage the streams are published (uploaded) when the batch ends; locally nothing is locked
+    publishing = lib.writing() if lib.remote is not None and not check else contextlib.nullcontext()
+    with publishing:
+        for row in rows:
+            who = str(row.get("user") or user)
+            vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
+            results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
     if json:
         print_json(results[0].to_dict() if len(results) == 1 and not users else {"streams": [r.to_dict() for r in results]})
     elif check:
@@ -53,7 +58,8 @@ def compose(
                   f"{sum(len(r.clips) for r in results)} clips)", markup=False)  # fmt: skip
     else:
         for r in results:
-            out.print(r.master, markup=False, highlight=False)
+            shown = r.master if lib.remote is None else lib.remote.uri(Path(r.master).relative_to(lib.root).as_posix())
+            out.print(shown, markup=False, highlight=False)
             for b in r.breaks:
                 where = f"at {b.at:g}s" if b.at is not None else "skipped"
                 moved = f", moved {b.moved_by:+g}s" if b.moved_by else ""

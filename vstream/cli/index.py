@@ -59,7 +59,7 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "failed")}
     failed_videos = sorted({r.video_id for r in results if r.status == "failed"})
     if json:
-        print_json({"library": str(lib.root), **counts, "failed_videos": failed_videos,
+        print_json({"library": lib.location, **counts, "failed_videos": failed_videos,
                     "results": [r.to_dict() for r in results]})  # fmt: skip
     else:
         for r in results:
@@ -69,7 +69,7 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
                 out.print(f"indexed  {r.video_id:<16} {r.stage:<7} {r.rows:>5} rows  {r.seconds:.2f}s",
                           markup=False, highlight=False)  # fmt: skip
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to index"
-        err.print(f"{summary} (video × stage) in {lib.root}", markup=False, highlight=False)
+        err.print(f"{summary} (video × stage) in {lib.location}", markup=False, highlight=False)
     return PARTIAL if failed_videos else 0
 
 

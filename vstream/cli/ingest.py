@@ -58,7 +58,7 @@ def ingest(
             index_code = run_index(lib, ids, only=[], force=False, sample_seconds=10.0, wait=wait,
                                    settings=ModelSettings.load(lib.root), json=False)  # fmt: skip
     if json:
-        print_json({"library": str(lib.root), **counts, "results": [r.to_dict() for r in results]})
+        print_json({"library": lib.location, **counts, "results": [r.to_dict() for r in results]})
     else:
         for r in results:
             if r.status == "failed":
@@ -68,6 +68,6 @@ def ingest(
                 note = f" ({r.message})" if r.message else ""
                 out.print(f"{r.status:<9}{r.id}  {detail}{note}", markup=False, highlight=False)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        err.print(f"{summary or 'nothing to do'} in {lib.root}", markup=False, highlight=False)
+        err.print(f"{summary or 'nothing to do'} in {lib.location}", markup=False, highlight=False)
     if counts["failed"] or index_code:
         raise typer.Exit(PARTIAL)

@@ -20,14 +20,17 @@ def register(app: typer.Typer) -> None:
 
 def init(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
     """Create a library directory (other commands create it on first write too)."""
-    from vstream.library import Library, resolve_path
+    from vstream.errors import NotFound
+    from vstream.library import Library
 
-    existed = (resolve_path(library) / "library.json").exists()
-    lib = Library.open(library, create=True)
+    try:
+        lib, existed = Library.open(library), True
+    except NotFound:
+        lib, existed = Library.open(library, create=True), False
     if json:
-        print_json({"library": str(lib.root), "created": not existed})
+        print_json({"library": lib.location, "created": not existed})
     else:
-        out.print(f"{'library already exists' if existed else 'created library'}: {lib.root}")
+        out.print(f"{'library already exists' if existed else 'created library'}: {lib.location}")
 
 
 def list_videos(
@@ -41,10 +44,10 @@ def list_videos(
     lib = Library.open(library)
     videos = [v.summary() for v in lib.videos(parse_tags(tag))]
     if json:
-        print_json({"library": str(lib.root), "videos": videos})
+        print_json({"library": lib.location, "videos": videos})
         return
     if not videos:
-        out.print("no videos" + (" with these tags" if tag else f" in {lib.root} (add some with `vstream ingest FILE`)"))
+        out.print("no videos" + (" with these tags" if tag else f" in {lib.location} (add some with `vstream ingest FILE`)"))
         return
     from rich.table import Table
 

@@ -51,5 +51,5 @@ def serve(
 
     app = create_app(Settings(library=lib, recipes=folder, secret=secret, ttl=ttl, base_url=base_url))
     shown = f"[{host}]" if ":" in host else host
-    err.print(f"vstream serving {lib.root} on http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
+    err.print(f"vstream serving {lib.location} on http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

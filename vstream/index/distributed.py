@@ -37,7 +37,7 @@ class _Worker:
 
         # the actor's CPU share (num_cpus=1): each model's thread pool stays on it, so N workers use N cores
         os.environ["VSTREAM_THREADS"] = str(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-        self.lib = Library(root)
+        self.lib = Library.open(root) if root.startswith("s3://") else Library(root)
         self.models = Models(ModelSettings(**settings))
         # load once, up front: jobs then measure (and pay for) their own work only
         if "scenes" in stages:
@@ -59,7 +59,10 @@ class _Worker:
             os._exit(1)
 
         try:
-            return job, run_job(self.lib, Job(**job), self.models, IndexOptions(**opts))
+            output = run_job(self.lib, Job(**job), self.models, IndexOptions(**opts))
+            if self.lib.mirror is not None:  # a library on S3: this node's thumbnails and transcripts go up now
+                self.lib.mirror.publish("index/")
+            return job, output
         except (VstreamError, OSError) as exc:  # this video's problem: reported, the batch goes on
             return job, exc
 
@@ -118,7 +121,8 @@ class RayExecutor:
         count = max(1, min(self.workers or cpus, cpus, len(jobs)))
         actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_Worker)
         stages = sorted({j.stage for j in jobs})
-        self.actors = [actor.remote(str(self.lib.root), settings.to_dict(), stages) for _ in range(count)]
+        # a library on S3 is opened by its URL: a worker on this machine shares its mirror (VSTREAM_CACHE)
+        self.actors = [actor.remote(self.lib.location, settings.to_dict(), stages) for _ in range(count)]
         pool = ActorPool(self.actors)
         self.progress.begin(f"indexing on Ray ({count} workers)", float(len(jobs)))
         options = asdict(opts)

@@ -168,7 +168,8 @@ def index(
         progress.begin("full-text and vector indexes", None)
         store.build_indexes()
         loaded = models.loaded() if executor is None else executor.loaded()
-        store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": loaded})
+        with lib.writing(wait=opts.wait, on_wait=progress.note):  # on object storage, the push publishes it
+            store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": loaded})
         progress.end()
     first = {}
     for item in (*results, *jobs):

@@ -72,6 +72,9 @@ class Store:
     def __init__(self, lib: Library):
         self.lib = lib
         self.path = lib.root / "index" / "lancedb"
+        # a library on object storage keeps its tables there, natively (LanceDB's S3 support)
+        self.uri = lib.remote.uri("index/lancedb") if lib.remote is not None else str(self.path)
+        self.options = lib.remote.storage_options() if lib.remote is not None else None
         self._db = None
 
     @property
@@ -79,11 +82,14 @@ class Store:
         if self._db is None:
             import lancedb
 
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._db = lancedb.connect(str(self.path))
+            if self.lib.remote is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(self.uri, storage_options=self.options)
         return self._db
 
     def exists(self) -> bool:
+        if self.lib.remote is not None:
+            return self.lib.remote.any("index/lancedb/")
         return self.path.is_dir()
 
     def table(self, name: str, *, clip_dim: int | None = None, create: bool = True):

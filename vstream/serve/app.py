@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vstream import errors
@@ -112,7 +112,8 @@ class Streams:
     def _stamp(self, kind: str, name: str) -> tuple:
         """Changes when the recipe file or the library does (another process's commit moves data_version)."""
         with self.lock:
-            version = self.s.library.db.execute("PRAGMA data_version").fetchone()[0]
+            self.s.library.refresh(max_age=min(self.s.ttl, 5))  # on object storage: other machines' commits
+            version = self.s.library.data_version()
         if kind == "recipe":
             return (self.recipe_file(name).stat().st_mtime_ns, version)
         return (version,)
@@ -206,15 +207,27 @@ def create_app(settings: Settings):
     lib = settings.library
     streams = Streams(settings)
 
+    async def fetch_into_mirror(prefix: str, path: str) -> None:
+        """A library on object storage: fetch a file once into this replica's mirror (then served like any)."""
+        parts = PurePosixPath(path).parts
+        if not parts or PurePosixPath(path).is_absolute() or any(p in ("..", ".") or p.startswith(".") for p in parts):
+            return  # StaticFiles answers 404
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(lib.mirror.ensure, f"{prefix}/{'/'.join(parts)}")
+
     class Files(StaticFiles):
         """Library files: Range, ETag/304 (Starlette), our MIME types and cache policy; symlinks never escape."""
 
-        def __init__(self, directory: Path, cache_control: str):
+        def __init__(self, directory: Path, cache_control: str, remote_prefix: str | None = None):
             # check_dir=False: a library with no index yet has no thumbnails folder, and a reader creates nothing
             super().__init__(directory=directory, follow_symlink=False, check_dir=False)
             self.cache_control = cache_control
+            self.remote_prefix = remote_prefix  # on object storage: where these files come from
 
         async def get_response(self, path, scope):
+            if lib.mirror is not None and self.remote_prefix is not None:
+                await fetch_into_mirror(self.remote_prefix, path)
             if not Path(str(self.directory)).is_dir():
                 raise HTTPException(status_code=404)
             return await super().get_response(path, scope)
@@ -359,8 +372,8 @@ def create_app(settings: Settings):
         Route("/", page),
         Route("/static/hls.min.js", hlsjs),
         Mount("/static", app=Files(STATIC, "no-cache")),
-        Mount("/media", app=Files(lib.root / "media", IMMUTABLE)),
-        Mount("/thumbs", app=Files(lib.root / "index" / "thumbs", "public, max-age=86400")),
+        Mount("/media", app=Files(lib.root / "media", IMMUTABLE, "media")),
+        Mount("/thumbs", app=Files(lib.root / "index" / "thumbs", "public, max-age=86400", "index/thumbs")),
         Route("/streams/{name}/{file}", guarded(recipe_stream)),
         Route("/reels/{token}/{file}", guarded(reel_stream)),
         Route("/api/search", guarded(api_search)),
