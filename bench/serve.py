@@ -8,7 +8,9 @@ Uses the library bench/compose.py builds (the sample media, ingested and indexed
 * 200 concurrent clients for 20 s with wrk (Debian's), each request a personal master, media
   playlist or segment range of 20 users: requests/s, p99 and errors (target: none);
 * segment requests/s of vstream serve and of nginx (docs/deploy.md's configuration) under the
-  same wrk load, and their ratio.
+  same wrk load, and their ratio;
+* two replicas (a second `vstream serve` on another port, the same library): byte-identical
+  manifests for the 20 users, then the mixed load on both at once (100 connections each).
 
     python bench/serve.py [--seconds 20] [--record]
 """
@@ -128,6 +130,15 @@ end
     return {"rps": rps, "p99_ms": p99_ms, "errors": socket_errors + non2xx, "raw": out}
 
 
+def wrk_both(ports: list[int], paths: list[tuple[str, str]], seconds: int) -> dict:
+    """The same wrk load on several servers at once, 100 connections each; summed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(ports)) as pool:
+        runs = list(pool.map(lambda port: wrk(port, paths, seconds, connections=100), ports))
+    return {"rps": sum(r["rps"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=20)
@@ -161,6 +172,18 @@ def main() -> None:
         seg_n = wrk(nport, ranges, 10)
         print(f"segments, 200 clients: vstream serve {seg_v['rps']:.0f} req/s (p99 {seg_v['p99_ms']:.1f} ms), "
               f"nginx {seg_n['rps']:.0f} req/s (p99 {seg_n['p99_ms']:.1f} ms): nginx {seg_n['rps'] / seg_v['rps']:.1f}x")  # fmt: skip
+        replica, rport = start_vstream()
+        try:
+            # fresh connections: the first one idled through the wrk runs and the server closed it
+            one = http.client.HTTPConnection("127.0.0.1", vport, timeout=60)
+            other = http.client.HTTPConnection("127.0.0.1", rport, timeout=60)
+            differ = sum(fetch(one, path) != fetch(other, path) for path, _ in mixed if ".m3u8" in path)
+            both = wrk_both([vport, rport], mixed, args.seconds)
+        finally:
+            replica.terminate()
+            replica.wait(10)
+        print(f"2 replicas: {len(users) * 2 - differ}/{len(users) * 2} manifests byte-identical; 2 x 100 clients, "
+              f"{args.seconds} s: {both['rps']:.0f} req/s in all, {both['errors']} errors")  # fmt: skip
     finally:
         vstream.terminate()
         nginx.terminate()
@@ -174,6 +197,9 @@ def main() -> None:
         f"{load['rps']:.0f} req/s, p99 {load['p99_ms']:.1f} ms, {load['errors']} errors ({day})",
         f"serve segments vs nginx (wrk, 200 connections, 10 s, same ranges): vstream {seg_v['rps']:.0f} req/s, "
         f"nginx {seg_n['rps']:.0f} req/s, nginx/vstream {seg_n['rps'] / seg_v['rps']:.1f}x ({day})",
+        f"serve, 2 replicas on one library: {len(users) * 2 - differ}/{len(users) * 2} personal manifests byte-identical "
+        f"across them; mixed load on both at once (wrk, 2 x 100 connections, {args.seconds} s): {both['rps']:.0f} req/s "
+        f"in all, {both['errors']} errors ({day}; both replicas share this machine's 2 cores)",
     ]
     print("\n".join(lines))
     if args.record:
