@@ -223,9 +223,18 @@ class Library:
             if not create:
                 raise NotFound(f"no vstream library at {remote.url}",
                                hint="run `vstream init --library URL` or `vstream ingest FILE --library URL` to create one")  # fmt: skip
+            lib._forget_mirror()  # of a library that was deleted from the bucket: nothing of it may come back
             lib._create()
         lib._check_layout()
         return lib
+
+    def _forget_mirror(self) -> None:
+        from vstream.storage import Mirror
+
+        for entry in self.root.iterdir():
+            if entry.name != ".lock":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        self.mirror = Mirror(self.root, self.remote)
 
     def refresh(self, *, max_age: float = 0, wait: float = 0) -> bool:
         """On object storage: fetch the catalog if it changed remotely (at most every ``max_age`` s).
@@ -280,7 +289,9 @@ class Library:
         now = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
         before = self._pulled_videos
         dead = sorted(set(before.values()) - set(now.values()))
-        dead += [f"index/thumbs/{vid}" for vid in sorted(set(before) - set(now))]
+        gone = sorted(set(before) - set(now))
+        dead += [f"index/thumbs/{vid}" for vid in gone]
+        dead += [f"index/transcripts/{vid}.vtt" for vid in gone]
         if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
             listed = {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")}
             dead += sorted(d for d in listed if d not in set(now.values()) and d not in dead)
@@ -341,6 +352,8 @@ class Library:
             db = sqlite3.connect(self.root / "catalog.sqlite", timeout=60, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no corruption on power loss
+            if self.remote is not None:  # a mirror's catalog is replaced by rename: no WAL beside it
+                db.execute("PRAGMA journal_mode=DELETE")
             db.row_factory = sqlite3.Row
             self._db = db
         return self._db

@@ -22,6 +22,7 @@ Credentials, region and endpoint come from the standard AWS environment (``AWS_A
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -310,6 +311,8 @@ class Mirror:
             self.state = {}
         self.state.setdefault("etags", {})
         self.state.setdefault("files", {})
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def save(self) -> None:
         from vstream.library import atomic_write
@@ -350,14 +353,26 @@ class Mirror:
     def ensure(self, rel: str) -> Path:
         """The local path of ``rel``, downloaded first if this machine does not have it yet."""
         path = self.root / rel
-        if not path.exists():
-            try:
-                self.remote.download(rel, path)
-            except FileNotFoundError:
-                return path  # callers report the missing file as they would locally
-            self.record(rel)
-            self.save()
+        if path.exists():
+            return path
+        with self._fetching(rel):  # one download per file, however many threads ask (serve)
+            if not path.exists():
+                try:
+                    self.remote.download(rel, path)
+                except FileNotFoundError:
+                    return path  # callers report the missing file as they would locally
+                self.record(rel)
+                self.save()
         return path
+
+    @contextlib.contextmanager
+    def _fetching(self, rel: str):
+        with self._guard:
+            lock = self._locks.setdefault(rel, threading.Lock())
+        with lock:
+            yield
+        with self._guard:
+            self._locks.pop(rel, None)
 
     # --- up -------------------------------------------------------------------------------
 
@@ -406,7 +421,10 @@ class Mirror:
         self.state["etags"][CATALOG] = meta["e_tag"]
         self.save()
         (self.root / DIRTY).unlink(missing_ok=True)
-        doomed = [o["path"] for d in dead_dirs for o in self.remote.list(d.rstrip("/") + "/")]
+        # a folder's objects, or one object (a name with a suffix, e.g. a transcript)
+        doomed = [o["path"] for d in dead_dirs
+                  for o in (self.remote.list(d.rstrip("/") + "/") if "." not in d.rsplit("/", 1)[-1] else
+                            ([{"path": d}] if self.remote.head(d) else []))]  # fmt: skip
         if doomed:
             self.remote.delete(doomed)
             for rel in doomed:

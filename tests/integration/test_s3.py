@@ -245,3 +245,21 @@ def test_ingest_reads_sources_from_the_bucket(s3, samples, tmp_path):
     again = vstream_json("ingest", "-L", str(lib), "s3://incoming/videos/talk.mp4", "s3://incoming/nope.mp4", env=env)
     assert [r["status"] for r in again["results"]] == ["skipped", "failed"]
     assert "s3://incoming/nope.mp4: no such object" in again["results"][1]["message"]
+
+
+def test_remove_deletes_the_videos_objects_and_a_recreated_library_starts_empty(s3, samples):
+    url = f"s3://{BUCKET}/removal"
+    env = s3.machine("j")
+    vstream("ingest", "-L", url, str(sample_path(samples, "talk")), str(sample_path(samples, "ad")), env=env, check=True)
+    vstream("index", "-L", url, "--only", "speech", env=env, check=True, timeout=600)
+    assert "removal/index/transcripts/talk.vtt" in s3.keys("removal/")
+    vstream("remove", "talk", "-L", url, env=env, check=True)
+    keys = s3.keys("removal/")
+    assert not [k for k in keys if k.startswith("removal/media/talk-") or "/talk.vtt" in k or "/thumbs/talk/" in k]
+    assert any(k.startswith("removal/media/ad-") for k in keys)
+    found = vstream_json("search", "the budget discussion", "-L", url, env=s3.machine("k"))
+    assert "talk" not in {m["video_id"] for m in found["moments"]}
+
+    s3.client().delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in s3.keys("removal/")]})
+    vstream("ingest", "-L", url, str(sample_path(samples, "match")), env=env, check=True)  # the same machine's mirror
+    assert [v["id"] for v in vstream_json("list", "-L", url, env=env)["videos"]] == ["match"]
