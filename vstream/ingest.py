@@ -390,6 +390,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "gops": [[g.start, g.duration, g.offset, g.length] for g in gops],
             "segments": [[g[0].start, seg.duration, seg.byterange.offset, seg.byterange.length]
                          for g, seg in zip(groups, playlist.segments)],  # fmt: skip
+            "segment_count": len(playlist.segments),
             "segment_seconds": opts.segment_seconds,
             "timing": "cmaf" if opts.format == "fmp4" else "ts",
             "params_in_band": opts.format == "ts" or (opts.params_in_band and media_info.video.codec in IN_BAND_BSF),

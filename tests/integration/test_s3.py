@@ -104,6 +104,21 @@ def test_everything_lives_in_the_bucket(s3, s3_library):
     assert "lib/.lock" not in keys  # released
 
 
+def test_the_bucket_catalog_stays_small_the_keyframe_tables_lie_beside_the_media(s3, s3_library, tmp_path):
+    import sqlite3
+
+    catalog = tmp_path / "catalog.sqlite"
+    s3.client().download_file(BUCKET, "lib/catalog.sqlite", str(catalog))
+    rows = sqlite3.connect(catalog).execute("SELECT media_dir, meta FROM videos").fetchall()
+    keys = set(s3.keys("lib/media/"))
+    for media_dir, meta in rows:
+        meta = json.loads(meta)
+        assert not {"keyframes", "gops", "segments"} & set(meta) and meta["segment_count"] > 0
+        assert f"lib/{media_dir}/tables.json" in keys
+    info = vstream_json("info", "talk", "-L", s3_library, env=s3.machine("tables"))  # read back from the bucket
+    assert info["keyframes"][0] == 0.0 and len(info["segment_list"]) == info["segments"]
+
+
 def test_search_and_compose_match_the_local_library(s3, s3_library, indexed_library, tmp_path):
     other = s3.machine("b")  # a machine that has never seen the library: everything comes from the bucket
     local = [(v["id"], v["duration"], v["segments"]) for v in vstream_json("list", "-L", str(indexed_library))["videos"]]
