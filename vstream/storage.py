@@ -76,6 +76,40 @@ def _env_config() -> dict[str, str]:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         config["aws_region"] = region
+    if "aws_access_key_id" not in config:
+        config = _profile_config() | config  # the environment wins over the profile
+    return config
+
+
+def _profile_config() -> dict[str, str]:
+    """Keys, region and endpoint from the AWS config files (AWS_PROFILE, SSO, roles), when boto3 is installed.
+
+    object_store reads environment variables and instance roles but not ``~/.aws/config``;
+    boto3's resolver does, and hands its (possibly temporary) keys to both storage engines.
+    """
+    try:
+        import boto3
+        import botocore.exceptions
+    except ImportError:
+        return {}
+    try:
+        session = boto3.Session()
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise StorageError(f"AWS configuration: {exc}", hint="check AWS_PROFILE and ~/.aws/config") from None
+    if credentials is None:
+        return {}
+    frozen = credentials.get_frozen_credentials()
+    config = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+    if frozen.token:
+        config["aws_session_token"] = frozen.token
+    if session.region_name:
+        config["aws_region"] = session.region_name
+    endpoint = session.client("s3").meta.endpoint_url  # a profile's endpoint_url (MinIO, R2), else AWS's own
+    if endpoint and not endpoint.rstrip("/").endswith(".amazonaws.com"):
+        config["aws_endpoint"] = endpoint
+        if endpoint.startswith("http://"):
+            config["aws_allow_http"] = "true"
     return config
 
 

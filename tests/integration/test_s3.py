@@ -278,3 +278,18 @@ def test_remove_deletes_the_videos_objects_and_a_recreated_library_starts_empty(
     s3.client().delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in s3.keys("removal/")]})
     vstream("ingest", "-L", url, str(sample_path(samples, "match")), env=env, check=True)  # the same machine's mirror
     assert [v["id"] for v in vstream_json("list", "-L", url, env=env)["videos"]] == ["match"]
+
+
+def test_credentials_region_and_endpoint_from_an_aws_profile(s3, s3_library, tmp_path):
+    (tmp_path / "config").write_text(f"[profile archive]\nregion = us-east-1\nendpoint_url = {s3.endpoint}\n")
+    (tmp_path / "credentials").write_text("[archive]\naws_access_key_id = test\naws_secret_access_key = test\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_PROFILE": "archive", "VSTREAM_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "vstream", "list", "-L", s3_library, "--json"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "talk" in {v["id"] for v in json.loads(proc.stdout)["videos"]}
+    found = subprocess.run([sys.executable, "-m", "vstream", "search", "the budget discussion", "-L", s3_library, "--json"],
+                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip  (LanceDB gets the same keys)
+    assert found.returncode == 0 and json.loads(found.stdout)["moments"][0]["video_id"] == "talk", found.stderr
