@@ -84,14 +84,18 @@ def sample_path(samples: dict, name: str) -> Path:
     return samples["root"] / samples["videos"][name]["file"]
 
 
+def ingest_samples(lib: Path | str, samples: dict, *args: str, legacy: bool = True, env: dict | None = None) -> None:
+    """Ingest the stream-copyable samples (with ``args``), then, with ``legacy``, the one that needs --transcode."""
+    for transcoded in (False, True) if legacy else (False,):
+        paths = [str(sample_path(samples, n)) for n, v in samples["videos"].items() if v["needs_transcode"] == transcoded]
+        vstream("ingest", "-L", str(lib), *args, *(["--transcode"] if transcoded else []), *paths, env=env, check=True)
+
+
 @pytest.fixture(scope="session")
 def library(tmp_path_factory, samples) -> Path:
     """A library with every sample ingested (fMP4, legacy.avi transcoded). Read-only for tests."""
     lib = tmp_path_factory.mktemp("lib") / "library"
-    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
-    vstream("ingest", "-L", str(lib), *[str(sample_path(samples, n)) for n in names], check=True)
-    legacy = [n for n, v in samples["videos"].items() if v["needs_transcode"]]
-    vstream("ingest", "-L", str(lib), "--transcode", *[str(sample_path(samples, n)) for n in legacy], check=True)
+    ingest_samples(lib, samples)
     return lib
 
 
@@ -115,8 +119,7 @@ def tag_series(lib: Path) -> None:
 def ts_library(tmp_path_factory, samples) -> Path:
     """The samples ingested as MPEG-TS and indexed: what ffmpeg-based players play best."""
     lib = tmp_path_factory.mktemp("ts") / "library"
-    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
-    vstream("ingest", "-L", str(lib), "--format", "ts", *[str(sample_path(samples, n)) for n in names], check=True)
+    ingest_samples(lib, samples, "--format", "ts", legacy=False)
     vstream("index", "-L", str(lib), check=True, timeout=900)
     tag_series(lib)
     return lib
@@ -125,7 +128,11 @@ def ts_library(tmp_path_factory, samples) -> Path:
 @pytest.fixture(scope="session")
 def indexed_library(tmp_path_factory, library) -> Path:
     """A copy of the sample library, indexed with the default offline models. Read-only for tests."""
-    lib = tmp_path_factory.mktemp("indexed") / "library"
-    shutil.copytree(library, lib)
+    return indexed_copy(library, tmp_path_factory.mktemp("indexed") / "library")
+
+
+def indexed_copy(source: Path, lib: Path) -> Path:
+    """A copy of the library ``source`` at ``lib``, indexed in-process with the default models."""
+    shutil.copytree(source, lib)
     vstream("index", "-L", str(lib), check=True, timeout=900)
     return lib

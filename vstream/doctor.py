@@ -117,8 +117,7 @@ def _clip_report() -> dict[str, Any]:
 def _library_checks(library: str | None) -> list[dict[str, Any]]:
     from vstream.errors import NotFound
     from vstream.index.store import Store
-    from vstream.library import ENV_VAR, MARKER, Library, resolve_path
-    from vstream.storage import is_remote
+    from vstream.library import ENV_VAR, MARKER, Library, is_remote, resolve_path
 
     value = library or os.environ.get(ENV_VAR)
     root = value if is_remote(value) else resolve_path(library)

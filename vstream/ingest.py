@@ -314,9 +314,8 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
     if isinstance(path, str):  # s3://bucket/key
         from vstream.storage import RemoteSource
 
-        label = path
         path = RemoteSource(path)
-        source = path.url
+        label = source = path.url
         if path.stat().st_size == 0:
             raise MediaError(f"{label}: the object is empty (0 bytes)")
     else:
@@ -329,8 +328,8 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         return _skipped(label, existing, started)
     # The content hash runs beside the segmenting; a file whose bytes are already in the
     # library under another path is found before anything is committed.
-    hashing = _HASHERS.submit(path.content_hash) if source == label and label.startswith("s3://") else (
-        _HASHERS.submit(content_hash, path))  # fmt: skip
+    remote = hasattr(path, "content_hash")  # a RemoteSource hashes its object as it streams it
+    hashing = _HASHERS.submit(path.content_hash) if remote else _HASHERS.submit(content_hash, path)
 
     progress.begin(f"{path.name}: reading keyframes", None)
     info = probe(path)

@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS index_state (
 """
 
 
+REMOTE_SCHEME = "s3://"
+
+
+def is_remote(location: object) -> bool:
+    """An ``s3://`` library (vstream.storage) rather than a directory; decided without importing it."""
+    return isinstance(location, str) and location.startswith(REMOTE_SCHEME)
+
+
 def resolve_path(option: str | os.PathLike[str] | None = None) -> Path:
     """``--library``, else ``$VSTREAM_LIBRARY``, else ``./vstream-library``."""
     value = option or os.environ.get(ENV_VAR) or DEFAULT_DIR
@@ -224,8 +232,6 @@ class Library:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = False) -> "Library":
-        from vstream.storage import is_remote
-
         value = path or os.environ.get(ENV_VAR)
         if is_remote(str(value) if value else None):
             return cls._open_remote(str(value), create=create)
@@ -263,8 +269,10 @@ class Library:
         from vstream.storage import Mirror
 
         for entry in self.root.iterdir():
-            if entry.name != ".lock":
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name != ".lock":
+                entry.unlink()
         self.mirror = Mirror(self.root, self.remote)
 
     def refresh(self, *, max_age: float = 0, wait: float = 0) -> bool:
@@ -279,15 +287,8 @@ class Library:
             return True
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        return (self.root / MARKER).exists()
-                    time.sleep(0.1)
+            if not _flock(fd, wait):
+                return (self.root / MARKER).exists()
             return self._pull()
         finally:
             os.close(fd)
@@ -300,6 +301,9 @@ class Library:
             self.generation += 1
         self._pulled_at = time.monotonic()
         return exists
+
+    def _media_dirs(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
 
     def data_version(self) -> tuple[int, int]:
         """Changes whenever the catalog does, whoever changed it (for caches of what it holds)."""
@@ -317,17 +321,16 @@ class Library:
             self.db.backup(dst)
         finally:
             dst.close()
-        now = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
+        now = self._media_dirs()
         before = self._pulled_videos
-        dead = sorted(set(before.values()) - set(now.values()))
+        kept = set(now.values())
+        dead = set(before.values()) - kept
         gone = sorted(set(before) - set(now))
-        dead += [f"index/thumbs/{vid}" for vid in gone]
-        dead += [f"index/transcripts/{vid}.vtt" for vid in gone]
         if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
-            listed = {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")}
-            dead += sorted(d for d in listed if d not in set(now.values()) and d not in dead)
+            dead |= {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")} - kept
+        folders = sorted(dead) + [f"index/thumbs/{vid}" for vid in gone]
         try:
-            self.mirror.push(snapshot, dead)
+            self.mirror.push(snapshot, folders, [f"index/transcripts/{vid}.vtt" for vid in gone])
         finally:
             snapshot.unlink(missing_ok=True)
 
@@ -421,23 +424,13 @@ class Library:
             remote_lock.acquire(wait, on_wait)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            deadline = time.monotonic() + wait
-            told = False
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                    if time.monotonic() >= deadline:
-                        raise LibraryBusy(
-                            f"library busy: {self.root} is locked by {holder}",
-                            hint="wait for it to finish or pass a longer --wait",
-                        ) from None
-                    if not told and on_wait:
-                        on_wait(f"waiting for the library lock held by {holder} (up to {wait:g}s)")
-                        told = True
-                    time.sleep(0.1)
+            if not _flock(fd, 0):
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                if on_wait and wait > 0:
+                    on_wait(f"waiting for the library lock held by {holder} (up to {wait:g}s)")
+                if not _flock(fd, wait):
+                    raise LibraryBusy(f"library busy: {self.root} is locked by {holder}",
+                                      hint="wait for it to finish or pass a longer --wait")  # fmt: skip
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
             self._lock_fd = fd
@@ -446,9 +439,8 @@ class Library:
                 self.mirror.begin_write()
             if (self.root / MARKER).exists():
                 self.db.executescript(_SCHEMA)  # tables added within this layout version (IF NOT EXISTS)
-                self._pulled_videos = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
-            else:
-                self._pulled_videos = {}
+            if remote_lock is not None:  # what the push compares with, to delete what this command orphaned
+                self._pulled_videos = self._media_dirs() if (self.root / MARKER).exists() else {}
             self._remove_stale()
             yield
             if remote_lock is not None:
@@ -696,12 +688,26 @@ class Library:
             problems.append(f"catalog: {check}")
         videos = self.videos()
         for v in videos:
+            media = f"{v.media_dir}/{v.meta['files']['media']}"
             if self.remote is not None:
-                if self.remote.head(f"{v.media_dir}/{v.meta['files']['media']}") is None:
-                    problems.append(f"{v.id}: media file {v.media_dir}/{v.meta['files']['media']} is missing in {self.location}")
+                if self.remote.head(media) is None:
+                    problems.append(f"{v.id}: media file {media} is missing in {self.location}")
             elif not (self.root / v.media_dir).is_dir():
                 problems.append(f"{v.id}: media directory {v.media_dir} is missing")
         return {"path": self.location, "layout": LAYOUT, "videos": len(videos), "problems": problems}
+
+
+def _flock(fd: int, wait: float) -> bool:
+    """Take an exclusive flock on ``fd``, trying for up to ``wait`` seconds; False when it stayed busy."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
 
 def _stage_alive(stage: Path) -> bool:

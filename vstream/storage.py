@@ -31,12 +31,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
 from vstream.errors import IO_ERROR, LibraryBusy, MissingDependency, UsageError, VstreamError
+from vstream.library import REMOTE_SCHEME, atomic_write
 
-SCHEME = "s3://"
 LOCK_KEY = ".lock"
 # seconds a lock lives without renewal: a killed writer's lock is taken over after this
 LOCK_TTL = float(os.environ.get("VSTREAM_LOCK_TTL", "60"))
@@ -49,12 +49,8 @@ class StorageError(VstreamError):
     exit_code = IO_ERROR
 
 
-def is_remote(location: object) -> bool:
-    return isinstance(location, str) and location.startswith(SCHEME)
-
-
 def split_url(url: str) -> tuple[str, str]:
-    rest = url[len(SCHEME):].strip("/")
+    rest = url[len(REMOTE_SCHEME):].strip("/")
     bucket, _, prefix = rest.partition("/")
     if not bucket or ".." in prefix.split("/"):
         raise UsageError(f"bad library URL {url!r}", hint="write it as s3://BUCKET/PREFIX")
@@ -181,37 +177,38 @@ class Remote:
             return None
         return bytes(result.bytes()), result.meta
 
-    def get_range(self, rel: str, start: int, end: int) -> bytes:
-        import obstore
-
-        return bytes(self._call(f"GET {rel}", obstore.get_range, self.store, rel, start=start, end=end))
-
     def put(self, rel: str, data: bytes, *, mode: Any = "overwrite") -> dict[str, Any]:
         import obstore
 
         return self._call(f"PUT {rel}", obstore.put, self.store, rel, data, mode=mode)
 
-    def upload(self, rel: str, path: Path) -> None:
+    def upload(self, rel: str, path: Path) -> str | None:
+        """Put a file (multipart for big ones, streamed from disk); its new ETag."""
         import obstore
 
-        with open(path, "rb") as fh:  # multipart for big files, streamed from disk
-            self._call(f"PUT {rel}", obstore.put, self.store, rel, fh)
+        with open(path, "rb") as fh:
+            return self._call(f"PUT {rel}", obstore.put, self.store, rel, fh).get("e_tag")
+
+    def stream(self, rel: str):
+        """An object's bytes in chunks of 8 MiB or more, and its metadata: ``(chunks, meta)``."""
+        import obstore
+
+        result = self._call(f"GET {rel}", obstore.get, self.store, rel)
+        return result.stream(min_chunk_size=8 << 20), result.meta
 
     def download(self, rel: str, dest: Path) -> dict[str, Any]:
         """Stream an object to ``dest`` (atomically: temp name, then rename)."""
-        import obstore
-
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            result = self._call(f"GET {rel}", obstore.get, self.store, rel)
+            chunks, meta = self.stream(rel)
             with open(tmp, "wb") as fh:
-                for chunk in result.stream(min_chunk_size=8 << 20):
+                for chunk in chunks:
                     fh.write(chunk)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        return result.meta
+        return meta
 
     def delete(self, rels: Iterable[str]) -> None:
         import obstore
@@ -329,7 +326,7 @@ class RemoteLock:
 # --- the mirror ---------------------------------------------------------------------------
 
 PUSH_SKIP_DIRS = ("cache/", "index/lancedb/", "media/.stage-")
-PUSH_SKIP_NAMES = {".lock", STATE, DIRTY, CATALOG, ".catalog.push.sqlite", f"{CATALOG}-journal", f"{CATALOG}-wal", f"{CATALOG}-shm"}
+PUSH_SKIP_NAMES = {".lock", ".owner", STATE, DIRTY, CATALOG, ".catalog.push.sqlite", f"{CATALOG}-journal", f"{CATALOG}-wal", f"{CATALOG}-shm"}
 SMALL_FILES = ("library.json", "config.json", "index/models.json")  # pulled whenever they change
 
 
@@ -349,8 +346,6 @@ class Mirror:
         self._locks: dict[str, threading.Lock] = {}
 
     def save(self) -> None:
-        from vstream.library import atomic_write
-
         atomic_write(self.path, json.dumps(self.state, separators=(",", ":")), durable=False)
 
     def record(self, rel: str) -> None:
@@ -419,35 +414,34 @@ class Mirror:
 
     def upload(self, files: list[str]) -> None:
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda rel: self.remote.upload(rel, self.root / rel), files))
-        for rel in files:
+            etags = list(pool.map(lambda rel: self.remote.upload(rel, self.root / rel), files))
+        for rel, e_tag in zip(files, etags):
             self.record(rel)
             if rel in SMALL_FILES:  # pulled by ETag: remember ours, so it is not fetched back
-                self.state["etags"][rel] = (self.remote.head(rel) or {}).get("e_tag")
+                self.state["etags"][rel] = e_tag
         self.save()
 
-    def publish(self, prefix: str) -> int:
-        """Upload what changed under ``prefix`` now (a Ray worker's thumbnails, on a node of its own)."""
-        files = [rel for rel in self.changed_files() if rel.startswith(prefix)]
-        self.upload(files)
-        return len(files)
+    def publish(self, folder: str) -> None:
+        """Upload what changed under ``folder`` now (a Ray worker's thumbnails, on a node of its own)."""
+        self.upload(self.changed_files(folder))
 
-    def changed_files(self) -> list[str]:
+    def changed_files(self, folder: str = "") -> list[str]:
+        """Files of the mirror (under ``folder``) not as they were last pulled or pushed."""
         out = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(self.root / folder):
             rel_dir = os.path.relpath(dirpath, self.root)
             rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
             dirnames[:] = [d for d in dirnames if not any((rel_dir + d + "/").startswith(s) for s in PUSH_SKIP_DIRS)]
             for name in filenames:
                 rel = rel_dir + name
-                if name in PUSH_SKIP_NAMES or name.endswith(".tmp") or rel == ".owner" or name == ".owner":
+                if name in PUSH_SKIP_NAMES or name.endswith(".tmp"):
                     continue
                 st = (self.root / rel).stat()
                 if self.state["files"].get(rel) != [st.st_size, st.st_mtime_ns]:
                     out.append(rel)
         return sorted(out)
 
-    def push(self, catalog_snapshot: Path, dead_dirs: Iterable[str] = ()) -> int:
+    def push(self, catalog_snapshot: Path, dead_folders: Iterable[str] = (), dead_keys: Iterable[str] = ()) -> int:
         """Upload what changed, then the catalog (the commit point), then delete what it no longer references."""
         files = self.changed_files()
         self.upload(files)
@@ -455,11 +449,8 @@ class Mirror:
         self.state["etags"][CATALOG] = meta["e_tag"]
         self.save()
         (self.root / DIRTY).unlink(missing_ok=True)
-        # a folder's objects, or one object (a name with a suffix, e.g. a transcript)
-        doomed = [o["path"] for d in dead_dirs
-                  for o in (self.remote.list(d.rstrip("/") + "/") if "." not in d.rsplit("/", 1)[-1] else
-                            ([{"path": d}] if self.remote.head(d) else []))]  # fmt: skip
-        if doomed:
+        doomed = [o["path"] for d in dead_folders for o in self.remote.list(d.rstrip("/") + "/")] + list(dead_keys)
+        if doomed:  # (deleting a key that is not there is not an error)
             self.remote.delete(doomed)
             for rel in doomed:
                 self.state["files"].pop(rel, None)
@@ -487,10 +478,8 @@ class RemoteSource:
         meta = self.remote.head(key)
         if meta is None:
             raise MediaError(f"{url}: no such object")
-        self.name = key.rsplit("/", 1)[-1]
-        self.stem, _, suffix = self.name.rpartition(".")
-        self.stem = self.stem or self.name
-        self.suffix = f".{suffix}" if self.stem != self.name else ""
+        name = PurePosixPath(key)
+        self.name, self.stem, self.suffix = name.name, name.stem, name.suffix
         self._stat = SimpleNamespace(st_size=int(meta["size"]), st_mtime_ns=int(meta["last_modified"].timestamp() * 1e9))
         self.http = self.remote.sign(key, 6 * 3600)
 
@@ -501,12 +490,10 @@ class RemoteSource:
         return self._stat
 
     def content_hash(self) -> str:
-        import obstore
         import xxhash
 
         digest = xxhash.xxh3_128()
-        result = self.remote._call(f"GET {self.key}", obstore.get, self.remote.store, self.key)
-        for chunk in result.stream(min_chunk_size=8 << 20):
+        for chunk in self.remote.stream(self.key)[0]:
             digest.update(memoryview(chunk))
         return "xxh3-128:" + digest.hexdigest()
 

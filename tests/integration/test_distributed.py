@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sample_path, vstream, vstream_json
+from tests.conftest import indexed_copy, ingest_samples, vstream, vstream_json
 from tests.e2e.test_serve import free_port
 
 pytest.importorskip("ray", reason="pip install 'vstream[ray]'")
@@ -22,17 +22,13 @@ RAY = Path(sys.executable).with_name("ray")
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory, samples) -> Path:
     lib = tmp_path_factory.mktemp("ray") / "lib"
-    names = ["talk", "match", "silent", "ad"]
-    vstream("ingest", "-L", str(lib), *[str(sample_path(samples, n)) for n in names], check=True)
+    ingest_samples(lib, samples, legacy=False)  # the four stream-copyable samples: 12 (video, stage) jobs
     return lib
 
 
 @pytest.fixture(scope="module")
 def in_process(ingested, tmp_path_factory) -> Path:
-    lib = tmp_path_factory.mktemp("local") / "lib"
-    shutil.copytree(ingested, lib)
-    vstream("index", "-L", str(lib), check=True, timeout=900)
-    return lib
+    return indexed_copy(ingested, tmp_path_factory.mktemp("local") / "lib")
 
 
 def rows(lib: Path | str, storage_options: dict | None = None) -> dict[str, list]:
@@ -109,7 +105,7 @@ def test_a_cluster_whose_nodes_have_their_own_mirror_of_an_s3_library(samples, i
         driver = s3.machine("driver") | {"RAY_AUTH_MODE": "disabled"}
         nodes = os.environ | s3.machine("nodes") | {"RAY_AUTH_MODE": "disabled"}  # another cache: another disk
         names = ["talk", "match", "silent", "ad"]
-        vstream("ingest", "-L", url, *[str(sample_path(samples, n)) for n in names], env=driver, check=True)
+        ingest_samples(url, samples, legacy=False, env=driver)
         port = free_port()
         common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats", "--num-cpus", "1"]
         subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],

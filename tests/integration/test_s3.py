@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, sample_path, vstream, vstream_json
+from tests.conftest import ROOT, ingest_samples, sample_path, vstream, vstream_json
 from tests.e2e.test_serve import Server, free_port
 from tests.media_checks import played_duration
 
@@ -78,10 +78,7 @@ def s3_library(s3, samples) -> str:
     """The sample library ingested (as the local fixture is) and indexed into s3://, on machine A."""
     url = f"s3://{BUCKET}/lib"
     env = s3.machine("a")
-    names = [n for n, v in samples["videos"].items() if not v["needs_transcode"]]
-    vstream("ingest", "-L", url, *[str(sample_path(samples, n)) for n in names], env=env, check=True)
-    legacy = [n for n, v in samples["videos"].items() if v["needs_transcode"]]
-    vstream("ingest", "-L", url, "--transcode", *[str(sample_path(samples, n)) for n in legacy], env=env, check=True)
+    ingest_samples(url, samples, env=env)
     vstream("index", "-L", url, env=env, check=True, timeout=900)
     return url
 
