@@ -12,6 +12,7 @@ so compose can later start a clip at any keyframe, not only at a segment start.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import threading
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vstream.errors import LibraryBusy, MediaError, UsageError, VstreamError
+from vstream.errors import IOFailure, LibraryBusy, MediaError, MissingDependency, UsageError, VstreamError
 from vstream.library import Library, Video, check_id, slugify
 from vstream.media import ffmpeg as ff
 from vstream.media.fmp4 import cmaf_timing, fragment_index
@@ -68,6 +69,7 @@ class IngestOptions:
     tags: dict[str, str] = field(default_factory=dict)
     wait: float = 600.0
     params_in_band: bool = False  # fMP4: SPS/PPS at every keyframe too, for ffmpeg-based players
+    allow_truncated: bool = False  # ingest what a cut-off file holds (with a warning) instead of refusing it
 
     def validate(self) -> None:
         if self.format not in FORMATS:
@@ -81,7 +83,7 @@ class IngestOptions:
 @dataclass
 class IngestResult:
     path: str
-    status: str  # ingested | updated | skipped | failed
+    status: str  # ingested | updated | skipped | ignored | failed
     id: str | None = None
     duration: float | None = None
     segments: int | None = None
@@ -137,6 +139,21 @@ def timing_problems(kt: KeyframeTable, segment_seconds: float) -> list[str]:
     if kt.non_monotonic:
         problems.append(f"video timestamps go backwards {kt.non_monotonic} times (broken variable frame rate)")
     return problems
+
+
+def truncation(info: ProbeInfo, kt: KeyframeTable) -> str | None:
+    """Why the file looks cut off (its video stops well before the duration its header declares), or None.
+
+    A half-uploaded or half-copied MP4 whose index (moov) is at the front still opens and
+    plays up to where its bytes stop; without this check it would be ingested as a shorter video.
+    """
+    declared = info.video.declared if info.video else None
+    if not declared:
+        return None
+    have = kt.end / TICKS
+    if declared - have > max(1.0, 0.02 * declared):
+        return f"the video stops at {have:.1f}s of the {declared:.1f}s its header declares (truncated file?)"
+    return None
 
 
 def plan_streams(info: ProbeInfo, kt: KeyframeTable, fmt: str, segment_seconds: float, *, transcode: bool) -> StreamPlan:
@@ -199,6 +216,11 @@ def hls_argv(
     if info.video.codec == "hevc" and fmt == "fmp4":
         argv += ["-tag:v", "hvc1"]
     argv += ["-c:a", "copy"] if plan.audio == "copy" else AAC
+    if plan.audio == "copy" and fmt == "fmp4" and info.audio is not None and info.audio.codec == "aac":
+        # MPEG-TS sources (camcorder .mts, DVB/IPTV recordings) carry AAC as ADTS frames; MP4 needs
+        # the raw frames plus an AudioSpecificConfig. The mp4 muxer only inserts this filter itself
+        # without delay_moov; it passes AAC that is already raw through unchanged.
+        argv += ["-bsf:a", "aac_adtstoasc"]
     if plan.audio == "silence":
         argv += ["-shortest"]
     argv += ["-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1", "-copypriorss", "0"]
@@ -244,11 +266,16 @@ def thumbnail_argv(ffmpeg: str, src: Path, out: Path, at: float) -> list[str]:
 # --- inputs --------------------------------------------------------------------------------
 
 
+IGNORED = "ignored"  # expand_inputs: a file in a folder that is not a video by its extension
+
+
 def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | str | None]]:
     """Files as given, directories walked for video files, globs expanded.
 
     Returns ``(label, path)``; ``path`` is None when nothing matched the input, so
-    the batch reports it as a failure instead of silently ignoring it.
+    the batch reports it as a failure instead of silently ignoring it, and
+    :data:`IGNORED` for a file in a folder whose extension is not a video's
+    (hidden files and folders are passed over without a word).
     """
     out: list[tuple[str, Path | str | None]] = []
     seen: set[Path] = set()
@@ -270,9 +297,11 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, Path | str | None]]:
             continue
         path = Path(item).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-            for p in found:
-                add(str(p), p)
+            for p in sorted(f for f in path.rglob("*") if f.is_file()):
+                if p.suffix.lower() in VIDEO_EXTENSIONS:
+                    add(str(p), p)
+                elif not any(part.startswith(".") for part in p.relative_to(path).parts):
+                    out.append((str(p), IGNORED))  # reported, so nothing in the folder vanishes without a word
         elif path.exists() or path.is_symlink():
             add(item, path)
         elif glob.has_magic(item):
@@ -325,7 +354,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
     stat = path.stat()
     existing = None if opts.force else lib.find_unchanged(source, stat.st_size, stat.st_mtime_ns)
     if existing:  # the same file, untouched since it was ingested: no need to even hash it
-        return _skipped(label, existing, started)
+        return _skipped(label, existing, started, opts)
     # The content hash runs beside the segmenting; a file whose bytes are already in the
     # library under another path is found before anything is committed.
     remote = hasattr(path, "content_hash")  # a RemoteSource hashes its object as it streams it
@@ -376,6 +405,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             playlist_bits = _finish_segmenting(jobs, stage, media_kt, opts, path.name)
             out.unlink()
         index, gops, groups, playlist = playlist_bits
+        gop_starts = {g.start for g in gops}
 
         meta = {
             "probe": info.to_dict(),
@@ -383,7 +413,8 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "plan": {"video": plan.video, "audio": plan.audio, "problems": list(plan.problems)},
             "source_start": kt.start_seconds,
             "video_delay": media_kt.video_delay,
-            "keyframes": media_kt.keyframes,
+            # the keyframes a clip can start at: those that begin a byte range
+            "keyframes": [k for n, k in enumerate(media_kt.keyframes) if n == 0 or k in gop_starts],
             "end": media_kt.end,
             "init": [index.init.length, index.init.offset] if index.init else None,
             "gops": [[g.start, g.duration, g.offset, g.length] for g in gops],
@@ -396,6 +427,11 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             # where the copied audio stops, from the first video frame (compose warns of the gap after it)
             "audio_end": (round(media_info.audio.end - media_kt.start_seconds, 6)
                           if carried.audio == "copy" and media_info.audio and media_info.audio.end else None),
+            # where the copied audio starts, from the first video frame (audio that starts late: the
+            # index places speech at media time, not at the audio's own time)
+            "audio_start": (round(max(0.0, media_info.audio.start - media_kt.start_seconds), 6)
+                            if carried.audio == "copy" and media_info.audio and media_info.audio.start is not None
+                            else 0.0),
             "files": {"media": MEDIA_FILE[opts.format], "playlist": PLAYLIST, "thumbnail": THUMBNAIL},
         }
         progress.begin(f"{path.name}: saving", None)
@@ -404,7 +440,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         with lib.writing(wait=opts.wait, on_wait=progress.note):
             existing = lib.find_by_hash(digest)
             if existing and not opts.force:  # the same bytes, ingested before or meanwhile by another process
-                return _skipped(label, existing, started)
+                return _skipped(label, existing, started, opts)
             changed = None if existing else lib.find_by_source(source)
             replaces = existing or changed
             video_id = _choose_id(lib, opts, path, replaces)
@@ -423,6 +459,16 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
         status, message = "ingested", "re-ingested (--force)"
     else:
         status, message = "ingested", ""
+    left_out = info.left_out()
+    if left_out:
+        what = ", ".join(f"{t['type']} #{t['index']} ({', '.join(x for x in (t['language'], t['codec']) if x)})"
+                         for t in left_out)  # fmt: skip
+        message = (message + "; " if message else "") + (
+            f"left out {what}: vstream carries one video and one audio track per video"
+        )
+    cut = truncation(info, kt)
+    if cut:
+        message = (message + "; " if message else "") + f"warning: {cut}: ingested what it holds (--allow-truncated)"
     if plan.transcodes:
         message = (message + "; " if message else "") + "re-encoded: " + "; ".join(plan.problems)
     elif plan.audio == "silence":
@@ -431,9 +477,20 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
                         time.monotonic() - started, message, plan.transcodes)  # fmt: skip
 
 
-def _skipped(label: str, existing: Video, started: float) -> IngestResult:
+def _skipped(label: str, existing: Video, started: float, opts: IngestOptions) -> IngestResult:
+    message = f"already ingested as {existing.id}"
+    ignored = []  # options that would have changed something: say so instead of dropping them silently
+    if opts.video_id and opts.video_id != existing.id:
+        ignored.append(f"--id {opts.video_id}")
+    if opts.format != existing.format:
+        ignored.append(f"--format {opts.format}")
+    if opts.segment_seconds != existing.meta.get("segment_seconds", opts.segment_seconds):
+        ignored.append(f"--segment-seconds {opts.segment_seconds:g}")
+    if ignored:
+        message += f"; ignored {', '.join(ignored)} (add --force to re-ingest with them"
+        message += "; re-ingesting never changes an id)" if opts.video_id and opts.video_id != existing.id else ")"
     return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
-                        time.monotonic() - started, f"already ingested as {existing.id}")  # fmt: skip
+                        time.monotonic() - started, message)  # fmt: skip
 
 
 class _Restart(Exception):
@@ -449,6 +506,9 @@ def _full_table(path: Path, info: ProbeInfo) -> KeyframeTable:
 
 
 def _plan(path: Path, info: ProbeInfo, kt: KeyframeTable, opts: IngestOptions) -> StreamPlan:
+    cut = truncation(info, kt)
+    if cut and not opts.allow_truncated:
+        raise MediaError(f"{path.name}: {cut}", hint="re-upload the whole file, or ingest what it holds with --allow-truncated")
     try:
         return plan_streams(info, kt, opts.format, opts.segment_seconds, transcode=opts.transcode)
     except MediaError as exc:
@@ -515,7 +575,7 @@ def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions
         index = parse_byterange_playlist((stage / "ffmpeg.m3u8").read_text())
         (stage / "ffmpeg.m3u8").unlink()
     try:
-        gops = gops_from_index(kt.keyframes, kt.end, index)
+        gops = gops_from_index(kt.keyframes, kt.end, index, kt.key_positions)
     except ValueError as exc:
         raise MediaError(f"{src_name}: the segmenter did not cut at every keyframe ({exc})") from None
     init = InitSection(MEDIA_FILE[opts.format], index.init) if index.init else None
@@ -527,6 +587,11 @@ def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions
 def _choose_id(lib: Library, opts: IngestOptions, path: Path, replaces: Video | None) -> str:
     if opts.video_id:
         wanted = check_id(opts.video_id)
+        if replaces is not None and replaces.id != wanted:  # recipes and streams name the old id
+            raise UsageError(
+                f"this file is already ingested as {replaces.id}: re-ingesting never renames a video",
+                hint=f"drop --id to keep {replaces.id}, or `vstream remove {replaces.id}` first to ingest it as {wanted}",
+            )
         row = lib.db.execute("SELECT source FROM videos WHERE id=?", (wanted,)).fetchone()
         if row and (replaces is None or replaces.id != wanted):
             raise UsageError(f"id {wanted!r} is already used by {row[0]}", hint="choose another --id")
@@ -553,14 +618,20 @@ def ingest(
         if path is None:
             results.append(IngestResult(label, "failed", message=f"{label}: no such file or no match"))
             continue
+        if path is IGNORED:
+            suffix = Path(label).suffix.lower() or "no extension"
+            results.append(IngestResult(label, "ignored", message=f"not a video file ({suffix}); name it directly to try it"))
+            continue
         try:
             results.append(ingest_file(lib, path, opts, progress))
-        except LibraryBusy:
-            raise  # not this file's fault: stop the batch with the library's exit code
+        except (LibraryBusy, MissingDependency, IOFailure):
+            raise  # not this file's fault (the library, ffmpeg, the disk): stop the batch with that exit code
         except VstreamError as exc:
             message = str(exc) if str(path) in str(exc) or path.name in str(exc) else f"{path.name}: {exc}"
             results.append(IngestResult(label, "failed", seconds=time.monotonic() - started, message=message))
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+                raise  # the disk, not this file: every other file would fail the same way
             results.append(IngestResult(label, "failed", seconds=time.monotonic() - started,
                                         message=f"{path.name}: {exc.strerror or exc}"))  # fmt: skip
         finally:

@@ -3,7 +3,7 @@
 import pytest
 
 from vstream.errors import MediaError, UsageError
-from vstream.ingest import expand_inputs, hls_argv, plan_streams, transcode_argv
+from vstream.ingest import IGNORED, expand_inputs, hls_argv, plan_streams, transcode_argv
 from vstream.library import parse_tags, slugify
 from vstream.media.probe import AudioInfo, KeyframeTable, ProbeInfo, VideoInfo
 from vstream.timecode import TICKS
@@ -71,7 +71,9 @@ def test_hls_argv_is_a_pure_stream_copy(tmp_path):
     argv = hls_argv("ffmpeg", tmp_path / "in.mp4", tmp_path, info=info(), plan=plan, fmt="fmp4", video_delay=7200)
     joined = " ".join(argv)
     assert "-c:v copy" in joined and "-c:a copy" in joined
-    assert "libx264" not in joined and "aac" not in joined.replace("-c:a copy", "")
+    assert "libx264" not in joined and "-c:a aac" not in joined
+    # ADTS AAC (from MPEG-TS sources) becomes MP4's raw AAC by a bitstream filter: still a copy
+    assert argv[argv.index("-bsf:a") + 1] == "aac_adtstoasc"
     assert argv[argv.index("-audio_preload") + 1] == "80000"  # 7200 ticks = 80 ms
     assert argv[argv.index("-f") + 1] == "mp4" and "frag_keyframe" in argv[argv.index("-movflags") + 1]
     assert "-bsf:v" not in argv  # the packets as they are
@@ -112,5 +114,6 @@ def test_expand_inputs_walks_directories_expands_globs_and_reports_misses(tmp_pa
     for name in ["d/a.mp4", "d/sub/b.MOV", "d/notes.txt", "c.mkv"]:
         (tmp_path / name).write_bytes(b"x")
     items = expand_inputs([str(tmp_path / "d"), str(tmp_path / "*.mkv"), str(tmp_path / "nope.mp4"), str(tmp_path / "q*.mp4")])
-    paths = [p.name if p else None for _, p in items]
-    assert paths == ["a.mp4", "b.MOV", "c.mkv", None, None]
+    paths = [p if p in (None, IGNORED) else p.name for _, p in items]
+    assert paths == ["a.mp4", IGNORED, "b.MOV", "c.mkv", None, None]  # notes.txt: reported as ignored
+    assert items[1][0].endswith("notes.txt")

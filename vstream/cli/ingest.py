@@ -23,6 +23,7 @@ def ingest(
     fmt: str = typer.Option("fmp4", "--format", help="Segment format: fmp4 (CMAF, default) or ts (MPEG-TS)."),
     transcode: bool = typer.Option(False, "--transcode", help="Re-encode inputs that cannot be stream-copied (to H.264/AAC, 1 s GOP)."),
     params_in_band: bool = typer.Option(False, "--params-in-band", help="fMP4: also put SPS/PPS at every keyframe, so ffmpeg-based players (ffplay, mpv) decode streams composed of differently encoded videos; ~40% slower remux."),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Ingest what a cut-off file holds (with a warning) instead of refusing it."),
     force: bool = typer.Option(False, "--force", "-f", help="Re-ingest files that are already in the library."),
     then_index: bool = typer.Option(False, "--index", help="Index what was ingested (vstream index) in the same run."),
     wait: float = WaitOption,
@@ -42,12 +43,13 @@ def ingest(
     opts = IngestOptions(
         segment_seconds=segment_seconds, format=fmt, transcode=transcode, force=force,
         video_id=video_id, tags=parse_tags(tag), wait=wait, params_in_band=params_in_band,
+        allow_truncated=allow_truncated,
     )  # fmt: skip
     opts.validate()
     lib = Library.open(library, create=True)
     with RichProgress() as progress:
         results = run_ingest(lib, paths, opts, progress)
-    counts = {s: sum(r.status == s for r in results) for s in ("ingested", "updated", "skipped", "failed")}
+    counts = {s: sum(r.status == s for r in results) for s in ("ingested", "updated", "skipped", "ignored", "failed")}
     index_code = 0
     if then_index:
         from vstream.cli.index import run_index
@@ -63,6 +65,8 @@ def ingest(
         for r in results:
             if r.status == "failed":
                 err.print(f"failed   {r.message}", markup=False, highlight=False)
+            elif r.status == "ignored":
+                err.print(f"ignored  {r.path}: {r.message}", markup=False, highlight=False)
             else:
                 detail = f"{r.duration:.2f}s, {r.segments} segments, {r.seconds:.2f}s"
                 note = f" ({r.message})" if r.message else ""

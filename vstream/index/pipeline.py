@@ -323,10 +323,13 @@ def _write_thumbnails(lib: Library, video: Video, scenes) -> list[str]:
 
 
 def _speech(lib: Library, video: Video, media: Path, models: Models, store: Store) -> int:
-    from vstream.index.speech import decode_audio
+    from vstream.index.speech import decode_audio, shift_sentences
 
     transcriber = models.whisper()
     sentences = transcriber.transcribe(decode_audio(str(media))) if has_real_audio(video) else []
+    # the decoded samples begin with the audio's first sample; audio that starts after the
+    # first video frame puts every word that much later in the video
+    sentences = shift_sentences(sentences, float(video.meta.get("audio_start") or 0.0))
     embedder = models.text()
     vectors = embedder.embed_texts([s.text for s in sentences]) if sentences else []
     rows = [

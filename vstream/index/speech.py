@@ -282,3 +282,16 @@ def decode_audio(src: str, *, ffmpeg: str | None = None) -> Any:
         raise MediaError(f"{src}: cannot decode its audio: {line}")
     usable = len(proc.stdout) - len(proc.stdout) % 4
     return np.frombuffer(proc.stdout[:usable], dtype=np.float32).copy()
+
+
+def shift_sentences(sentences: list[Sentence], offset: float) -> list[Sentence]:
+    """The same sentences ``offset`` seconds later (the audio's start on the video's clock)."""
+    if not offset:
+        return sentences
+    from dataclasses import replace
+
+    return [
+        replace(s, start=round(s.start + offset, 3), end=round(s.end + offset, 3),
+                words=[replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in s.words])
+        for s in sentences
+    ]  # fmt: skip

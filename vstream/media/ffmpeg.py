@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vstream.errors import MediaError, MissingDependency
+from vstream.errors import IOFailure, MediaError, MissingDependency
 
 INSTALL_HINT = "install it with `apt-get install ffmpeg` (or `make setup`), or set VSTREAM_FFMPEG=/path/to/ffmpeg"
 
@@ -29,6 +29,14 @@ INSTALL_HINT = "install it with `apt-get install ffmpeg` (or `make setup`), or s
 class Tool:
     path: str
     source: str  # "VSTREAM_FFMPEG", "PATH" or "imageio-ffmpeg"
+
+
+# ffmpeg's words for an operating-system failure while writing its output
+OS_FAILURES = (
+    ("No space left on device", "free space on the disk that holds the library (df -h), then run it again"),
+    ("Read-only file system", "the library's disk is mounted read-only"),
+    ("Disk quota exceeded", "this user's disk quota is full"),
+)
 
 
 def find_ffmpeg() -> Tool:
@@ -145,6 +153,9 @@ class Running:
             t.join()
         stderr = "".join(self._stderr)
         if self.proc.returncode != 0:
+            for words, hint in OS_FAILURES:  # the disk, not the media: say so, with the I/O exit code
+                if words in stderr:
+                    raise IOFailure(f"{self.what} failed: {words.lower()}", hint=hint)
             raise MediaError(f"{self.what} failed: {last_error_line(stderr)}")
         return stderr
 

@@ -43,18 +43,68 @@ def fragment_index(path: Path) -> ByteRangeIndex:
     """
     init: ByteRange | None = None
     ranges: list[tuple[float, ByteRange]] = []
+    samples: list[int] = []  # video samples per fragment
     start: int | None = None  # where the pending fragment begins
-    for kind, offset, size in top_level_boxes(path):
-        if kind in ("styp", "sidx", "prft", "moof") and start is None:
-            start = offset
-            if init is None:
-                init = ByteRange(offset, 0)
-        elif kind == "mdat" and start is not None:
-            ranges.append((0.0, ByteRange(offset + size - start, start)))
-            start = None
+    video_track: int | None = None
+    with open(path, "rb") as fh:
+        for kind, offset, size in top_level_boxes(path):
+            if kind == "moov" and video_track is None:
+                fh.seek(offset)
+                video_track = _track_ids(bytearray(fh.read(size))).get(b"vide")
+            if kind in ("styp", "sidx", "prft", "moof") and start is None:
+                start = offset
+                if init is None:
+                    init = ByteRange(offset, 0)
+                    samples.append(0)
+            if kind == "moof" and start is not None:
+                fh.seek(offset)
+                samples[-1] += _video_samples(bytearray(fh.read(size)), video_track)
+            elif kind == "mdat" and start is not None:
+                ranges.append((0.0, ByteRange(offset + size - start, start)))
+                samples.append(0)
+                start = None
     if init is None or not ranges:
         raise MediaError(f"{path.name}: no fragments found (expected a fragmented MP4)")
-    return ByteRangeIndex(init=init, ranges=ranges)
+    return ByteRangeIndex(init=init, ranges=ranges, samples=samples[: len(ranges)])
+
+
+def _track_ids(moov: bytearray) -> dict[bytes, int]:
+    """``{handler type: track_ID}`` of the first track of each kind (``vide``, ``soun``, ...)."""
+    found: dict[bytes, int] = {}
+    for kind, off, size, hdr in _children(moov, 0, len(moov)):
+        for tkind, toff, tsize, thdr in _children(moov, off + hdr, off + size) if kind == "moov" else ():
+            if tkind != "trak":
+                continue
+            track_id, handler = None, None
+            stack = [(toff + thdr, toff + tsize)]
+            while stack:
+                a, b = stack.pop()
+                for k, o, s, h in _children(moov, a, b):
+                    if k in ("mdia",):
+                        stack.append((o + h, o + s))
+                    elif k == "tkhd":
+                        version = moov[o + h]
+                        track_id = struct.unpack_from(">I", moov, o + h + (20 if version == 1 else 12))[0]
+                    elif k == "hdlr":
+                        handler = bytes(moov[o + h + 8 : o + h + 12])
+            if track_id is not None and handler is not None:
+                found.setdefault(handler, track_id)
+    return found
+
+
+def _video_samples(moof: bytearray, track_id: int | None) -> int:
+    """How many samples of ``track_id`` one ``moof`` describes (the sum of its ``trun`` counts)."""
+    total = 0
+    for k, o, s, h in _children(moof, 0, len(moof)):
+        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+            if tk != "traf":
+                continue
+            boxes = list(_children(moof, to + th, to + ts))
+            tfhd = next((bo + bh for bk, bo, bs, bh in boxes if bk == "tfhd"), None)
+            if tfhd is None or struct.unpack_from(">I", moof, tfhd + 4)[0] != track_id:
+                continue
+            total += sum(struct.unpack_from(">I", moof, bo + bh + 4)[0] for bk, bo, bs, bh in boxes if bk == "trun")
+    return total
 
 
 # --- CMAF timing: the first frame of every fragment is presented at its decode time -------

@@ -120,6 +120,7 @@ class Gop:
 class ByteRangeIndex:
     init: ByteRange | None  # fMP4 init section inside the media file (None for MPEG-TS)
     ranges: list[tuple[float, ByteRange]]  # (EXTINF seconds, range) per keyframe interval
+    samples: list[int] | None = None  # fMP4: video samples in each range (decode order), when read
 
 
 def parse_byterange_playlist(text: str) -> ByteRangeIndex:
@@ -148,17 +149,33 @@ def _parse_range(text: str, default_offset: int) -> ByteRange:
     return ByteRange(int(length), int(offset) if offset else default_offset)
 
 
-def gops_from_index(keyframes: Sequence[int], end: int, index: ByteRangeIndex) -> list[Gop]:
+def gops_from_index(
+    keyframes: Sequence[int], end: int, index: ByteRangeIndex, key_positions: Sequence[int] | None = None
+) -> list[Gop]:
     """Pair the keyframe table (exact times) with the muxer's ranges (exact bytes).
 
     The muxers start a range at every keyframe, so the counts agree; one range
     more means frames before the first keyframe (an open start), which join the
-    first range's time span from 0. Any other mismatch is an error, never a guess.
+    first range's time span from 0. The mp4 muxer may hold several keyframe
+    intervals in one fragment (it waits until every track has a sample, e.g. audio
+    that starts seconds after the video): then each range's first video sample,
+    counted from ``index.samples``, names its keyframe through ``key_positions``
+    (each keyframe's decode-order packet number), and the keyframes inside a range
+    are not addressable. Any other mismatch is an error, never a guess.
     """
     if len(keyframes) == len(index.ranges):
         starts = [0, *keyframes[1:]] if keyframes else []
     elif len(keyframes) + 1 == len(index.ranges):
         starts = [0, *keyframes]
+    elif index.samples is not None and key_positions is not None and len(index.samples) == len(index.ranges):
+        by_position = dict(zip(key_positions, keyframes))
+        starts, position = [], 0
+        for count in index.samples:
+            if position not in by_position:
+                raise ValueError(f"a range starts at video frame {position}, which is not a keyframe")
+            starts.append(by_position[position])
+            position += count
+        starts[0] = 0
     else:
         raise ValueError(f"{len(index.ranges)} byte ranges for {len(keyframes)} keyframes")
     bounds = starts[1:] + [end]

@@ -20,6 +20,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float | None
+    declared: float | None = None  # the stream's duration as its header declares it (None when it does not)
 
 
 @dataclass
@@ -30,6 +31,7 @@ class AudioInfo:
     channels: int
     layout: str | None
     end: float | None = None  # seconds on the container's clock, from the stream header (None when unknown)
+    start: float | None = None  # the first sample's time on the container's clock (None when unknown)
 
 
 @dataclass
@@ -41,9 +43,15 @@ class ProbeInfo:
     video: VideoInfo | None
     audio: AudioInfo | None
     streams: int
+    tracks: list[dict[str, Any]] = field(default_factory=list)  # every stream: index, type, codec, language
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def left_out(self) -> list[dict[str, Any]]:
+        """The streams besides the video and audio that ingest carries (extra audio, subtitles, data)."""
+        carried = {s.index for s in (self.video, self.audio) if s is not None}
+        return [t for t in self.tracks if t["index"] not in carried and not t.get("cover_art")]
 
 
 @dataclass
@@ -56,6 +64,7 @@ class KeyframeTable:
     frames: int
     video_delay: int  # largest pts - dts of a keyframe (B-frame reordering delay), ticks
     non_monotonic: int = 0  # packets whose dts went backwards
+    key_positions: list[int] = field(default_factory=list)  # decode-order packet number of each keyframe
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -93,6 +102,7 @@ def probe(path: Path) -> ProbeInfo:
                     width=ctx.width,
                     height=ctx.height,
                     fps=float(rate) if rate else None,
+                    declared=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None,
                 )
             elif stream.type == "audio" and audio is None:
                 layout = getattr(ctx, "layout", None)
@@ -103,7 +113,17 @@ def probe(path: Path) -> ProbeInfo:
                     channels=ctx.channels if hasattr(ctx, "channels") else len(layout.channels),
                     layout=layout.name if layout else None,
                     end=_stream_end(stream),
+                    start=float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else None,
                 )
+        tracks = []
+        for stream in container.streams:
+            codec = getattr(stream.codec_context, "codec", None) if stream.type in ("video", "audio", "subtitle") else None
+            tracks.append({
+                "index": stream.index, "type": stream.type,
+                "codec": codec.canonical_name if codec else (stream.codec_context.name if stream.codec_context else None),
+                "language": (stream.metadata or {}).get("language"),
+                "cover_art": stream.type == "video" and _is_cover_art(stream),
+            })  # fmt: skip
         duration = container.duration / 1_000_000 if container.duration else None
         return ProbeInfo(
             container=container.format.name,
@@ -113,6 +133,7 @@ def probe(path: Path) -> ProbeInfo:
             video=video,
             audio=audio,
             streams=len(container.streams),
+            tracks=tracks,
         )
 
 
@@ -175,9 +196,10 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
         raise MediaError(f"{path.name}: the video stream has no frames (file truncated or damaged?)")
     first = min(pts_list)
     end = max(p + d for p, d in zip(pts_list, dur_list))
-    dts_seq = [d if d is not None else p for p, d in zip(pts_list, dts_list)]
+    dts_seq = decode_times(pts_list, dts_list)
     non_monotonic = sum(1 for a, b in zip(dts_seq, dts_seq[1:]) if b <= a)
     raw_keys = [p for p, k in zip(pts_list, key_list) if k]
+    key_positions = [i for _, i in sorted((p, i) for i, (p, k) in enumerate(zip(pts_list, key_list)) if k)]
     delay = max((p - d for p, d, k in zip(pts_list, dts_seq, key_list) if k), default=0)
     return KeyframeTable(
         keyframes=sorted({to_ticks(k - first, tb) for k in raw_keys}),
@@ -186,5 +208,25 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
         frames=len(pts_list),
         video_delay=to_ticks(delay, tb),
         non_monotonic=non_monotonic,
+        key_positions=key_positions if len(set(raw_keys)) == len(raw_keys) else [],
         errors=errors,
     )
+
+
+def decode_times(pts: list[int], dts: list[int | None]) -> list[int]:
+    """Each packet's decode time, derived where the container stores none.
+
+    Matroska, WebM and raw streams store presentation times only; the demuxer guesses decode
+    times once its reordering buffer is full, so the first packets of a stream with B-frames
+    come without one. The mp4 muxer derives them the same way (the i-th smallest presentation
+    time less the reordering delay), so a missing value is judged as that, never as the
+    presentation time (which would look like time going backwards).
+    """
+    if all(d is not None for d in dts):
+        return list(dts)  # type: ignore[arg-type]
+    known = [(i, d) for i, d in enumerate(dts) if d is not None]
+    order = sorted(pts)
+    # the reordering delay: how far the known decode times lag the sorted presentation times
+    shift = max((order[i] - d for i, d in known), default=0)
+    shift = max(shift, max((order[i] - p for i, p in enumerate(pts) if order[i] > p), default=0))
+    return [d if d is not None else order[i] - shift for i, d in enumerate(dts)]

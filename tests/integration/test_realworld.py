@@ -1,0 +1,148 @@
+"""Ingest inputs made the way cameras, phones, recorders and uploads make them.
+
+Each case is generated with ffmpeg the way such files come about (Matroska from a
+recorder, MPEG-TS from a camcorder, audio that starts late, an upload cut off
+mid-file, extra audio and subtitle tracks) and checked for what a user sees: the
+picture ingested bit-exact with the right times, or a refusal in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sample_path, vstream, vstream_json
+from tests.media_checks import decode_duration, ffprobe_json, null_decode, video_frame_hashes
+
+FF = ["ffmpeg", "-v", "error", "-y"]
+PICTURE = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=8"]
+TONE = ["-f", "lavfi", "-i", "sine=f=440:sample_rate=48000:duration=8"]
+X264_BFRAMES = ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "25", "-pix_fmt", "yuv420p"]
+
+
+def make(path: Path, *args: str) -> Path:
+    subprocess.run([*FF, *args, str(path)], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("realworld")
+    out: dict[str, Path] = {}
+    out["mkv"] = make(d / "recorder.mkv", *PICTURE, *TONE, *X264_BFRAMES, "-c:a", "aac")
+    out["mts"] = make(d / "camcorder.mts", "-i", str(out["mkv"]), "-c", "copy", "-f", "mpegts")
+    # audio that begins 2 s after the picture (a recorder that joined the audio late)
+    out["late"] = make(d / "late.mp4", *PICTURE, "-itsoffset", "2", "-f", "lavfi", "-i",
+                       "sine=f=440:sample_rate=48000:duration=6", "-map", "0:v", "-map", "1:a",
+                       *X264_BFRAMES, "-c:a", "aac")  # fmt: skip
+    whole = make(d / "whole.mp4", *PICTURE, *TONE, *X264_BFRAMES, "-c:a", "aac", "-movflags", "+faststart")
+    data = whole.read_bytes()
+    out["cut"] = d / "half-uploaded.mp4"
+    out["cut"].write_bytes(data[: len(data) * 4 // 10])  # the index is at the front: it still opens
+    srt = d / "subs.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:03,000\nHello\n")
+    out["tracks"] = make(d / "two-languages.mp4", *PICTURE, *TONE, "-f", "lavfi", "-i",
+                         "sine=f=880:sample_rate=48000:duration=8", "-i", str(srt),
+                         "-map", "0", "-map", "1", "-map", "2", "-map", "3", *X264_BFRAMES, "-c:a", "aac",
+                         "-c:s", "mov_text", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+                         "-metadata:s:s:0", "language=eng")  # fmt: skip
+    return out
+
+
+def playlist(lib: Path, video_id: str) -> Path:
+    return Path(vstream_json("info", video_id, "-L", str(lib))["playlist"])
+
+
+@pytest.mark.parametrize("name", ["mkv", "mts"])
+def test_recorder_and_camcorder_files_ingest_bit_exact(inputs, tmp_path, name):
+    """Matroska stores no decode times (B-frames must not read as time going backwards);
+    MPEG-TS carries AAC as ADTS, which MP4 cannot hold as it is."""
+    lib = tmp_path / "lib"
+    result = vstream_json("ingest", "-L", str(lib), str(inputs[name]))
+    assert result["ingested"] == 1, result
+    video_id = result["results"][0]["id"]
+    hls = playlist(lib, video_id)
+    assert video_frame_hashes(hls) == video_frame_hashes(inputs[name])
+    assert decode_duration(hls) == pytest.approx(8.0, abs=0.05)
+    assert null_decode(hls).stderr == ""  # the audio decodes too
+    assert vstream_json("info", video_id, "-L", str(lib))["probe"]["audio"]["codec"] == "aac"
+
+
+def test_audio_starting_late_ingests_with_its_start_recorded(inputs, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(inputs["late"]), check=True)
+    info = vstream_json("info", "late", "-L", str(lib))
+    hls = Path(info["playlist"])
+    assert video_frame_hashes(hls) == video_frame_hashes(inputs["late"])
+    assert info["duration"] == pytest.approx(8.0, abs=0.05)
+    # the keyframes before the audio begins share one range; every one after it is a clip start
+    assert info["keyframes"][0] == 0.0 and 3.0 in info["keyframes"] and 7.0 in info["keyframes"]
+    audio = ffprobe_json("-select_streams", "a", "-show_packets", "-read_intervals", "%+#1", str(hls))["packets"][0]
+    assert float(audio["pts_time"]) == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.slow
+def test_transcript_of_late_audio_is_on_the_video_clock(indexed_library, samples, tmp_path):
+    """The same speech 2 s later in the file is transcribed 2 s later (captions, search moments)."""
+    talk = sample_path(samples, "talk")
+    late = make(tmp_path / "late-talk.mp4", "-i", str(talk), "-itsoffset", "2", "-i", str(talk),
+                "-map", "0:v", "-map", "1:a", "-c", "copy", "-t", str(samples["videos"]["talk"]["duration"]))  # fmt: skip
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(late), check=True)
+    vstream("index", "-L", str(lib), "--only", "speech", check=True, timeout=600)
+    on_time = json.loads(vstream("transcript", "talk", "-L", str(indexed_library), "--format", "json", check=True).stdout)
+    shifted = json.loads(vstream("transcript", "late-talk", "-L", str(lib), "--format", "json", check=True).stdout)
+    pairs = [(a, b) for a in on_time for b in shifted if a["text"] == b["text"]]
+    assert len(pairs) >= 2, (on_time, shifted)
+    for a, b in pairs:
+        assert b["start"] - a["start"] == pytest.approx(2.0, abs=0.15), (a, b)
+
+
+def test_a_cut_off_upload_is_refused_unless_allowed(inputs, tmp_path):
+    lib = tmp_path / "lib"
+    proc = vstream("ingest", "-L", str(lib), str(inputs["cut"]))
+    assert proc.returncode == 1
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("failed")]
+    assert len(line) == 1 and "of the 8.0s its header declares" in line[0] and "--allow-truncated" in line[0]
+    assert vstream_json("list", "-L", str(lib))["videos"] == []
+    result = vstream_json("ingest", "-L", str(lib), "--allow-truncated", str(inputs["cut"]))
+    entry = result["results"][0]
+    assert entry["status"] == "ingested" and "truncated" in entry["message"]
+    assert entry["duration"] < 6
+    assert null_decode(playlist(lib, entry["id"])).returncode == 0
+
+
+def test_extra_tracks_left_out_are_named(inputs, tmp_path):
+    lib = tmp_path / "lib"
+    entry = vstream_json("ingest", "-L", str(lib), str(inputs["tracks"]))["results"][0]
+    assert entry["status"] == "ingested"
+    assert "left out audio #2 (spa, aac), subtitle #3 (eng, mov_text)" in entry["message"]
+
+
+def test_a_folder_reports_the_files_it_passes_over(inputs, tmp_path):
+    folder = tmp_path / "incoming"
+    (folder / "music").mkdir(parents=True)
+    (folder / "clip.mkv").write_bytes(inputs["mkv"].read_bytes())
+    (folder / "music" / "song.m4a").write_bytes(b"\0" * 100)
+    (folder / "notes.txt").write_text("shot list")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    result = vstream_json("ingest", "-L", str(tmp_path / "lib"), str(folder))
+    assert (result["ingested"], result["ignored"], result["failed"]) == (1, 2, 0)
+    ignored = {Path(r["path"]).name: r["message"] for r in result["results"] if r["status"] == "ignored"}
+    assert set(ignored) == {"song.m4a", "notes.txt"} and "(.m4a)" in ignored["song.m4a"]
+    text = vstream("ingest", "-L", str(tmp_path / "lib"), str(folder))
+    assert text.returncode == 0 and "ignored  " in text.stderr and "2 ignored" in text.stderr
+
+
+def test_ids_never_change_on_re_ingest_and_ignored_options_are_named(inputs, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(inputs["mkv"]), check=True)
+    entry = vstream_json("ingest", "-L", str(lib), str(inputs["mkv"]), "--id", "other", "--format", "ts")["results"][0]
+    assert entry["status"] == "skipped" and entry["id"] == "recorder"
+    assert "ignored --id other, --format ts" in entry["message"]
+    proc = vstream("ingest", "-L", str(lib), str(inputs["mkv"]), "--id", "other", "--force")
+    assert proc.returncode == 1 and "never renames" in proc.stderr
+    assert [v["id"] for v in vstream_json("list", "-L", str(lib))["videos"]] == ["recorder"]
