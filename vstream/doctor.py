@@ -133,7 +133,28 @@ def _library_checks(library: str | None) -> list[dict[str, Any]]:
     except VstreamError as exc:
         return [_check("library", "problem", str(exc), exc.hint)]
     if health["problems"]:
-        return [_check("library", "problem", f"{root}: " + "; ".join(health["problems"][:3]),
-                       "re-ingest the affected videos with --force, or remove them")]  # fmt: skip
-    detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
-    return [_check("library", "ok", detail) | {"has_index": indexed}]
+        checks = [_check("library", "problem", f"{root}: " + "; ".join(health["problems"][:3]),
+                         "re-ingest the affected videos with --force, or remove them")]  # fmt: skip
+    else:
+        detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
+        checks = [_check("library", "ok", detail) | {"has_index": indexed}]
+    if not is_remote(value):
+        checks.append(_streams_check(root))
+    return checks
+
+
+def _streams_check(root) -> dict[str, Any]:
+    """Published playlists whose media is gone, and retired media awaiting `vstream gc`."""
+    from vstream.library import Library
+    from vstream.retention import dangling
+
+    with Library.open(root) as lib:
+        broken = dangling(lib)
+        retired = lib.retired()
+    if broken:
+        first = next(iter(broken.values()))[0]
+        return _check("streams", "problem", f"{sum(len(p) for p in broken.values())} playlist(s) point at media that "
+                      f"is gone ({', '.join(sorted(broken))}), e.g. {first}",
+                      "compose them again (vstream compose), or delete them")  # fmt: skip
+    waiting = f"; {len(retired)} retired media folder(s) await `vstream gc`" if retired else ""
+    return _check("streams", "ok", "every published playlist's media is there" + waiting)

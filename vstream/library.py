@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS index_state (
     indexed_at  TEXT NOT NULL,
     PRIMARY KEY (video_id, stage)
 );
+CREATE TABLE IF NOT EXISTS retired (
+    media_dir   TEXT PRIMARY KEY,
+    video_id    TEXT NOT NULL,
+    retired_at  REAL NOT NULL
+);
 """
 
 
@@ -303,7 +308,17 @@ class Library:
         return exists
 
     def _media_dirs(self) -> dict[str, str]:
-        return {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
+        """Every kept media folder: each video's (by id) and each retired one's (``retired:DIR``)."""
+        dirs = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
+        dirs.update({f"retired:{r['media_dir']}": r["media_dir"] for r in self.retired()})
+        return dirs
+
+    def retired(self) -> list[sqlite3.Row]:
+        """Media that a re-ingest or remove superseded, kept for the streams that may still play it."""
+        try:
+            return self.db.execute("SELECT * FROM retired ORDER BY retired_at").fetchall()
+        except sqlite3.OperationalError:  # a catalog from before retirement existed (nothing retired)
+            return []
 
     def data_version(self) -> tuple[int, int]:
         """Changes whenever the catalog does, whoever changed it (for caches of what it holds)."""
@@ -325,7 +340,7 @@ class Library:
         before = self._pulled_videos
         kept = set(now.values())
         dead = set(before.values()) - kept
-        gone = sorted(set(before) - set(now))
+        gone = sorted(v for v in set(before) - set(now) if not v.startswith("retired:"))
         if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
             dead |= {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")} - kept
         folders = sorted(dead) + [f"index/thumbs/{vid}" for vid in gone]
@@ -376,7 +391,7 @@ class Library:
         if layout < LAYOUT:
             raise LayoutError(
                 f"library {self.root} has layout {layout}, older than this vstream's ({LAYOUT})",
-                hint="run `vstream migrate` to upgrade it in place",
+                hint="open it with the vstream that wrote it, or ingest its sources into a new library",
             )
 
     @property
@@ -459,7 +474,7 @@ class Library:
         media = self.root / "media"
         if not media.is_dir() or not (self.root / MARKER).exists():
             return
-        referenced = {row[0] for row in self.db.execute("SELECT media_dir FROM videos")}
+        referenced = set(self._media_dirs().values())  # videos' media, and retired media kept for streams
         for entry in media.iterdir():
             rel = f"media/{entry.name}"
             if entry.name.startswith(".stage-"):
@@ -596,6 +611,8 @@ class Library:
             db.execute("BEGIN IMMEDIATE")
             if replaces is not None:
                 db.execute("DELETE FROM videos WHERE id=?", (replaces.id,))
+                if replaces.media_dir != media_dir:  # published streams may still play it: `vstream gc` decides
+                    self._retire(replaces)
             db.execute(
                 "INSERT INTO videos (id, content_hash, source, source_size, source_mtime_ns, media_dir, format, duration,"
                 " ingested_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -621,9 +638,12 @@ class Library:
             db.execute("ROLLBACK")
             shutil.rmtree(self.root / media_dir, ignore_errors=True)
             raise
-        if replaces is not None and replaces.media_dir != media_dir:
-            shutil.rmtree(self.root / replaces.media_dir, ignore_errors=True)
         return video
+
+    def _retire(self, video: Video) -> None:
+        """In the caller's transaction: keep ``video``'s media for the streams that point at it."""
+        self.db.execute("INSERT OR REPLACE INTO retired (media_dir, video_id, retired_at) VALUES (?,?,?)",
+                        (video.media_dir, video.id, time.time()))  # fmt: skip
 
     def set_tags(self, video_id: str, tags: dict[str, str], remove: list[str] = ()) -> Video:
         self.get(video_id)
@@ -648,11 +668,11 @@ class Library:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM videos WHERE id=?", (video_id,))  # index_state rows cascade
+            self._retire(video)  # its media stays while published streams point at it (`vstream gc`)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        shutil.rmtree(self.root / video.media_dir, ignore_errors=True)
         shutil.rmtree(self.root / "index" / "thumbs" / video_id, ignore_errors=True)
         from vstream.index.store import Store
 
@@ -760,13 +780,13 @@ def tag_matches(tags: dict[str, str], filters: dict[str, Any]) -> bool:
     return True
 
 
-def parse_tags(items: list[str]) -> dict[str, str]:
-    """``["series=lost", "season=1"]`` -> dict; a clear usage error otherwise."""
+def parse_tags(items: list[str], *, what: str = "tag", example: str = "--tag series=lost") -> dict[str, str]:
+    """``["series=lost", "season=1"]`` -> dict; a clear usage error otherwise (``what``: tag or var)."""
     tags: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", key):
-            raise UsageError(f"bad tag {item!r}", hint="write tags as key=value, e.g. --tag series=lost")
+            raise UsageError(f"bad {what} {item!r}", hint=f"write {what}s as {'key' if what == 'tag' else 'name'}=value, e.g. {example}")
         tags[key] = value.strip()
     return tags

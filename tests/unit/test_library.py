@@ -39,7 +39,7 @@ def test_create_writes_versioned_layout_and_refuses_foreign_directories(tmp_path
     assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
 
 
-@pytest.mark.parametrize("layout, needle", [(99, "upgrade vstream"), (0, "vstream migrate")])
+@pytest.mark.parametrize("layout, needle", [(99, "upgrade vstream"), (0, "into a new library")])
 def test_other_layouts_get_a_clear_message(tmp_path, layout, needle):
     Library.open(tmp_path / "lib", create=True)
     (tmp_path / "lib" / "library.json").write_text(json.dumps({"format": "vstream-library", "layout": layout}))

@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
     app.command("tag")(tag)
     app.command("remove")(remove)
+    app.command("gc")(gc)
 
 
 def init(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
@@ -137,7 +138,10 @@ def remove(
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
-    """Remove videos: their segments, catalog rows and tags (the source files are not touched)."""
+    """Remove videos: their catalog rows, tags and index (the source files are not touched).
+
+    Their segments stay while published streams may play them; `vstream gc` deletes them later.
+    """
     from vstream.library import Library
 
     lib = Library.open(library)
@@ -151,3 +155,39 @@ def remove(
         print_json({"removed": removed})
     else:
         out.print("removed " + ", ".join(removed), markup=False)
+        from vstream.cli.output import err
+
+        err.print("their segments stay for the streams that play them until `vstream gc` (cron it)", markup=False)
+
+
+def gc(
+    library: Optional[str] = LibraryOption,
+    grace: str = typer.Option("24h", "--grace", help="Keep retired media at least this long (90s, 15m, 12h, 7d)."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Say what would be deleted; delete nothing."),
+    wait: float = WaitOption,
+    json: bool = JsonOption,
+) -> None:
+    """Delete the media of removed and re-ingested videos once no published stream plays it.
+
+    A folder goes when no playlist in the library (composed streams, reels) names it and
+    --grace has passed since it was retired (players mid-playback, playlists kept elsewhere).
+    """
+    from vstream.cli.output import err
+    from vstream.library import Library
+    from vstream.retention import gc as run_gc
+    from vstream.retention import parse_duration
+
+    lib = Library.open(library)
+    swept = run_gc(lib, grace=parse_duration(grace), dry_run=dry_run, wait=wait)
+    gone = [s for s in swept if s.status != "kept"]
+    freed = sum(s.bytes for s in gone)
+    if json:
+        print_json({"library": lib.location, "deleted" if not dry_run else "would_delete": len(gone),
+                    "kept": len(swept) - len(gone), "bytes": freed, "folders": [s.to_dict() for s in swept]})  # fmt: skip
+        return
+    for s in swept:
+        out.print(f"{s.status:<13}{s.media_dir}  ({s.video_id}, {s.bytes / 1e6:.1f} MB): {s.reason}", markup=False,
+                  highlight=False)  # fmt: skip
+    verb = "would free" if dry_run else "freed"
+    err.print(f"{len(gone)} of {len(swept)} retired folder(s) {'would go' if dry_run else 'deleted'}, "
+              f"{verb} {freed / 1e6:.1f} MB", markup=False)  # fmt: skip
