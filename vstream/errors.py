@@ -70,3 +70,9 @@ class LayoutError(VstreamError):
 
 class MissingDependency(VstreamError):
     exit_code = MISSING_DEPENDENCY
+
+
+class IOFailure(VstreamError):
+    """The operating system refused a write or read: disk full, read-only, a port in use."""
+
+    exit_code = IO_ERROR

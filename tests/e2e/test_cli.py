@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 
 from tests.conftest import sample_path, vstream, vstream_json
 
@@ -56,15 +58,51 @@ def test_tags_set_remove_and_filter(samples, tmp_path):
     assert missing.returncode == 3 and "no video 'nope'" in missing.stderr
 
 
-def test_remove_deletes_segments_and_rows(samples, tmp_path):
+def test_remove_drops_the_rows_and_gc_the_segments(samples, tmp_path):
     lib = tmp_path / "lib"
     vstream("ingest", "-L", str(lib), str(sample_path(samples, "ad")), check=True)
     media = Path(vstream_json("info", "ad", "-L", str(lib))["media_dir"])
     assert media.is_dir()
     assert vstream_json("remove", "ad", "-L", str(lib)) == {"removed": ["ad"]}
-    assert not media.exists()
     assert vstream_json("list", "-L", str(lib))["videos"] == []
     assert vstream("remove", "ad", "-L", str(lib)).returncode == 3
+    assert media.is_dir()  # within the grace period: a player may be mid-way through it
+    assert vstream_json("gc", "-L", str(lib))["deleted"] == 0 and media.is_dir()
+    swept = vstream_json("gc", "-L", str(lib), "--grace", "0")
+    assert swept["deleted"] == 1 and swept["bytes"] > 0 and not media.exists()
+
+
+def test_published_streams_outlive_re_ingest_and_remove(samples, tmp_path):
+    from tests.media_checks import played_duration
+
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(sample_path(samples, "talk")), str(sample_path(samples, "ad")), check=True)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\nname: both\nclips:\n  - video: talk\n    start: 0\n    duration: 8\n  - video: ad\n")
+    stream = Path(vstream_json("compose", str(recipe), "-L", str(lib))["master"]).parent / "video.m3u8"
+    expected = played_duration(stream)
+    vstream("ingest", "-L", str(lib), "--force", str(sample_path(samples, "talk")), check=True)
+    vstream("remove", "ad", "-L", str(lib), check=True)
+    assert played_duration(stream) == pytest.approx(expected, abs=0.01)  # the old stream still plays whole
+    kept = vstream_json("gc", "-L", str(lib), "--grace", "0")
+    assert kept["deleted"] == 0 and all("streams/both/guest/video.m3u8" in f["reason"] for f in kept["folders"])
+    assert vstream_json("doctor", "-L", str(lib))["ok"] is True
+    shutil.rmtree(lib / "streams")  # nothing plays the old media any more
+    assert vstream_json("gc", "-L", str(lib), "--grace", "0")["deleted"] == 2
+
+
+def test_doctor_reports_playlists_whose_media_is_gone(samples, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(sample_path(samples, "ad")), check=True)
+    reel = lib / "reels" / "ad.m3u8"
+    media = Path(vstream_json("info", "ad", "-L", str(lib))["playlist"])
+    reel.parent.mkdir()  # a reel as `search --playlist` writes one: relative paths into media/
+    reel.write_text(media.read_text().replace("media.m4s", f"../{media.parent.relative_to(lib).as_posix()}/media.m4s"))
+    assert vstream_json("doctor", "-L", str(lib))["ok"] is True
+    shutil.rmtree(media.parent)  # what vstream before 0.2 did on remove, or a user's rm -r
+    report = vstream_json("doctor", "-L", str(lib))
+    problem = next(c for c in report["checks"] if c["name"] == "streams")
+    assert report["ok"] is False and "reels/ad.m3u8" in problem["detail"] and "gone" in problem["detail"]
 
 
 def test_info_suggests_close_ids(library):
@@ -129,3 +167,44 @@ def test_doctor_lists_the_models_with_sizes_sources_and_licences(tmp_path):
     assert all("Apache-2.0" in f["licence"] and "UNKNOWN" in f["licence"] for f in by_kind["labels"])
     proc = vstream("doctor", "-L", str(tmp_path / "none"))
     assert "model: whisper" in proc.stdout and "licence: MIT" in proc.stdout
+
+
+def test_errors_are_json_on_stdout_with_json(tmp_path):
+    proc = vstream("list", "-L", str(tmp_path / "none"), "--json")
+    assert proc.returncode == 3
+    body = json.loads(proc.stdout)
+    assert body["exit_code"] == 3 and "no vstream library" in body["error"] and "vstream init" in body["hint"]
+    proc = vstream("search", "x", "--limit", "0", "-L", str(tmp_path / "none"), "--json")
+    assert proc.returncode == 2 and json.loads(proc.stdout)["exit_code"] == 2
+
+
+def test_missing_ffmpeg_stops_ingest_with_exit_6(samples, tmp_path):
+    proc = vstream("ingest", "-L", str(tmp_path / "l"), str(sample_path(samples, "ad")), "--json",
+                   env={"VSTREAM_FFMPEG": "/nonexistent/ffmpeg"})  # fmt: skip
+    assert proc.returncode == 6 and "VSTREAM_FFMPEG" in json.loads(proc.stdout)["error"]
+
+
+def test_a_full_disk_is_exit_7_and_leaves_the_library_as_it_was(samples, tmp_path):
+    import subprocess
+
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs (CI runs as root)")
+    try:
+        lib = disk / "lib"
+        vstream("init", "-L", str(lib), check=True)
+        proc = vstream("ingest", "-L", str(lib), str(sample_path(samples, "talk")), str(sample_path(samples, "ad")))
+        assert proc.returncode == 7 and "no space left on device" in proc.stderr and "free space" in proc.stderr
+        assert vstream_json("list", "-L", str(lib))["videos"] == [] and not any((lib / "media").iterdir())
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_an_unreadable_layout_says_what_to_do(samples, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("init", "-L", str(lib), check=True)
+    marker = lib / "library.json"
+    marker.write_text(json.dumps(json.loads(marker.read_text()) | {"layout": 0}))
+    proc = vstream("list", "-L", str(lib))
+    assert proc.returncode == 5 and "migrate" not in proc.stderr and "new library" in proc.stderr

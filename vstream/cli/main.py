@@ -56,40 +56,55 @@ _register()
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Console-script entry point: map exceptions to documented exit codes, one line each."""
+    """Console-script entry point: map exceptions to documented exit codes, one line each.
+
+    With ``--json`` an error is also one JSON object on stdout, ``{"error", "hint", "exit_code"}``,
+    so a script that parses stdout always gets JSON.
+    """
     from vstream.cli.output import error
 
     debug = os.environ.get("VSTREAM_DEBUG") == "1"
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    failure: tuple[str, str | None] | None = None  # (message, hint) of an error, for --json
     try:
         code = app(args=argv, standalone_mode=False, prog_name="vstream")
     except typer.Abort:
         print("aborted", file=sys.stderr)
-        code = errors.INTERRUPTED
+        code, failure = errors.INTERRUPTED, ("aborted", None)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         show = getattr(exc, "show", None)
         show() if show else print(f"error: {exc}", file=sys.stderr)
         code = getattr(exc, "exit_code", errors.USAGE) or errors.USAGE
+        failure = (getattr(exc, "format_message", lambda: str(exc))(), None)
     except errors.VstreamError as exc:
         if debug:
             raise
         error(str(exc))
-        code = exc.exit_code
+        code, failure = exc.exit_code, (exc.message, exc.hint)
     except OSError as exc:  # permissions, disk full, read-only media: the OS's words and the path
         if debug:
             raise
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         error(f"{exc.strerror or exc}{where}")
-        code = errors.IO_ERROR
+        code, failure = errors.IO_ERROR, (f"{exc.strerror or exc}{where}", None)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        code = errors.INTERRUPTED
+        code, failure = errors.INTERRUPTED, ("interrupted", None)
     except Exception as exc:  # a bug: one line, and how to see more
         if debug:
             raise
         if type(exc).__module__ == "sqlite3":  # the catalog: read-only, disk full, locked too long
-            error(f"library catalog: {exc} (check that this user may write to the library directory)")
-            code = errors.BUSY if "locked" in str(exc) else errors.IO_ERROR
-            sys.exit(code)
-        error(f"internal error: {type(exc).__name__}: {exc} (set VSTREAM_DEBUG=1 for the traceback)")
-        code = errors.INTERNAL
+            message = f"library catalog: {exc}"
+            hint = "check that this user may write to the library directory"
+            error(f"{message} ({hint})")
+            code, failure = (errors.BUSY if "locked" in str(exc) else errors.IO_ERROR), (message, hint)
+        else:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            error(f"{message} (set VSTREAM_DEBUG=1 for the traceback)")
+            code, failure = errors.INTERNAL, (message, "set VSTREAM_DEBUG=1 for the traceback")
+    if failure is not None and as_json:
+        from vstream.cli.output import print_json
+
+        print_json({"error": failure[0], "hint": failure[1], "exit_code": code})
     sys.exit(code if isinstance(code, int) else 0)
