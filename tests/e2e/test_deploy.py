@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,12 +21,13 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 @pytest.fixture
-def stack(indexed_library, tmp_path):
+def stack(indexed_library, tmp_path, request):
+    """nginx (docs/deploy.md's configuration) in front of `vstream serve` started with the test's params."""
     if not Path(NGINX).exists():
         pytest.fail("nginx is required (make setup installs Debian's nginx)")
     lib = tmp_path / "lib"
     shutil.copytree(indexed_library, lib)
-    vstream = Server(lib, ROOT / "recipes")
+    vstream = Server(lib, ROOT / "recipes", *getattr(request, "param", ()))
     port = free_port()
     conf = re.search(r"```nginx\n(.*?)```", (ROOT / "docs" / "deploy.md").read_text(), re.S).group(1)
     conf = (conf.replace("/srv/vstream-library", str(lib)).replace("127.0.0.1:8642", f"127.0.0.1:{vstream.port}")
@@ -74,3 +77,22 @@ def test_a_stream_plays_through_nginx_in_hlsjs(stack, hls_player):
     played = hls_player.play(base + "/streams/demo/master.m3u8?user=u1", timeout=60, rate=8.0)
     played.assert_played(expected_duration=16.0, tolerance=0.1)
     assert any(r.startswith("206 ") and "/media/" in r for r in played.requests)
+
+
+SECRET, ADMIN = "deploy-secret", "deploy-admin-token-0123"
+
+
+@pytest.mark.parametrize("stack", [("--secret", SECRET, "--admin-token", ADMIN)], indirect=True)
+def test_behind_nginx_only_the_admin_token_mints_links(stack):
+    """docs/deploy.md's setup: the API that signs links is reachable through nginx, but only with the token."""
+    base, _ = stack
+    for headers in ({}, {"Authorization": "Bearer guessed-token-0123456"}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(base + "/api/link?recipe=demo&user=u1", headers)
+        assert refused.value.code == 401
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        get(base + "/streams/demo/master.m3u8?user=u1")
+    assert unsigned.value.code == 403
+    link = json.loads(get(base + "/api/link?recipe=demo&user=u1", {"Authorization": f"Bearer {ADMIN}"})[2])["url"]
+    status, _, master = get(base + link)
+    assert status == 200 and m3u8.loads(master.decode()).playlists

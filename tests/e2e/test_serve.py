@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 from vstream.serve import signing
 
 SECRET = "test-secret"
+ADMIN = "admin-token-0123456789"  # what minting signed links takes on the signed server
 
 
 def free_port() -> int:
@@ -29,12 +30,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, lib: Path | str, recipes: Path, *args: str, env: dict | None = None):
+    def __init__(self, lib: Path | str, recipes: Path | None, *args: str, env: dict | None = None, cwd: Path = ROOT):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "vstream", "serve", "-L", str(lib), "--recipes", str(recipes),
+        where = ["--recipes", str(recipes)] if recipes else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "vstream", "serve", "-L", str(lib), *where,
                                       "--port", str(self.port), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=ROOT, env=os.environ | (env or {}))  # fmt: skip
+                                     text=True, cwd=cwd, env=os.environ | (env or {}))  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -54,9 +56,10 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
-    def json(self, path: str, body: dict | None = None) -> tuple[int, dict]:
+    def json(self, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
-        status, _, raw = self.get(path, {"content-type": "application/json"} if data else None, data)
+        headers = ({"content-type": "application/json"} if data else {}) | ({"authorization": f"Bearer {token}"} if token else {})
+        status, _, raw = self.get(path, headers, data)
         return status, json.loads(raw)
 
     def stop(self) -> str:
@@ -78,7 +81,7 @@ def served(tmp_path_factory, indexed_library):
     recipes = root / "recipes"
     shutil.copytree(ROOT / "recipes", recipes)
     plain = Server(lib, recipes)
-    signed = Server(lib, recipes, "--secret", SECRET)
+    signed = Server(lib, recipes, "--secret", SECRET, "--admin-token", ADMIN)
     yield plain, signed, lib
     plain.stop()
     signed.stop()
@@ -152,7 +155,7 @@ def test_signed_urls_guard_manifests_and_leave_segments_public(served):
     _, server, _ = served
     status, body = server.json("/streams/demo/master.m3u8?user=u1")
     assert status == 403 and "signed" in body["error"]
-    status, link = server.json("/api/link?recipe=highlights&user=u42&topic=a%20cat")
+    status, link = server.json("/api/link?recipe=highlights&user=u42&topic=a%20cat", token=ADMIN)
     assert status == 200 and "sig=" in link["url"]
     status, _, master = server.get(link["url"])
     assert status == 200
@@ -167,6 +170,60 @@ def test_signed_urls_guard_manifests_and_leave_segments_public(served):
     assert status == 403 and "expired" in body["error"]
     segment = m3u8.loads(video.decode()).segments[0].uri
     assert server.get(segment, {"Range": "bytes=0-99"})[0] == 206  # segments need no token
+
+
+def test_only_the_admin_token_mints_signed_links(served):
+    _, server, _ = served
+    for token in (None, "wrong-token-0123456789"):
+        status, body = server.json("/api/link?recipe=highlights&user=u42", token=token)
+        assert status == 401 and "admin token" in body["error"] and "sig" not in json.dumps(body)
+        status, body = server.json("/api/reels", {"clips": [{"video_id": "talk", "start": 0, "end": 8}]}, token=token)
+        assert status == 401 and "url" not in body
+    status, reel = server.json("/api/reels", {"clips": [{"video_id": "talk", "start": 0, "end": 8}]}, token=ADMIN)
+    assert status == 200 and "sig=" in reel["url"] and server.get(reel["url"])[0] == 200
+
+
+def test_a_signed_server_without_an_admin_token_mints_nothing(indexed_library):
+    server = Server(indexed_library, ROOT / "recipes", "--secret", SECRET)
+    try:
+        status, body = server.json("/api/link?recipe=highlights&user=u42")
+        assert status == 403 and "--admin-token" in body["hint"]
+    finally:
+        server.stop()
+
+
+def test_answers_never_show_where_the_server_keeps_its_files(served):
+    server, _, lib = served
+    recipes = server.proc.args[server.proc.args.index("--recipes") + 1]
+    answers = [server.get("/api/search?q=a%20rocket%20launch&limit=3")[2], server.get("/api/videos")[2],
+               server.get("/streams/nope/master.m3u8")[2], server.get("/api/reels", {"content-type": "application/json"},
+               json.dumps({"clips": [{"video_id": "nope", "start": 0, "end": 1}]}).encode())[2]]  # fmt: skip
+    for body in answers:
+        text = body.decode()
+        assert str(lib) not in text and recipes not in text and str(ROOT) not in text, text[:300]
+    moment = json.loads(answers[0])["moments"][0]
+    assert moment["thumbnail"].startswith("index/thumbs/")
+
+
+def test_serve_without_a_recipes_folder_still_searches(indexed_library, tmp_path):
+    server = Server(indexed_library, None, cwd=tmp_path)  # no ./recipes there
+    try:
+        status, body = server.json("/api/search?q=a%20rocket%20launch&limit=1")
+        assert status == 200 and body["moments"]
+        assert server.json("/api/recipes") == (200, {"recipes": []})
+    finally:
+        stderr = server.stop()
+    assert "no ./recipes folder" in stderr
+
+
+def test_a_port_in_use_fails_before_serving(indexed_library):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "vstream", "serve", "-L", str(indexed_library), "--recipes",
+                               str(ROOT / "recipes"), "--port", str(port)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 7 and f"port {port}" in proc.stderr and "serving" not in proc.stderr
 
 
 def test_search_api_returns_moments_with_thumbnails_it_serves(served):

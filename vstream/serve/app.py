@@ -11,6 +11,7 @@ changes. With ``secret`` set, manifests need an HMAC-signed URL; segments stay p
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import re
@@ -54,6 +55,7 @@ class Settings:
     ttl: int = 60  # seconds a personal manifest is kept (and may be cached privately by the player)
     link_ttl: int = 3600  # seconds a signed URL handed out by the API stays valid
     base_url: str | None = None  # segments under a CDN instead of this server's /media
+    admin_token: str | None = None  # with a secret: what /api/link and POST /api/reels need to mint links
     stats: dict[str, int] = field(default_factory=lambda: {"composed": 0, "cached": 0})
 
 
@@ -76,7 +78,7 @@ class Streams:
             path = self.s.recipes / f"{name}{suffix}"
             if path.is_file() and path.resolve().parent == self.s.recipes.resolve():
                 return path
-        raise errors.NotFound(f"no recipe {name!r} in {self.s.recipes}", hint="see /api/recipes")
+        raise errors.NotFound(f"no recipe {name!r}", hint="see /api/recipes")
 
     def recipes(self) -> list[dict[str, Any]]:
         from vstream.compose.recipe import RecipeError, load
@@ -241,9 +243,37 @@ def create_app(settings: Settings):
             response.headers["access-control-allow-origin"] = "*"
             return response
 
+    # where this server's files lie is nobody's business but its own: answers name them relatively
+    hidden = sorted({str(p) for p in (lib.root, lib.root.resolve(), settings.recipes, settings.recipes.resolve())},
+                    key=len, reverse=True)  # fmt: skip
+
+    def scrub(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for prefix in hidden:
+            text = text.replace(prefix + "/", "").replace(prefix, "the library" if "recipes" not in prefix else "recipes")
+        return text
+
     def fail(exc: errors.VstreamError) -> JSONResponse:
         status = {errors.NOT_FOUND: 404, errors.USAGE: 400, errors.BAD_MEDIA: 422, errors.BUSY: 503}.get(exc.exit_code, 500)
-        return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=status)
+        return JSONResponse({"error": scrub(exc.message), "hint": scrub(exc.hint), "exit_code": exc.exit_code},
+                            status_code=status)  # fmt: skip
+
+    def minting_refused(request: Request) -> Response | None:
+        """On a server with a secret, a signed link is a grant: only the admin token may ask for one."""
+        if not settings.secret:
+            return None  # an open server's links are unsigned and grant nothing the URL itself does not
+        if not settings.admin_token:
+            return JSONResponse({"error": "this server does not hand out signed links",
+                                 "hint": "start vstream serve with --admin-token (or $VSTREAM_ADMIN_TOKEN)",
+                                 "exit_code": errors.USAGE}, status_code=403)  # fmt: skip
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.admin_token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse({"error": "minting a signed link needs the admin token",
+                                 "hint": "send Authorization: Bearer TOKEN", "exit_code": errors.USAGE},
+                                status_code=401, headers={"www-authenticate": 'Bearer realm="vstream"'})  # fmt: skip
+        return None
 
     def values_of(request: Request) -> tuple[str, dict[str, str]]:
         query = request.query_params
@@ -314,11 +344,13 @@ def create_app(settings: Settings):
         data = result.to_dict()
         for m in data["moments"]:
             m["thumbnail_url"] = file_url(lib, m["thumbnail"])
+            m["thumbnail"] = library_path(lib, m["thumbnail"])
         return JSONResponse(data)
 
     def api_videos(request: Request) -> Response:
         with streams.lock:
-            videos = [v.summary() | {"thumbnail_url": f"/media/{v.media_dir[6:]}/{v.meta['files']['thumbnail']}"}
+            videos = [v.summary() | {"thumbnail_url": f"/media/{v.media_dir[6:]}/{v.meta['files']['thumbnail']}",
+                                     "source": PurePosixPath(v.source).name}  # the file's name, not where it lies
                       for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
         return JSONResponse({"videos": videos})
 
@@ -331,6 +363,9 @@ def create_app(settings: Settings):
 
     def api_link(request: Request) -> Response:
         """A (signed, when the server has a secret) URL for a recipe stream: GET /api/link?recipe=NAME&user=..&VAR=.."""
+        refused = minting_refused(request)
+        if refused:
+            return refused
         name = request.query_params.get("recipe", "")
         streams.recipe_file(name)
         user, values = values_of(request)
@@ -338,6 +373,9 @@ def create_app(settings: Settings):
         return JSONResponse({"url": stream_url(settings, name, user, values)})
 
     def api_reels(request: Request, body: dict) -> Response:
+        refused = minting_refused(request)
+        if refused:
+            return refused
         spec = {"clips": [[str(c["video_id"]), round(float(c["start"]), 3), round(float(c["end"]), 3)]
                           for c in body.get("clips", [])]}  # fmt: skip
         for key in ("overlay", "resolution", "captions"):
@@ -387,6 +425,16 @@ def create_app(settings: Settings):
     app.state.settings = settings
     app.state.streams = streams
     return app
+
+
+def library_path(lib: Library, path: str) -> str:
+    """A path inside the library as the library names it (relative), or "" for anything else."""
+    if not path:
+        return ""
+    try:
+        return Path(path).resolve().relative_to(lib.root.resolve()).as_posix()
+    except ValueError:
+        return path if not Path(path).is_absolute() else ""
 
 
 def file_url(lib: Library, path: str) -> str:

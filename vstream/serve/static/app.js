@@ -19,9 +19,19 @@ function fmt(t) {
   return `${m}:${s}`;
 }
 
-async function api(path, options) {
-  const response = await fetch(path, options);
+async function api(path, options = {}) {
+  // A server with --secret hands out signed links only to its admin token: ask for it once.
+  const token = sessionStorage.getItem("vstreamAdminToken");
+  const headers = Object.assign({}, options.headers || {}, token ? { authorization: `Bearer ${token}` } : {});
+  const response = await fetch(path, Object.assign({}, options, { headers }));
   const body = await response.json();
+  if (response.status === 401 && !options.retried) {
+    const given = window.prompt("This server needs its admin token to hand out links:");
+    if (given) {
+      sessionStorage.setItem("vstreamAdminToken", given.trim());
+      return api(path, Object.assign({}, options, { retried: true }));
+    }
+  }
   if (!response.ok) { throw new Error(body.error + (body.hint ? ` (${body.hint})` : "")); }
   return body;
 }
