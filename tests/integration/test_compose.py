@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -214,12 +215,17 @@ BAD = [
     ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: logo.png\n", "r.yaml:6", "use auto, or a .vtt"),
     ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: auto\n  translate: fr\n", "r.yaml",
      "no fr translation"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\n    duration: 0\n", "r.yaml:4", "clips[0].duration: must be more than 0"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\noutput:\n  name: y\n", "r.yaml:6", "unknown field 'name'"),
+    ("version: 1\nname: x\nclips:\n  - video: talk\noverlays:\n  - image: notes.png\n", "r.yaml",
+     "overlay notes.png is not a PNG image (not an image file)"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("text, where, needle", BAD)
 def test_bad_recipes_are_one_line_exit_2_and_write_nothing(lib, tmp_path, text, where, needle):
     path = recipe(tmp_path, text)
+    (path.parent / "notes.png").write_text("a text file with an image's name")
     proc = vstream("compose", str(path), "-L", str(lib))
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip()
@@ -283,6 +289,25 @@ def test_previously_on_recaps_earlier_episodes_by_tag_in_episode_order(lib, samp
     assert any(clips[1]["start"] <= (p["start"] + p["end"]) / 2 <= clips[1]["end"] for p in peaks)
     later = compose(lib, RECIPES / "previously_on.yaml", "--set", "episode=2")
     assert [c["video_id"] for c in later["clips"]] == ["talk", "match"]
+    first = compose(lib, RECIPES / "previously_on.yaml", "--set", "episode=1")  # nothing came before it
+    assert [c["video_id"] for c in first["clips"]] == ["talk"] and "(skipped)" in first["warnings"][0]
+
+
+def test_vars_the_recipe_does_not_declare_are_reported(lib):
+    result = compose(lib, RECIPES / "highlights.yaml", "--set", "topik=goals")
+    assert "declares no var topik (its vars: topic, user)" in result["warnings"][0]
+    proc = vstream("compose", str(RECIPES / "highlights.yaml"), "-L", str(lib), "--set", "topik=goals", "--strict", "--json")
+    assert proc.returncode == 2 and "declares no var topik" in json.loads(proc.stdout)["error"]
+    proc = vstream("compose", str(RECIPES / "highlights.yaml"), "-L", str(lib), "--set", "topic")
+    assert proc.returncode == 2 and "bad var 'topic'" in proc.stderr and "--set topic=goals" in proc.stderr
+
+
+def test_a_user_twice_in_the_users_file_is_refused(lib, tmp_path):
+    rows = tmp_path / "fans.csv"
+    rows.write_text("user,topic\nu1,a cat\nu2,rocket\nu1,budget\n")
+    proc = vstream("compose", str(RECIPES / "highlights.yaml"), "-L", str(lib), "--users", str(rows))
+    assert proc.returncode == 2 and "user 'u1' is on rows 1 and 3" in proc.stderr
+    assert not (lib / "streams").exists()
 
 
 def test_select_loudest_picks_the_crowd_peaks(lib, tmp_path, samples):

@@ -67,3 +67,18 @@ def test_overlay_opacity_is_what_the_recipe_says_in_the_pixels(lib, tmp_path):
 def test_render_refuses_what_is_not_a_composed_stream(lib, tmp_path):
     proc = vstream("render", str(tmp_path), "--out", str(tmp_path / "x.mp4"))
     assert proc.returncode == 3 and "not a composed stream" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_render_writes_only_what_it_says(lib, tmp_path):
+    master = vstream_json("compose", str(RECIPES / "demo.yaml"), "-L", str(lib))["master"]
+    proc = vstream("render", master, "--out", str(tmp_path / "x.avi"))
+    assert proc.returncode == 2 and "render writes an MP4 file" in proc.stderr
+    assert not (tmp_path / "x.avi").exists()
+
+
+def test_render_takes_a_search_reel(lib, tmp_path):
+    reel = tmp_path / "reels" / "cats.m3u8"
+    vstream("search", "a cat", "-L", str(lib), "--limit", "2", "--playlist", str(reel), check=True)
+    result = vstream_json("render", str(reel), "--out", str(tmp_path / "cats.mp4"))
+    assert result["clips"] >= 1
+    assert played_duration(Path(result["output"])) == pytest.approx(result["duration"], abs=0.1)

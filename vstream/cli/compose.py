@@ -25,6 +25,7 @@ def compose(
     users: Optional[str] = typer.Option(None, "--users", help="One stream per row of a .csv (header: user,VAR...) or .jsonl file."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Segment URLs under this base (a CDN) instead of relative paths."),
     check: bool = typer.Option(False, "--check", help="Validate the recipe (and its clips) without writing anything."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (instead of warning) on a var the recipe does not declare."),
     json: bool = JsonOption,
 ) -> None:
     """Turn a YAML recipe into a personal HLS stream that points at the library's segments.
@@ -39,8 +40,9 @@ def compose(
     from vstream.search import Searcher
 
     parsed = load(recipe)
-    values = parse_tags(set_)
+    values = parse_tags(set_, what="var", example="--set topic=goals")
     rows = _rows(users) if users else [{"user": user, **values}]
+    notes = _undeclared(parsed, set(values) | {k for row in rows for k in row if k != "user"}, strict)
     lib = Library.open(library)
     searcher = Searcher(lib)
     results = []
@@ -51,6 +53,8 @@ def compose(
             who = str(row.get("user") or user)
             vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
             results.append(run(lib, parsed, vars_, user=who, base_url=base_url, write=not check, searcher=searcher))
+    for r in results:
+        r.warnings[:0] = notes
     if json:
         print_json(results[0].to_dict() if len(results) == 1 and not users else {"streams": [r.to_dict() for r in results]})
     elif check:
@@ -66,6 +70,21 @@ def compose(
                 err.print(f"break {where} ({', '.join(b.ads) or 'no ads'}, {b.duration:g}s{moved})", markup=False)
             for w in r.warnings:
                 err.print(f"warning: {w}", markup=False)
+
+
+def _undeclared(recipe, names: set[str], strict: bool) -> list[str]:
+    """A var the recipe does not declare is most likely a typo: say so (or fail with --strict)."""
+    from vstream.compose.recipe import RecipeError
+
+    declared = set(recipe.defaults())
+    unknown = sorted(names - declared)
+    if not unknown:
+        return []
+    known = ", ".join(sorted(declared)) or "none"
+    message = f"{recipe.path.name} declares no var {', '.join(unknown)} (its vars: {known}); it has no effect"
+    if strict:
+        raise RecipeError(message, hint="fix the name, or declare it under vars:")
+    return [message]
 
 
 def _rows(path: str) -> list[dict]:
@@ -101,6 +120,13 @@ def _rows(path: str) -> list[dict]:
         raise RecipeError(f"--users {path}: use a .csv or .jsonl file")
     if not rows:
         raise RecipeError(f"{p.name}: no users")
+    first: dict[str, int] = {}
+    for n, row in enumerate(rows, 1):
+        who = str(row.get("user") or "")
+        if who in first:  # the second row's stream would silently replace the first's
+            raise RecipeError(f"{p.name}: user {who!r} is on rows {first[who]} and {n}",
+                              hint="each user gets one stream: keep one row per user")  # fmt: skip
+        first[who] = n
     return rows
 
 

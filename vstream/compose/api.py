@@ -319,7 +319,13 @@ class Timeline:
             raise UsageError(f"{self.origin}: overlay position {image.position!r}", hint="use " + ", ".join(POSITIONS))
         if not 0 <= image.opacity <= 1 or not 0 < image.scale <= 1:
             raise UsageError(f"{self.origin}: overlay {path.name}: opacity must be 0..1 and scale 0..1")
-        spec: dict[str, Any] = {"image": f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode(),
+        data = path.read_bytes()
+        if image_type(data) != mime:  # the player and `vstream render` would fail on it later, far from here
+            found = image_type(data)
+            raise UsageError(f"{self.origin}: overlay {path.name} is not a {mime.split('/')[1].upper()} image"
+                             + (f" (its bytes are {found})" if found else " (not an image file)"),
+                             hint="export the logo as PNG, JPEG or WebP")  # fmt: skip
+        spec: dict[str, Any] = {"image": f"data:{mime};base64," + base64.b64encode(data).decode(),
                                 "position": image.position, "scale": image.scale, "opacity": image.opacity}  # fmt: skip
         if start:
             spec["start"] = start
@@ -512,3 +518,14 @@ class _SafetyJudge:
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def image_type(data: bytes) -> str | None:
+    """The MIME type an image file's first bytes say it is (PNG, JPEG, WebP), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None

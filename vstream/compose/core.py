@@ -119,6 +119,8 @@ def _span(recipe: Recipe, spec: dict[str, Any], path: str, video) -> tuple[float
             raise RecipeError(f"{recipe.where(path)}: {path}: start {start:g}s reaches before the start of {video.id} "
                               f"({length:g}s long)")  # fmt: skip
         start = length + start
+    if "duration" in spec and _number(recipe, f"{path}.duration", spec["duration"]) <= 0:
+        raise RecipeError(f"{recipe.where(path)}: {path}.duration: must be more than 0 seconds")
     end = (start + _number(recipe, f"{path}.duration", spec["duration"]) if "duration" in spec
            else _number(recipe, f"{path}.end", spec["end"]) if "end" in spec else length)  # fmt: skip
     if not 0 <= start < length or end <= start or end > length + 1e-6:

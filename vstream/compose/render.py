@@ -55,32 +55,52 @@ class RenderResult:
         return asdict(self)
 
 
+FILE_SUFFIXES = (".mp4", ".m4v", ".mov")  # render writes one MP4 file; anything without a suffix is an HLS folder
+
+
 def find_stream(path: str | Path) -> Path:
-    """A composed stream's folder from its master.m3u8 or its folder."""
+    """A composed stream's folder (from its master.m3u8 or its folder), or a reel's media playlist
+    (what ``vstream search --playlist`` writes)."""
     p = Path(path).expanduser().absolute()
+    if p.is_file() and p.suffix.lower() == ".m3u8" and p.name != "master.m3u8":
+        text = p.read_text(errors="replace")[:4096]
+        if "#EXTINF" in text and not (p.parent / "master.m3u8").is_file():
+            return p  # a reel: clips of library videos, no overlay or captions
     folder = p if p.is_dir() else p.parent
     if not (folder / "video.m3u8").is_file() or not (folder / "master.m3u8").is_file():
         raise NotFound(f"{path}: not a composed stream (no master.m3u8 and video.m3u8 there)",
-                       hint="give the master.m3u8 that vstream compose printed")  # fmt: skip
+                       hint="give the master.m3u8 that vstream compose printed, or a search --playlist reel")  # fmt: skip
     return folder
 
 
 def library_of(stream: Path) -> Library:
-    """``LIBRARY/streams/NAME/USER`` -> the library."""
+    """``LIBRARY/streams/NAME/USER`` -> the library; a reel -> the library its segment paths lead into."""
+    if stream.is_file():
+        import m3u8
+
+        for seg in m3u8.loads(stream.read_text()).segments:
+            target = (stream.parent / (seg.uri or "")).resolve()
+            for parent in target.parents:
+                if parent.name == "media" and (parent.parent / "library.json").is_file():
+                    return Library.open(parent.parent)
+        raise NotFound(f"{stream}: its segments are not in a library", hint="name the library with --library")
     return Library.open(stream.parents[2])
 
 
 def render(stream: Path, out: str | Path, *, lib: Library | None = None, progress: Progress = SILENT) -> RenderResult:
+    out = Path(out).expanduser().absolute()
+    as_hls = out.suffix.lower() not in FILE_SUFFIXES
+    if as_hls and (out.suffix or (out.exists() and not out.is_dir())):
+        raise UsageError(f"--out {out.name}: render writes an MP4 file ({', '.join(FILE_SUFFIXES)}) "
+                         "or an HLS folder (a name without an extension)")  # fmt: skip
     stream = find_stream(stream)
     lib = lib or library_of(stream)
-    timeline = read_timeline(lib, stream / "video.m3u8")
-    session = session_data((stream / "master.m3u8").read_text())
-    cues = cap.parse((stream / "captions.vtt").read_text(), "captions.vtt") if (stream / "captions.vtt").exists() else []
+    reel = stream.is_file()
+    timeline = read_timeline(lib, stream if reel else stream / "video.m3u8")
+    session = {} if reel else session_data((stream / "master.m3u8").read_text())
+    captions = None if reel else stream / "captions.vtt"
+    cues = cap.parse(captions.read_text(), "captions.vtt") if captions and captions.exists() else []
     cues = [c for c in cues if c[2].strip()]
-    out = Path(out).expanduser().absolute()
-    as_hls = out.suffix.lower() != ".mp4"
-    if as_hls and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: give a .mp4 file or a folder for HLS")
     cache = lib.root / "cache" / "render"
     cache.mkdir(parents=True, exist_ok=True)
     videos = {c["video_id"]: lib.get(c["video_id"]) for c in timeline["clips"]}
@@ -119,7 +139,7 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
     progress.begin("joining the clips", None)
     output = _join(binary, parts, out, as_hls, cache)
     progress.end()
-    return RenderResult(str(stream / "master.m3u8"), str(output), round(timeline["duration"], 3), width, height,
+    return RenderResult(str(stream if reel else stream / "master.m3u8"), str(output), round(timeline["duration"], 3), width, height,
                         len(parts), cached, len(parts) - cached, warnings)  # fmt: skip
 
 
