@@ -5,8 +5,17 @@ lancedb`` costs seconds, mostly its REST namespace client, which a local library
 needs), so keyword search starts fast and semantic search loads only the text embedder.
 
 Pipeline: hits from each list (full-text over transcripts and scene text, vectors over
-transcripts, scene descriptions, on-screen text and CLIP frames) -> fused by reciprocal
-rank (hybrid) -> merged into moments per video -> snapped outward to keyframes.
+transcripts, scene descriptions, on-screen text and CLIP frames) -> each hit's evidence
+calibrated to 0..1 -> combined (hybrid) -> merged into moments per video -> snapped outward
+to keyframes.
+
+Scores mean the same for every query, so ``--min-score`` and a recipe's ``on_empty`` can rely
+on them: *lexical* evidence is the share of the query's content words (stop-words dropped) that
+the hit's text contains; *semantic* evidence is the cosine similarity mapped from the embedder's
+"unrelated" level (0) to its "same meaning" level (1); hybrid combines the two as independent
+evidence, 1 - (1 - lexical)(1 - semantic), with reciprocal-rank fusion only breaking ties. A
+hit with no evidence (below :data:`MIN_EVIDENCE`) is no result: nonsense and stop-words alone
+find nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +42,20 @@ SEMANTIC_FLOOR = 0.2
 NPROBES = 64
 EF = 256
 CLIP_FLOOR = 0.15
+# Calibration of cosine similarity to evidence (measured on the sample library with all-MiniLM-L6-v2:
+# unrelated sentences score 0.20-0.25, paraphrases and matching descriptions 0.5-0.75).
+SEMANTIC_RANGE = (0.25, 0.65)
+CLIP_RANGE = (0.18, 0.32)  # CLIP text-image similarities sit lower and closer together
+MIN_EVIDENCE = 0.05  # a moment with less evidence than this is not a result
+# Peaks: momentary loudness mapped to 0..1 (quiet speech ~-30 LUFS, a roaring crowd ~-10).
+LOUDNESS_RANGE = (-40.0, -5.0)
+STOP_WORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between both
+but by can could did do does doing down during each few for from further had has have having he her here hers him
+his how i if in into is it its itself just me more most my no nor not now of off on once only or other our ours out
+over own part same she should so some such than that the their theirs them then there these they this those through
+to too under until up very was we were what when where which while who whom why will with would you your yours
+""".split())  # fmt: skip
 RESULT_CACHE = 256  # searches remembered per Searcher (until the catalog changes)
 
 
@@ -46,6 +69,7 @@ class Hit:
     score: float  # the list's own score (similarity, BM25, LUFS)
     text: str = ""
     thumbnail: str = ""
+    evidence: float = 0.0  # the score calibrated to 0..1 (see the module docstring)
 
 
 @dataclass
@@ -121,6 +145,56 @@ def rrf(lists: Iterable[list[Hit]], k: int = RRF_K) -> list[tuple[Hit, float]]:
     return sorted(((h, s / best) for h, s in fused.values()), key=lambda hs: -hs[1])
 
 
+def words(text: str) -> list[str]:
+    """Case-folded words of ``text`` (letters and digits, any script)."""
+    out, current = [], []
+    for ch in unicodedata.normalize("NFKC", text).casefold():
+        if ch.isalnum():
+            current.append(ch)
+        elif current:
+            out.append("".join(current))
+            current = []
+    if current:
+        out.append("".join(current))
+    return out
+
+
+def content_words(query: str) -> list[str]:
+    """The query's words that carry meaning: stop-words dropped, each once."""
+    return list(dict.fromkeys(w for w in words(query) if w not in STOP_WORDS))
+
+
+def coverage(terms: list[str], text: str) -> float:
+    """Lexical evidence: the share of ``terms`` found in ``text`` (a word, or a word it begins: launch/launches)."""
+    if not terms:
+        return 0.0
+    have = words(text)
+    found = sum(1 for t in terms if any(w == t or (len(t) >= 3 and w.startswith(t)) for w in have))
+    return found / len(terms)
+
+
+def calibrate(similarity: float, span: tuple[float, float]) -> float:
+    """Cosine similarity -> 0..1 evidence: 0 at the "unrelated" level, 1 at the "same meaning" level."""
+    low, high = span
+    return min(1.0, max(0.0, (similarity - low) / (high - low)))
+
+
+def combine(lists: list[list[Hit]], lexical_sources: frozenset[str]) -> list[tuple[Hit, float]]:
+    """Hybrid: per hit span, 1 - (1 - best lexical)(1 - best semantic); ties broken by reciprocal rank."""
+    fused = {(h.video_id, round(h.start, 3), round(h.end, 3), h.kind): (h, rank) for h, rank in rrf(lists)}
+    lexical: dict[tuple, float] = {}
+    semantic: dict[tuple, float] = {}
+    for hit in (h for lst in lists for h in lst):
+        key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
+        side = lexical if hit.source in lexical_sources else semantic
+        side[key] = max(side.get(key, 0.0), hit.evidence)
+    out = []
+    for key, (hit, rank) in fused.items():
+        score = 1 - (1 - lexical.get(key, 0.0)) * (1 - semantic.get(key, 0.0))
+        out.append((hit, score + rank * 1e-6))  # rank only orders equal evidence
+    return out
+
+
 def merge_moments(scored: list[tuple[Hit, float]], overlap: float = 0.25, max_length: float = 120.0) -> list[Moment]:
     """Hits that overlap in one video become one moment; the best hit seeds it.
 
@@ -139,7 +213,9 @@ def merge_moments(scored: list[tuple[Hit, float]], overlap: float = 0.25, max_le
             None,
         )  # fmt: skip
         if target is None:
-            moment = Moment(hit.video_id, hit.start, hit.end, score, [hit.kind], "", hit.thumbnail, [hit.source])
+            # a scene found by what it shows or says on screen shows that text; speech is filled in later
+            text = hit.text if hit.kind == "scene" and hit.source != "loudness" else ""
+            moment = Moment(hit.video_id, hit.start, hit.end, score, [hit.kind], text, hit.thumbnail, [hit.source])
             moments.append(moment)
             by_video.setdefault(hit.video_id, []).append(moment)
             continue
@@ -179,6 +255,18 @@ def rank_moments(moments: list[Moment], *, limit: int, max_per_video: int | None
         if len(out) >= limit:
             break
     return out
+
+
+LEXICAL = frozenset({"keyword-transcript", "keyword-scene"})
+
+
+def drop_overlaps(moments: list[Moment]) -> list[Moment]:
+    """Keep the better of two moments of one video that overlap (they are in score order)."""
+    kept: list[Moment] = []
+    for m in moments:
+        if not any(k.video_id == m.video_id and k.start < m.end and m.start < k.end for k in kept):
+            kept.append(m)
+    return kept
 
 
 def check_language(query: str, model_name: str) -> None:
@@ -330,6 +418,9 @@ class Searcher:
     def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
         if not query and opts.mode != "peaks":
             raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
+        if opts.mode == "peaks" and (query or opts.kind):
+            raise UsageError("--mode peaks ranks moments by loudness: it takes no query and no --kind",
+                             hint='vstream search "" --mode peaks [--video ID] [--tag k=v]')  # fmt: skip
         where = self._where(opts)
         k = max(30, opts.limit * 3)  # candidates per list: enough for fusion to agree on the top moments
         if opts.mode == "peaks":
@@ -341,20 +432,29 @@ class Searcher:
             if opts.mode in ("semantic", "hybrid"):
                 futures += [self._submit(job) for job in self._semantic(query, where, k, opts.kind)]
             lists = [f.result() for f in futures]
+            terms = content_words(query)
+            for hit in (h for lst in lists for h in lst):
+                if hit.source in LEXICAL:
+                    hit.evidence = coverage(terms, hit.text)
+            lists = [[h for h in lst if h.evidence >= MIN_EVIDENCE] for lst in lists]
             if opts.mode == "hybrid":
-                scored = rrf(lists)
-            else:  # one kind of score: keep each hit's best
+                scored = combine(lists, LEXICAL)
+            else:  # one kind of evidence: keep each hit's best (BM25 or similarity orders equal evidence)
                 best: dict[tuple, tuple[Hit, float]] = {}
                 for hit in (h for lst in lists for h in lst):
                     key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
-                    if key not in best or hit.score > best[key][1]:
-                        best[key] = (hit, hit.score)
+                    value = hit.evidence + min(hit.score, 100.0) * 1e-6
+                    if key not in best or value > best[key][1]:
+                        best[key] = (hit, value)
                 scored = list(best.values())
         moments = rank_moments(merge_moments(scored), limit=opts.limit, max_per_video=opts.max_per_video,
                                min_score=opts.min_score)  # fmt: skip
         for m in moments:
+            m.score = round(min(1.0, m.score), 4)
             video = self._video(m.video_id)
             snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
+        if opts.mode == "peaks":  # widened to keyframes, neighbouring peaks may now overlap: keep the louder
+            moments = drop_overlaps(moments)
         self._fill(moments)
         return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
 
@@ -424,7 +524,8 @@ class Searcher:
             extra = [text_col] + (["thumbnail"] if thumb else [])
             rows = self.index.nearest(table, "vector", q, k, where, extra)
             return [Hit(r["video_id"], r["start"], r["end"], kind_, source, 1 - r["_distance"], r[text_col],
-                        r.get("thumbnail", "")) for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR]  # fmt: skip
+                        r.get("thumbnail", ""), calibrate(1 - r["_distance"], SEMANTIC_RANGE))
+                    for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR]  # fmt: skip
 
         if kind in (None, "speech"):
             jobs.append(lambda: nearest("speech", "speech", "transcript", "text", False))
@@ -452,7 +553,7 @@ class Searcher:
             if scene is None or r["scene"] in hits or 1 - r["_distance"] < CLIP_FLOOR:
                 continue
             hits[r["scene"]] = Hit(r["video_id"], scene["start"], scene["end"], "scene", "clip", 1 - r["_distance"],
-                                   "", scene["thumbnail"])  # fmt: skip
+                                   "", scene["thumbnail"], calibrate(1 - r["_distance"], CLIP_RANGE))  # fmt: skip
         return list(hits.values())
 
     def _peaks(self, opts: SearchOptions, where: str | None) -> list[tuple[Hit, float]]:
@@ -462,7 +563,9 @@ class Searcher:
         hits = []
         for r in rows:
             for t, lufs in peaks(r["lufs"], limit=max(opts.limit, 5), step=r["step"]):
-                hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs), lufs))
+                score = calibrate(lufs, LOUDNESS_RANGE)
+                hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs, "", "", score),
+                             score + (lufs + 100) * 1e-6))  # equal evidence: the louder first
         return hits
 
     def transcript(self, video_id: str) -> list[dict]:
@@ -476,8 +579,9 @@ class Searcher:
     def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, and a thumbnail for moments found without one."""
         for m in moments:
-            inside = [r for r in self.transcript(m.video_id) if r["end"] > m.start and r["start"] < m.end]
-            m.text = " ".join(r["text"].strip() for r in inside)
+            if not m.text:  # what was said in it (a scene hit keeps the words it was found by)
+                inside = [r for r in self.transcript(m.video_id) if r["end"] > m.start and r["start"] < m.end]
+                m.text = " ".join(r["text"].strip() for r in inside)
             if not m.thumbnail:
                 video = self._video(m.video_id)
                 m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])

@@ -57,3 +57,29 @@ def test_other_scripts_get_a_clear_message(query, script):
     with pytest.raises(UsageError, match=f"mostly {script} script") as exc:
         check_language(query, "all-MiniLM-L6-v2")
     assert "--mode keyword" in str(exc.value)
+
+
+def test_lexical_evidence_is_the_share_of_content_words():
+    from vstream.search import content_words, coverage
+
+    assert content_words("the Budget, the budget and THE plan") == ["budget", "plan"]
+    assert content_words("the of and") == []  # stop-words alone carry nothing
+    assert coverage(["budget", "plan"], "The budget discussion for next year.") == 0.5
+    assert coverage(["launch"], "Two launches are scheduled") == 1.0  # a longer word it begins
+    assert coverage(["cat"], "a catalogue") == 1.0 and coverage(["ca"], "a catalogue") == 0.0  # short terms match whole
+    assert coverage([], "anything") == 0.0
+
+
+def test_hybrid_evidence_combines_independently_and_never_exceeds_one():
+    from vstream.search import calibrate, combine
+
+    assert calibrate(0.25, (0.25, 0.65)) == 0.0 and calibrate(0.65, (0.25, 0.65)) == 1.0
+    assert calibrate(0.45, (0.25, 0.65)) == pytest.approx(0.5) and calibrate(0.9, (0.25, 0.65)) == 1.0
+    both = hit("talk", 0, 4, source="keyword-transcript")
+    both.evidence = 0.5
+    same = hit("talk", 0, 4, source="transcript")
+    same.evidence = 0.5
+    other = hit("ad", 0, 4, source="transcript")
+    other.evidence = 0.2
+    scored = dict((h.video_id, s) for h, s in combine([[both], [same, other]], frozenset({"keyword-transcript"})))
+    assert scored["talk"] == pytest.approx(0.75, abs=1e-4) and scored["ad"] == pytest.approx(0.2, abs=1e-4)
