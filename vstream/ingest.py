@@ -432,6 +432,10 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "audio_start": (round(max(0.0, media_info.audio.start - media_kt.start_seconds), 6)
                             if carried.audio == "copy" and media_info.audio and media_info.audio.start is not None
                             else 0.0),
+            # RFC 6381 codec strings of the stored streams, for master playlists' CODECS
+            "codecs": [c for c in (media_info.video.codec_string,
+                                   media_info.audio.codec_string if carried.audio == "copy" and media_info.audio
+                                   else "mp4a.40.2") if c],  # the silent/encoded track: ffmpeg's AAC-LC  # fmt: skip
             "files": {"media": MEDIA_FILE[opts.format], "playlist": PLAYLIST, "thumbnail": THUMBNAIL},
         }
         progress.begin(f"{path.name}: saving", None)

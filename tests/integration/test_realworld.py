@@ -9,6 +9,7 @@ picture ingested bit-exact with the right times, or a refusal in one line.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -146,3 +147,50 @@ def test_ids_never_change_on_re_ingest_and_ignored_options_are_named(inputs, tmp
     proc = vstream("ingest", "-L", str(lib), str(inputs["mkv"]), "--id", "other", "--force")
     assert proc.returncode == 1 and "never renames" in proc.stderr
     assert [v["id"] for v in vstream_json("list", "-L", str(lib))["videos"]] == ["recorder"]
+
+
+@pytest.fixture(scope="module")
+def hevc(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("hevc")
+    return make(d / "phone-hevc.mp4", *PICTURE, *TONE, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                "log-level=error", "-tag:v", "hvc1", "-pix_fmt", "yuv420p", "-c:a", "aac")  # fmt: skip
+
+
+def test_master_playlists_declare_their_codecs_and_a_mix_is_reported(inputs, hevc, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(inputs["mkv"]), str(hevc), check=True)
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text("version: 1\nname: mix\nclips:\n  - video: recorder\n    duration: 4\n  - video: phone-hevc\n")
+    result = vstream_json("compose", str(recipe), "-L", str(lib))
+    master = Path(result["master"]).read_text()
+    codecs = re.search(r'CODECS="([^"]+)"', master).group(1).split(",")
+    assert codecs[0].startswith("avc1.64") and codecs[1].startswith("hvc1.1.") and codecs[2] == "mp4a.40.2"
+    assert "RESOLUTION=320x180" in master
+    assert any("mix H.264 and HEVC" in w for w in result["warnings"])
+    one = tmp_path / "one.yaml"
+    one.write_text("version: 1\nname: one\nclips:\n  - video: recorder\n")
+    master = Path(vstream_json("compose", str(one), "-L", str(lib))["master"]).read_text()
+    assert re.search(r'CODECS="avc1\.64[0-9a-f]{4},mp4a\.40\.2"', master), master
+
+
+@pytest.mark.browser
+def test_the_page_says_which_codec_the_browser_cannot_play(hevc, tmp_path, hls_player):
+    from tests.e2e.test_serve import Server
+
+    lib, recipes = tmp_path / "lib", tmp_path / "recipes"
+    recipes.mkdir()
+    vstream("ingest", "-L", str(lib), str(hevc), check=True)
+    (recipes / "phone.yaml").write_text("version: 1\nname: phone\nclips:\n  - video: phone-hevc\n")
+    server = Server(lib, recipes)
+    page = hls_player.browser.new_page()
+    try:
+        supported = page.evaluate("MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L63.90\"')")
+        page.goto(server.base + "/?play=/streams/phone/master.m3u8", wait_until="load")
+        if supported:  # a Chromium with an HEVC decoder plays it: nothing to warn about
+            page.wait_for_function("() => window.vstream.state === 'playing'", timeout=30_000)
+        else:
+            page.wait_for_function("() => window.vstream.error === 'codecs'", timeout=30_000)
+            assert "no decoder for HEVC (H.265)" in page.inner_text("#now")
+    finally:
+        page.close()
+        server.stop()

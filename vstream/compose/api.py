@@ -223,7 +223,12 @@ class Timeline:
             files["captions.vtt"] = cap.render(self._cues(caption, placed, searcher or _searcher(lib)))
             files["captions.m3u8"] = cap.playlist(total)
             subtitles = caption.language
-        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total))
+        used = [sources[v][0] for v in dict.fromkeys(p.clip.source.video_id for p in placed)]
+        codecs, families = stream_codecs(lib, used)
+        if len(families) > 1:
+            warnings.append(f"the clips mix {' and '.join(families)} video: a player that cannot decode one of them "
+                            "fails at its first clip (the master playlist declares both)")  # fmt: skip
+        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total), codecs, max_resolution(used))
         composed = [
             ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
                          tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None)
@@ -407,13 +412,42 @@ def _session_tag(data_id: str, value: Any) -> str:
     return f'#EXT-X-SESSION-DATA:DATA-ID="{data_id}",URI="data:application/json;base64,{payload}"'
 
 
-def _master(video, total: int, subtitles: str | None, session: list[str]) -> str:
+def stream_codecs(lib: Library, videos: list) -> tuple[list[str], list[str]]:
+    """The RFC 6381 codecs a stream of these videos' clips declares, and its video codec families."""
+    from vstream.media.codecs import FAMILIES, combined, family
+
+    every: list[str] = []
+    for video in videos:
+        codecs = video.meta.get("codecs")
+        if codecs is None:  # ingested before codecs were recorded: read them from the media's configuration
+            from vstream.media.probe import probe
+
+            info = probe(lib.path(video, video.meta["files"]["media"]))
+            codecs = [c for c in (info.video and info.video.codec_string, info.audio and info.audio.codec_string) if c]
+            video.meta["codecs"] = codecs
+        every += codecs
+    declared = combined(every)
+    return declared, sorted({FAMILIES.get(family(c), family(c)) for c in declared if family(c) != "mp4a"})
+
+
+def max_resolution(videos: list) -> tuple[int, int] | None:
+    sizes = [(v.meta["probe"]["video"]["width"], v.meta["probe"]["video"]["height"]) for v in videos
+             if (v.meta.get("probe") or {}).get("video")]  # fmt: skip
+    return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
+
+
+def _master(video, total: int, subtitles: str | None, session: list[str], codecs: list[str] = (),
+            resolution: tuple[int, int] | None = None) -> str:  # fmt: skip
     seconds = total / TICKS
     size = sum(s.byterange.length for s in video.segments if s.byterange)
     bandwidth = max(1, int(max(s.byterange.length * 8 / (s.duration / TICKS) for s in video.segments)))
     average = max(1, int(size * 8 / seconds)) if seconds else bandwidth
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", *session]
     attrs = f"BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average}"
+    if codecs:  # RFC 8216 4.3.4.2: every format in the stream, so a player can refuse before it starts
+        attrs += f',CODECS="{",".join(codecs)}"'
+    if resolution:
+        attrs += f",RESOLUTION={resolution[0]}x{resolution[1]}"
     if subtitles:
         lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{subtitles}",LANGUAGE="{subtitles}",'
                      'DEFAULT=YES,AUTOSELECT=YES,URI="captions.m3u8"')  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import MediaError
+from vstream.media.codecs import codec_string
 from vstream.timecode import to_ticks
 
 
@@ -21,6 +22,7 @@ class VideoInfo:
     height: int
     fps: float | None
     declared: float | None = None  # the stream's duration as its header declares it (None when it does not)
+    codec_string: str | None = None  # RFC 6381, e.g. avc1.640028 (None when its configuration is unreadable)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class AudioInfo:
     layout: str | None
     end: float | None = None  # seconds on the container's clock, from the stream header (None when unknown)
     start: float | None = None  # the first sample's time on the container's clock (None when unknown)
+    codec_string: str | None = None  # RFC 6381, e.g. mp4a.40.2
 
 
 @dataclass
@@ -103,6 +106,7 @@ def probe(path: Path) -> ProbeInfo:
                     height=ctx.height,
                     fps=float(rate) if rate else None,
                     declared=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None,
+                    codec_string=codec_string(ctx.codec.canonical_name, ctx.extradata),
                 )
             elif stream.type == "audio" and audio is None:
                 layout = getattr(ctx, "layout", None)
@@ -114,6 +118,7 @@ def probe(path: Path) -> ProbeInfo:
                     layout=layout.name if layout else None,
                     end=_stream_end(stream),
                     start=float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else None,
+                    codec_string=codec_string(ctx.codec.canonical_name, ctx.extradata, profile=ctx.profile),
                 )
         tracks = []
         for stream in container.streams:

@@ -117,6 +117,18 @@ function sessionData(master) {
   return out;
 }
 
+const CODEC_NAMES = { avc1: "H.264", hvc1: "HEVC (H.265)", hev1: "HEVC (H.265)", av01: "AV1", mp4a: "AAC" };
+
+function unplayableCodecs(master) {
+  // The CODECS the master playlist declares that this browser's Media Source cannot decode.
+  const m = /CODECS="([^"]+)"/.exec(master);
+  if (!m || !window.MediaSource || !MediaSource.isTypeSupported) { return []; }
+  return m[1].split(",").map((c) => c.trim()).filter((c) => {
+    const kind = c.startsWith("mp4a") ? "audio" : "video";
+    return !MediaSource.isTypeSupported(`${kind}/mp4; codecs="${c}"`);
+  }).map((c) => `${CODEC_NAMES[c.split(".")[0]] || c} (${c})`);
+}
+
 async function play(url) {
   window.vstream = { state: "loading", url, error: null, overlays: [], reframe: null };
   const master = await (await fetch(url)).text();
@@ -131,6 +143,13 @@ async function play(url) {
   if (overlays.length) { overlay.src = overlays[0].image; }
   overlay.hidden = true;
   if (hls) { hls.destroy(); hls = null; }
+  const missing = unplayableCodecs(master);
+  if (missing.length) { // say so now, instead of failing at the first clip this browser cannot decode
+    window.vstream.state = "error";
+    window.vstream.error = "codecs";
+    $("now").textContent = `This browser cannot play this stream: it has no decoder for ${missing.join(", ")}.`;
+    return;
+  }
   if (window.Hls && Hls.isSupported()) {
     hls = new Hls({ subtitleDisplay: true });
     hls.on(Hls.Events.ERROR, (_, d) => {
