@@ -345,7 +345,7 @@ class Library:
             dead |= {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")} - kept
         folders = sorted(dead) + [f"index/thumbs/{vid}" for vid in gone]
         try:
-            self.mirror.push(snapshot, folders, [f"index/transcripts/{vid}.vtt" for vid in gone])
+            self.mirror.push(snapshot, folders, [f"index/transcripts/{vid}.{ext}" for vid in gone for ext in ("vtt", "json")])
         finally:
             snapshot.unlink(missing_ok=True)
 

@@ -104,6 +104,20 @@ def test_transcript_has_the_spoken_words_at_their_times(indexed_library, samples
         assert len(found) >= 0.75 * len(expected), (sentence["text"], [w for w, _ in words])
     vtt = vstream("transcript", "talk", "-L", str(indexed_library), check=True).stdout
     assert vtt.startswith("WEBVTT") and "-->" in vtt and "rocket" in vtt.lower()
+    whole = vstream_json("transcript", "talk", "-L", str(indexed_library))
+    assert whole["id"] == "talk" and whole["languages"] == ["en"] and whole["sentences"] == data
+
+
+def test_a_stored_transcript_prints_without_opening_the_index(indexed_library, tmp_path):
+    """What makes it quick: the stored file is read, LanceDB (seconds to import) is not."""
+    lib = tmp_path / "lib"
+    shutil.copytree(indexed_library, lib)
+    shutil.rmtree(lib / "index" / "lancedb")  # the tables are not needed to print a stored transcript
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "vstream", "transcript", "talk", "-L", str(lib)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "rocket" in proc.stdout.lower()
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"lancedb", "lance", "pyarrow"} & imported
 
 
 def test_loudness_peaks_are_where_the_crowd_roars(indexed_library, samples):

@@ -37,8 +37,8 @@ DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
 
 
 def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, json: bool, ray: str | None = None,
-              ray_workers: int | None = None) -> int:  # fmt: skip
-    """Shared by `index` and `ingest --index`: run, print, return the exit code."""
+              ray_workers: int | None = None, emit: bool = True) -> tuple[int, dict]:  # fmt: skip
+    """Shared by `index` and `ingest --index`: run, print (JSON only when ``emit``), return (exit code, JSON)."""
     from vstream.cli.output import RichProgress
     from vstream.errors import PARTIAL
     from vstream.index.pipeline import IndexOptions
@@ -58,9 +58,10 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
                 executor.close()
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "failed")}
     failed_videos = sorted({r.video_id for r in results if r.status == "failed"})
+    data = {"library": lib.location, **counts, "failed_videos": failed_videos, "results": [r.to_dict() for r in results]}
     if json:
-        print_json({"library": lib.location, **counts, "failed_videos": failed_videos,
-                    "results": [r.to_dict() for r in results]})  # fmt: skip
+        if emit:
+            print_json(data)
     else:
         for r in results:
             if r.status == "failed":
@@ -70,7 +71,7 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
                           markup=False, highlight=False)  # fmt: skip
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to index"
         err.print(f"{summary} (video × stage) in {lib.location}", markup=False, highlight=False)
-    return PARTIAL if failed_videos else 0
+    return (PARTIAL if failed_videos else 0), data
 
 
 def index(
@@ -106,8 +107,8 @@ def index(
         from vstream.errors import UsageError
 
         raise UsageError("--ray-workers must be at least 1")
-    code = run_index(lib, video_ids or [], only=only, force=force, sample_seconds=sample_seconds, wait=wait,
-                     settings=settings, json=json, ray=ray, ray_workers=ray_workers)  # fmt: skip
+    code, _ = run_index(lib, video_ids or [], only=only, force=force, sample_seconds=sample_seconds, wait=wait,
+                        settings=settings, json=json, ray=ray, ray_workers=ray_workers)  # fmt: skip
     if code:
         raise typer.Exit(code)
 
@@ -116,20 +117,24 @@ def transcript(
     video_id: str = typer.Argument(..., help="Video id."),
     library: Optional[str] = LibraryOption,
     fmt: str = typer.Option("vtt", "--format", help="vtt, srt, txt or json."),
+    json: bool = JsonOption,
 ) -> None:
-    """Print a video's transcript from the index."""
-    from vstream.errors import NotFound, UsageError
-    from vstream.index.store import Store
-    from vstream.index.transcript import FORMATS, render
+    """Print a video's transcript from the index.
+
+    --json prints one object: {"id", "languages", "sentences": [{start, end, text, words, language}]}.
+    """
+    from vstream.errors import UsageError
+    from vstream.index.transcript import FORMATS, render, stored_rows
     from vstream.library import Library
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint="use --format vtt, srt, txt or json")
     lib = Library.open(library)
     video = lib.get(video_id)
-    if "speech" not in lib.index_state(video.id):
-        raise NotFound(f"{video.id} has no transcript yet", hint=f"run `vstream index {video.id} --only speech`")
-    table = Store(lib).table("speech", create=False)
-    quoted = video.id.replace("'", "''")
-    rows = table.search().where(f"video_id = '{quoted}'").limit(None).to_list() if table is not None else []
+    rows = stored_rows(lib, video)
+    if json:
+        sentences = __import__("json").loads(render(rows, "json"))
+        print_json({"id": video.id, "languages": sorted({s["language"] for s in sentences if s.get("language")}),
+                    "sentences": sentences})  # fmt: skip
+        return
     typer.echo(render(rows, fmt), nl=False)

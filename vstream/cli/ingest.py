@@ -50,17 +50,18 @@ def ingest(
     with RichProgress() as progress:
         results = run_ingest(lib, paths, opts, progress)
     counts = {s: sum(r.status == s for r in results) for s in ("ingested", "updated", "skipped", "ignored", "failed")}
-    index_code = 0
+    index_code, indexed = 0, None
     if then_index:
         from vstream.cli.index import run_index
         from vstream.models import ModelSettings
 
         ids = sorted({r.id for r in results if r.id})
         if ids:
-            index_code = run_index(lib, ids, only=[], force=False, sample_seconds=10.0, wait=wait,
-                                   settings=ModelSettings.load(lib.root), json=False)  # fmt: skip
+            index_code, indexed = run_index(lib, ids, only=[], force=False, sample_seconds=10.0, wait=wait,
+                                            settings=ModelSettings.load(lib.root), json=json, emit=False)  # fmt: skip
     if json:
-        print_json({"library": lib.location, **counts, "results": [r.to_dict() for r in results]})
+        print_json({"library": lib.location, **counts, "results": [r.to_dict() for r in results]}
+                   | ({"index": indexed} if indexed is not None else {}))
     else:
         for r in results:
             if r.status == "failed":

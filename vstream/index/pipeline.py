@@ -339,11 +339,12 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
         for i, (s, vec) in enumerate(zip(sentences, vectors))
     ]  # fmt: skip
     count = store.replace("speech", video.id, rows)
-    from vstream.index.transcript import render
+    from vstream.index.transcript import render, stored_json
 
     folder = lib.root / "index" / "transcripts"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / f"{video.id}.vtt", render(rows, "vtt"))
+    atomic_write(folder / f"{video.id}.json", stored_json(rows, video.media_dir))
     return count
 
 

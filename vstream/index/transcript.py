@@ -37,3 +37,33 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         keep = ("start", "end", "text", "words", "language")
         return json.dumps([{k: r[k] for k in keep if k in r} for r in rows], indent=2, ensure_ascii=False) + "\n"
     raise ValueError(f"unknown transcript format {fmt!r}")
+
+
+def stored_rows(lib, video) -> list[dict[str, Any]]:
+    """A video's transcript rows: from ``index/transcripts/ID.json`` (written with the rows; no LanceDB
+    import, a stored transcript prints in a few ms), else from the speech table (libraries indexed
+    before that file existed)."""
+    from vstream.errors import NotFound
+
+    state = lib.index_state(video.id).get("speech")
+    if state is None:
+        raise NotFound(f"{video.id} has no transcript yet", hint=f"run `vstream index {video.id} --only speech`")
+    path = lib.root / "index" / "transcripts" / f"{video.id}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("media_dir") == state["media_dir"]:  # written for this ingest of the video
+            return stored["rows"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    from vstream.index.store import Store
+
+    table = Store(lib).table("speech", create=False)
+    quoted = video.id.replace("'", "''")
+    return table.search().where(f"video_id = '{quoted}'").limit(None).to_list() if table is not None else []
+
+
+def stored_json(rows: list[dict[str, Any]], media_dir: str) -> str:
+    """What :func:`stored_rows` reads: the rows without their vectors, and which media they describe."""
+    keep = ("start", "end", "text", "words", "language")
+    return json.dumps({"media_dir": media_dir, "rows": [{k: r[k] for k in keep if k in r} for r in rows]},
+                      ensure_ascii=False, separators=(",", ":"))  # fmt: skip
