@@ -36,6 +36,33 @@ def snap_up(t: int, keyframes: Sequence[int], end: int) -> int:
     return keyframes[i] if i < len(keyframes) else end
 
 
+SNAP_MODES = ("outside", "inside", "nearest")
+
+
+def snap_span(start: int, end: int, keyframes: Sequence[int], video_end: int, mode: str = "outside") -> tuple[int, int]:
+    """A clip's in- and out-point on keyframes (the out-point may also be the video's end).
+
+    ``outside`` keeps all that was asked for (starts at or before, ends at or after);
+    ``inside`` keeps within it (when a keyframe interval fits; else as ``nearest``);
+    ``nearest`` takes the closest keyframe at each end. Never an empty span.
+    """
+    bounds = list(keyframes) + ([video_end] if not keyframes or keyframes[-1] < video_end else [])
+    if mode == "inside":
+        i = bisect.bisect_left(keyframes, start)
+        j = bisect.bisect_right(bounds, end) - 1
+        if i < len(keyframes) and j >= 0 and bounds[j] > keyframes[i]:
+            return keyframes[i], bounds[j]
+        mode = "nearest"
+    if mode == "nearest":
+        s = snap_nearest(start, keyframes)
+        later = [b for b in bounds if b > s]
+        e = min(later, key=lambda b: (abs(b - end), b)) if later else video_end
+        return s, e
+    if mode != "outside":
+        raise ValueError(f"unknown snap mode {mode!r}")
+    return snap_down(start, keyframes), min(video_end, snap_up(end, keyframes, video_end))
+
+
 def snap_nearest(t: int, keyframes: Sequence[int]) -> int:
     """The keyframe closest to ``t`` (earlier one on a tie)."""
     i = bisect.bisect_left(keyframes, t)

@@ -194,3 +194,27 @@ def test_the_page_says_which_codec_the_browser_cannot_play(hevc, tmp_path, hls_p
     finally:
         page.close()
         server.stop()
+
+
+def test_clips_on_sparse_keyframes_report_both_ends_and_can_stay_inside(tmp_path):
+    """On 4 s GOPs a clip grows to whole keyframe intervals (and says so); inside/nearest keep it close."""
+    sparse = make(tmp_path / "sparse.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=20",
+                  "-c:v", "libx264", "-preset", "veryfast", "-g", "100", "-keyint_min", "100", "-sc_threshold", "0")  # fmt: skip
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(sparse), check=True)
+
+    def compose(snap: str, start: float, duration: float) -> tuple:
+        recipe = tmp_path / f"{snap}.yaml"
+        recipe.write_text(f"version: 1\nname: {snap}\nsnap: {snap}\nclips:\n  - video: sparse\n"
+                          f"    start: {start}\n    duration: {duration}\n")  # fmt: skip
+        result = vstream_json("compose", str(recipe), "-L", str(lib))
+        clip = result["clips"][0]
+        return clip["start"], clip["end"], clip["snap_error"], clip["end_snap_error"], result["warnings"]
+
+    start, end, early, late, warnings = compose("outside", 11, 2)  # 11-13s: all of it is in 8-16s
+    assert (start, end, early, late) == (8.0, 16.0, 3.0, 3.0)
+    assert any("starts 3.00s early and ends 3.00s late" in w for w in warnings), warnings
+    assert compose("inside", 6, 9)[:4] == (8.0, 12.0, -2.0, -3.0)  # 6-15s: the intervals inside it
+    assert compose("inside", 9, 5)[:2] == (8.0, 12.0)  # no interval fits in 9-14s: the nearest keyframes
+    assert compose("nearest", 9, 5)[:2] == (8.0, 12.0)
+    assert compose("outside", 1, 6)[4] == []  # within a second of each end: nothing to report

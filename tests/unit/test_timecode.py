@@ -39,3 +39,17 @@ def test_format_and_parse_times():
     with pytest.raises(ValueError, match="not a time"):
         parse_time("1::2")
     assert TICKS == 90_000
+
+
+def test_snap_span_modes():
+    from vstream.timecode import TICKS, snap_span
+
+    keys = [0, 4 * TICKS, 8 * TICKS, 12 * TICKS, 16 * TICKS]
+    end = 18 * TICKS
+    span = (9 * TICKS, 14 * TICKS)  # a 5 s clip on 4 s GOPs
+    assert snap_span(*span, keys, end, "outside") == (8 * TICKS, 16 * TICKS)  # all that was asked
+    assert snap_span(6 * TICKS, 15 * TICKS, keys, end, "inside") == (8 * TICKS, 12 * TICKS)  # no more than asked
+    assert snap_span(*span, keys, end, "inside") == (8 * TICKS, 12 * TICKS)  # no interval fits: nearest
+    assert snap_span(*span, keys, end, "nearest") == (8 * TICKS, 12 * TICKS)
+    assert snap_span(13 * TICKS, 18 * TICKS, keys, end, "inside") == (16 * TICKS, end)  # the video's end is a bound
+    assert snap_span(17 * TICKS, 18 * TICKS, keys, end, "nearest") == (16 * TICKS, end)  # never empty

@@ -37,7 +37,7 @@ from vstream.compose.playlist import Clip as PlaylistClip
 from vstream.compose.playlist import PlacedClip, media_playlist, place, source_for
 from vstream.errors import NotFound, UsageError
 from vstream.library import Library, atomic_write
-from vstream.timecode import TICKS, to_ticks
+from vstream.timecode import SNAP_MODES, TICKS, to_ticks
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -57,6 +57,7 @@ class VideoAsset:
     id: str
     start: float = 0.0
     end: float | None = None
+    snap: str = "outside"  # to keyframes: outside (all that was asked), inside (no more than asked), nearest
 
 
 @dataclass
@@ -128,8 +129,9 @@ class ComposedClip:
     start: float  # actual in-point (a keyframe)
     end: float
     at: float  # where it starts on the composed timeline
-    snap_error: float  # requested_start - start (>= 0: the clip starts this much earlier)
+    snap_error: float  # requested_start - start (> 0: the clip starts this much earlier; < 0: later)
     ad: bool = False
+    end_snap_error: float = 0.0  # end - requested_end (> 0: the clip ends this much later; < 0: earlier)
 
 
 @dataclass
@@ -231,7 +233,8 @@ class Timeline:
         files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total), codecs, max_resolution(used))
         composed = [
             ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
-                         tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None)
+                         tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None,
+                         tl.seconds(p.end - p.clip.end))
             for p in placed
         ]  # fmt: skip
         for p, nxt in zip(placed, placed[1:]):
@@ -241,8 +244,17 @@ class Timeline:
                                 f"but its audio stops at {audio_end:g}s: players jump that {p.end / TICKS - audio_end:.2f}s "
                                 "gap before the next clip (end the clip earlier)")  # fmt: skip
         for c in composed:
-            if c.snap_error > SNAP_WARNING:
-                warnings.append(f"clip {c.video_id}@{c.requested_start:g}s starts {c.snap_error:.2f}s early (keyframes are sparse)")
+            if c.ad:
+                continue
+            moved = []
+            if abs(c.snap_error) > SNAP_WARNING:
+                moved.append(f"starts {abs(c.snap_error):.2f}s {'early' if c.snap_error > 0 else 'late'}")
+            if abs(c.end_snap_error) > SNAP_WARNING:
+                moved.append(f"ends {abs(c.end_snap_error):.2f}s {'late' if c.end_snap_error > 0 else 'early'}")
+            if moved:
+                warnings.append(f"clip {c.video_id} {c.requested_start:g}-{c.requested_end:g}s {' and '.join(moved)}: "
+                                f"keyframes are sparse there (it plays {c.start:g}-{c.end:g}s; snap: inside or "
+                                "nearest keeps it closer)")  # fmt: skip
         written = 0
         if write:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -277,7 +289,9 @@ class Timeline:
             if not 0 <= start < video.duration or end <= start or end > video.duration + 1e-6:
                 raise UsageError(f"{self.origin}: clip {asset.id} {start:g}-{end:g}s is outside the video "
                                  f"(0-{video.duration:g}s)")  # fmt: skip
-            clips.append(PlaylistClip(src, to_ticks(start), to_ticks(min(end, video.duration))))
+            if asset.snap not in SNAP_MODES:
+                raise UsageError(f"{self.origin}: clip {asset.id}: snap {asset.snap!r}", hint="use " + ", ".join(SNAP_MODES))
+            clips.append(PlaylistClip(src, to_ticks(start), to_ticks(min(end, video.duration)), snap=asset.snap))
         return clips
 
     def _captions(self) -> CaptionAsset | None:

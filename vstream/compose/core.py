@@ -52,8 +52,10 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
     timeline.resolution = output.get("resolution")
     video = Track()
     for i, spec in enumerate(data["clips"]):
+        # search-driven clips cut to clip_duration stay within it where keyframes allow
+        snap = spec.get("snap") or data.get("snap") or ("inside" if "clip_duration" in spec else "outside")
         for start, duration, video_id in _clips(lib, recipe, spec, f"clips[{i}]", searcher, timeline.notes):
-            video.add_clip(None, Clip(asset=VideoAsset(id=video_id, start=start), duration=duration))
+            video.add_clip(None, Clip(asset=VideoAsset(id=video_id, start=start, snap=snap), duration=duration))
     if not video.clips:
         raise RecipeError(f"{recipe.path.name}: the recipe selects no clips")
     timeline.add_track(video)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vstream.errors import UsageError
 from vstream.media.hls import ByteRange, Gop, InitSection, MediaPlaylist, format_duration, group_gops, segments_for
-from vstream.timecode import TICKS, snap_down, snap_up
+from vstream.timecode import TICKS, snap_span
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Clip:
     start: int  # requested in-point, ticks
     end: int  # requested out-point, ticks
     pod: int | None = None  # the ad break this clip belongs to (None: programme content)
+    snap: str = "outside"  # how the in/out-points reach keyframes (vstream.timecode.snap_span)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,7 @@ def place(clips: list[Clip]) -> list[PlacedClip]:
                 f"clip {src.video_id} {clip.start / TICKS:.3f}-{clip.end / TICKS:.3f}s is outside the video "
                 f"(0-{src.end / TICKS:.3f}s)"
             )
-        start = snap_down(clip.start, src.keyframes)
-        end = min(src.end, snap_up(clip.end, src.keyframes, src.end))
+        start, end = snap_span(clip.start, clip.end, src.keyframes, src.end, clip.snap)
         placed.append(PlacedClip(clip, start, end, at))
         at += end - start
     return placed
