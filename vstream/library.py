@@ -166,16 +166,25 @@ class Video:
     def summary(self) -> dict[str, Any]:
         probe = self.meta.get("probe", {})
         video = probe.get("video") or {}
+        width, height = display_size(video)
         return {
             "id": self.id,
             "duration": round(self.duration, 3),
             "format": self.format,
-            "resolution": f"{video.get('width')}x{video.get('height')}" if video else None,
+            "resolution": f"{width}x{height}" if video else None,  # as players show it (rotation applied)
+            "orientation": ("portrait" if height > width else "landscape" if width > height else "square") if video else None,
+            "rotation": video.get("rotation", 0) if video else 0,
             "segments": self.meta.get("segment_count") or len(self.meta.get("segments", [])),
             "tags": dict(self.tags),
             "source": self.source,
             "ingested_at": self.ingested_at,
         }
+
+
+def display_size(video: dict[str, Any]) -> tuple[int | None, int | None]:
+    """A probed video stream's width and height as players show it (a 90/270 rotation swaps them)."""
+    w, h = video.get("width"), video.get("height")
+    return (h, w) if video.get("rotation", 0) in (90, 270) else (w, h)
 
 
 # A video's per-keyframe tables: in the catalog row of a local library; beside the media, in

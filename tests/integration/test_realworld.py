@@ -218,3 +218,26 @@ def test_clips_on_sparse_keyframes_report_both_ends_and_can_stay_inside(tmp_path
     assert compose("inside", 9, 5)[:2] == (8.0, 12.0)  # no interval fits in 9-14s: the nearest keyframes
     assert compose("nearest", 9, 5)[:2] == (8.0, 12.0)
     assert compose("outside", 1, 6)[4] == []  # within a second of each end: nothing to report
+
+
+def test_a_phone_clip_is_shown_upright_and_rendered_that_way(tmp_path):
+    """A portrait phone video stores landscape pixels and a 90° display matrix."""
+    landscape = make(tmp_path / "pixels.mp4", *PICTURE, "-t", "4", *X264_BFRAMES)
+    phone = make(tmp_path / "phone.mp4", "-i", str(landscape), "-c", "copy", "-metadata:s:v:0", "rotate=90")
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(phone), check=True)
+    info = vstream_json("info", "phone", "-L", str(lib))
+    assert (info["resolution"], info["orientation"], info["rotation"]) == ("180x320", "portrait", 90)
+    assert vstream_json("list", "-L", str(lib))["videos"][0]["resolution"] == "180x320"
+    assert video_frame_hashes(Path(info["playlist"])) == video_frame_hashes(phone)  # the pixels are untouched
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\nname: r\nclips:\n  - video: phone\n")
+    master = vstream_json("compose", str(recipe), "-L", str(lib))["master"]
+    assert "RESOLUTION=180x320" in Path(master).read_text()
+    out = vstream_json("render", master, "--out", str(tmp_path / "upright.mp4"))["output"]
+    stream = ffprobe_json("-select_streams", "v", "-show_streams", out)["streams"][0]
+    assert (stream["width"], stream["height"]) == (180, 320)
+    gray = subprocess.run(["ffmpeg", "-v", "error", "-i", out, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray",
+                           "-"], capture_output=True, check=True).stdout  # fmt: skip
+    top = gray[5 * 180 : 6 * 180]  # a row near the top: picture when turned upright, black bars when squeezed
+    assert sum(top) / len(top) > 40, sum(top) / len(top)

@@ -267,7 +267,12 @@ def test_remove_deletes_the_videos_objects_and_a_recreated_library_starts_empty(
     assert "removal/index/transcripts/talk.vtt" in s3.keys("removal/")
     vstream("remove", "talk", "-L", url, env=env, check=True)
     keys = s3.keys("removal/")
-    assert not [k for k in keys if k.startswith("removal/media/talk-") or "/talk.vtt" in k or "/thumbs/talk/" in k]
+    assert not [k for k in keys if "/talk.vtt" in k or "/thumbs/talk/" in k]
+    assert any(k.startswith("removal/media/talk-") for k in keys)  # retired: streams may still play it
+    swept = vstream_json("gc", "-L", url, "--grace", "0", env=s3.machine("l"))  # another machine's gc
+    assert swept["deleted"] == 1
+    keys = s3.keys("removal/")
+    assert not [k for k in keys if k.startswith("removal/media/talk-")]
     assert any(k.startswith("removal/media/ad-") for k in keys)
     found = vstream_json("search", "the budget discussion", "-L", url, env=s3.machine("k"))
     assert "talk" not in {m["video_id"] for m in found["moments"]}

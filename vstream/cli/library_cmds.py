@@ -94,7 +94,8 @@ def info(video_id: str = typer.Argument(..., help="Video id."), library: Optiona
         f"id:          {video.id}",
         f"source:      {video.source}",
         f"duration:    {video.duration:.3f}s",
-        f"video:       {v.get('codec')} {v.get('width')}x{v.get('height')} {v.get('fps') or 0:.3f} fps ({meta['plan']['video']})",
+        f"video:       {v.get('codec')} {v.get('width')}x{v.get('height')} {v.get('fps') or 0:.3f} fps ({meta['plan']['video']})"
+        + (f", shown {data['resolution']} {data['orientation']} (rotated {data['rotation']}°)" if data["rotation"] else ""),
         "audio:       " + (f"{a.get('codec')} {a.get('sample_rate')} Hz {a.get('channels')} ch" if a else "none")
         + f" ({meta['stream']['audio_source']})",
         f"container:   {probe.get('container')}, {probe.get('size')} bytes",

@@ -445,8 +445,9 @@ def stream_codecs(lib: Library, videos: list) -> tuple[list[str], list[str]]:
 
 
 def max_resolution(videos: list) -> tuple[int, int] | None:
-    sizes = [(v.meta["probe"]["video"]["width"], v.meta["probe"]["video"]["height"]) for v in videos
-             if (v.meta.get("probe") or {}).get("video")]  # fmt: skip
+    from vstream.library import display_size
+
+    sizes = [display_size(v.meta["probe"]["video"]) for v in videos if (v.meta.get("probe") or {}).get("video")]
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from vstream.compose import captions as cap
 from vstream.errors import NotFound, UsageError
 from vstream.index.transcript import stamp
-from vstream.library import Library, atomic_write
+from vstream.library import Library, atomic_write, display_size
 from vstream.media import ffmpeg as ff
 from vstream.progress import SILENT, Progress
 from vstream.timecode import TICKS
@@ -228,8 +228,8 @@ def _size(timeline: dict, session: dict, videos: dict) -> tuple[int, int]:
     reframe = session.get("dev.vstream.reframe")
     if reframe:
         return reframe["width"] // 2 * 2, reframe["height"] // 2 * 2
-    first = videos[timeline["clips"][0]["video_id"]].meta["stream"]["video"]
-    return first["width"] // 2 * 2, first["height"] // 2 * 2
+    width, height = display_size(videos[timeline["clips"][0]["video_id"]].meta["stream"]["video"])
+    return width // 2 * 2, height // 2 * 2  # ffmpeg turns a rotated (phone) picture upright as it decodes
 
 
 def _fps(video) -> float:

@@ -23,6 +23,12 @@ class VideoInfo:
     fps: float | None
     declared: float | None = None  # the stream's duration as its header declares it (None when it does not)
     codec_string: str | None = None  # RFC 6381, e.g. avc1.640028 (None when its configuration is unreadable)
+    rotation: int = 0  # degrees clockwise a player turns the picture (a phone's display matrix): 0, 90, 180, 270
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as players show the picture (a 90/270 rotation swaps them)."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
 @dataclass
@@ -107,6 +113,7 @@ def probe(path: Path) -> ProbeInfo:
                     fps=float(rate) if rate else None,
                     declared=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None,
                     codec_string=codec_string(ctx.codec.canonical_name, ctx.extradata),
+                    rotation=mp4_rotation(path) if container.format.name.startswith("mov") else 0,
                 )
             elif stream.type == "audio" and audio is None:
                 layout = getattr(ctx, "layout", None)
@@ -235,3 +242,65 @@ def decode_times(pts: list[int], dts: list[int | None]) -> list[int]:
     shift = max((order[i] - d for i, d in known), default=0)
     shift = max(shift, max((order[i] - p for i, p in enumerate(pts) if order[i] > p), default=0))
     return [d if d is not None else order[i] - shift for i, d in enumerate(dts)]
+
+
+def mp4_rotation(path: Path) -> int:
+    """The video track's rotation from its MP4/MOV ``tkhd`` matrix (what phones write), in degrees clockwise.
+
+    Reads box headers only (and the few bytes of ``tkhd``), never the sample tables.
+    """
+    import struct
+
+    def boxes(fh, start: int, end: int):
+        at = start
+        while at + 8 <= end:
+            fh.seek(at)
+            head = fh.read(16)
+            if len(head) < 8:
+                return
+            size, kind = struct.unpack(">I4s", head[:8])
+            header = 8
+            if size == 1 and len(head) == 16:
+                size, header = struct.unpack(">Q", head[8:16])[0], 16
+            elif size == 0:
+                size = end - at
+            if size < header:
+                return
+            yield kind, at + header, at + size
+            at += size
+
+    try:
+        with open(path, "rb") as fh:
+            end = path.stat().st_size
+            for kind, body, stop in boxes(fh, 0, end):
+                if kind != b"moov":
+                    continue
+                for tkind, tbody, tstop in boxes(fh, body, stop):
+                    if tkind != b"trak":
+                        continue
+                    matrix, handler = None, None
+                    for k, b, s in boxes(fh, tbody, tstop):
+                        if k == b"tkhd":
+                            fh.seek(b)
+                            version = fh.read(1)[0]
+                            fh.seek(b + (52 if version == 1 else 40))  # the 3x3 matrix after the fixed fields
+                            a, bb, _, c, d = struct.unpack(">iiiii", fh.read(20))
+                            matrix = (a, bb, c, d)
+                        elif k == b"mdia":
+                            for mk, mb, ms in boxes(fh, b, s):
+                                if mk == b"hdlr":
+                                    fh.seek(mb + 8)
+                                    handler = fh.read(4)
+                    if handler == b"vide" and matrix is not None:
+                        return _degrees(*matrix)
+    except (OSError, IndexError, struct.error):
+        pass
+    return 0
+
+
+def _degrees(a: int, b: int, c: int, d: int) -> int:
+    """Rotation of a display matrix [a b; c d] (16.16 fixed point), clockwise, to the nearest right angle."""
+    import math
+
+    angle = round(math.degrees(math.atan2(-b, a))) % 360  # the way the "rotate" tag counts: clockwise
+    return min((0, 90, 180, 270, 360), key=lambda r: abs(r - angle)) % 360
