@@ -113,9 +113,9 @@ def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 
         visual = _identity("labels", settings.labels) if settings.visual_backend == "labels" else (
             f"clip={settings.clip_model}:{_identity('clip', settings.clip_weights)}")  # fmt: skip
         ocr = _identity("ocr", None) if settings.ocr else "ocr=off"
-        return f"scenes-v2;{visual};{ocr};{text};sample={sample_seconds:g}"
+        return f"scenes-v3;{visual};{ocr};{text};sample={sample_seconds:g}"  # v3: long shots split in parts
     if stage == "speech":
-        return f"speech-v1;{_identity('whisper', settings.whisper)};{text}"
+        return f"speech-v2;{_identity('whisper', settings.whisper)};{text}"  # v2: on the video clock, stored file
     if stage == "audio":
         return "audio-v1;ebur128-momentary-0.5s"
     raise ValueError(stage)

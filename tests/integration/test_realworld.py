@@ -241,3 +241,23 @@ def test_a_phone_clip_is_shown_upright_and_rendered_that_way(tmp_path):
                            "-"], capture_output=True, check=True).stdout  # fmt: skip
     top = gray[5 * 180 : 6 * 180]  # a row near the top: picture when turned upright, black bars when squeezed
     assert sum(top) / len(top) > 40, sum(top) / len(top)
+
+
+@pytest.mark.slow
+def test_a_long_uncut_shot_becomes_bounded_search_moments(tmp_path):
+    """A 2.5-minute single shot (a fixed camera) is found as parts of 30 s (to the next keyframe), each sampled."""
+    from tests.integration.test_index import rows
+
+    shot = make(tmp_path / "fixed-camera.mp4", "-f", "lavfi", "-i",
+                "color=c=0x336699:s=320x180:d=150,noise=alls=20:allf=t,drawbox=x=100:y=60:w=80:h=40:c=orange:t=fill",
+                "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p")  # fmt: skip
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(shot), check=True)
+    vstream("index", "-L", str(lib), "--only", "scenes", "--no-ocr", check=True, timeout=600)
+    scenes = rows(lib, "scenes", "fixed-camera")
+    assert len(scenes) == 5 and all(s["end"] - s["start"] <= 31.0 for s in scenes)  # 1 s GOPs
+    assert [s["row_id"].endswith("+") for s in scenes] == [False, True, True, True, True]  # one shot, no cuts inside
+    gaps = [b - a for s in scenes for a, b in zip(s["frame_times"], s["frame_times"][1:])]
+    assert all(len(s["frame_times"]) >= 3 for s in scenes) and max(gaps) <= 15.0  # about every 10 s (spread evenly), not 32 s
+    moments = vstream_json("search", scenes[2]["labels"].split(",")[0], "-L", str(lib), "--limit", "10")["moments"]
+    assert moments and all(m["end"] - m["start"] <= 31.0 for m in moments)

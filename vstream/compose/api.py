@@ -363,7 +363,9 @@ class Timeline:
         targets = tl.break_targets(total, to_ticks(spec.every) if spec.every else None, [to_ticks(t) for t in spec.at])
         ids = sorted({p.clip.source.video_id for p in placed})
         scenes = _scene_rows(searcher, ids)
-        starts = {v: [to_ticks(r["start"]) for r in rows] for v, rows in scenes.items()}
+        # cuts only: a part of a long shot ("+" in its row id) is no place for a break
+        starts = {v: [to_ticks(r["start"]) for r in rows if not str(r.get("row_id", "")).endswith("+")]
+                  for v, rows in scenes.items()}  # fmt: skip
         slots = tl.candidate_slots(placed, starts)
         if spec.avoid:
             judge = _SafetyJudge(searcher, spec, scenes, ids)
@@ -495,7 +497,7 @@ def _scene_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:
     if searcher.index.dataset("scenes") is None:
         raise NotFound("ad breaks go at scene boundaries, and nothing is indexed yet", hint="run vstream index")
     where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
-    rows = searcher.index.rows("scenes", where, ["video_id", "start", "end", "text", "vector"])
+    rows = searcher.index.rows("scenes", where, ["video_id", "row_id", "start", "end", "text", "vector"])
     out: dict[str, list[dict]] = {v: [] for v in ids}
     for r in sorted(rows, key=lambda r: (r["video_id"], r["start"])):
         out[r["video_id"]].append(r)

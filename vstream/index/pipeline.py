@@ -260,7 +260,8 @@ def _scenes(lib, video, media, models: Models, store: Store, opts: IndexOptions,
     rows, onscreen = [], []
     for i, scene in enumerate(scenes):
         rows.append({
-            "video_id": video.id, "row_id": f"{video.id}:{i}", "start": scene.start / TICKS, "end": scene.end / TICKS,
+            # "+" marks the next part of a long shot: a searchable moment, but not a cut (no ad break there)
+            "video_id": video.id, "row_id": f"{video.id}:{i}" + ("+" if scene.part else ""), "start": scene.start / TICKS, "end": scene.end / TICKS,
             "frame_times": [f.t / TICKS for f in scene.frames], "thumbnail": thumbs[i], "labels": labels[i],
             "objects": objects[i], "description": descriptions[i], "ocr_text": ocr_texts[i],
             "text": " ".join(t for t in (descriptions[i], ocr_texts[i]) if t),

@@ -18,6 +18,7 @@ from vstream.timecode import TICKS, snap_nearest
 from vstream.models import threads as thread_budget
 
 ANALYSIS_SIZE = (64, 36)  # what boundary detection looks at
+MAX_SCENE_SECONDS = 30.0  # a longer shot is split on keyframes into parts of about this length (search moments)
 SAMPLE_LONG_SIDE = 640  # what the models get
 
 
@@ -45,6 +46,7 @@ class Scene:
     end: int  # ticks, the next scene's start (a keyframe) or the video's end
     frames: list[KeyFrame] = field(default_factory=list)  # sampled, non-blank
     keyframes: int = 0
+    part: int = 0  # 0: starts a shot (a cut); 1, 2...: the next part of a long shot (no cut here)
 
 
 def decode_keyframes(media: Path, keyframes: list[int] | None = None) -> Iterator[KeyFrame]:
@@ -117,10 +119,12 @@ class SceneDetector:
     candidate images are kept, thinned evenly to at most ``4 * samples`` frames.
     """
 
-    def __init__(self, *, sample_seconds: float = 10.0, min_scene: float = 1.0, threshold: float = 0.35):
+    def __init__(self, *, sample_seconds: float = 10.0, min_scene: float = 1.0, threshold: float = 0.35,
+                 max_scene: float = MAX_SCENE_SECONDS):  # fmt: skip
         self.sample_seconds = sample_seconds
         self.min_scene = min_scene
         self.threshold = threshold
+        self.max_scene = max_scene
         self._scene: Scene | None = None
         self._prev: KeyFrame | None = None
         self._usable: list[KeyFrame] = []
@@ -134,6 +138,10 @@ class SceneDetector:
         elif is_cut(self._prev, frame, self.threshold) and frame.t - self._scene.start >= self.min_scene * TICKS:
             finished = self._close(frame.t)
             self._scene = Scene(start=frame.t, end=frame.t)
+        elif frame.t - self._scene.start >= self.max_scene * TICKS:  # a long shot: a searchable part ends here
+            part = self._scene.part + 1
+            finished = self._close(frame.t)
+            self._scene = Scene(start=frame.t, end=frame.t, part=part)
         self._prev = frame
         self._scene.keyframes += 1
         if not (frame.is_black or frame.is_blank):
@@ -148,7 +156,7 @@ class SceneDetector:
     def finish(self, end: int) -> Scene | None:
         if self._scene is None:
             return Scene(0, end) if end > 0 else None
-        return self._close(end)
+        return self._close(end)  # (a last part shorter than a keyframe interval stays with it: it ends at end)
 
     def _close(self, end: int) -> Scene:
         scene = self._scene
@@ -159,9 +167,10 @@ class SceneDetector:
         return scene
 
 
-def detect_scenes(frames: list[KeyFrame], end: int, *, sample_seconds: float = 10.0, min_scene: float = 1.0) -> list[Scene]:
+def detect_scenes(frames: list[KeyFrame], end: int, *, sample_seconds: float = 10.0, min_scene: float = 1.0,
+                  max_scene: float = MAX_SCENE_SECONDS) -> list[Scene]:  # fmt: skip
     """All scenes of a list of keyframes (the detector, run to the end)."""
-    detector = SceneDetector(sample_seconds=sample_seconds, min_scene=min_scene)
+    detector = SceneDetector(sample_seconds=sample_seconds, min_scene=min_scene, max_scene=max_scene)
     scenes = [s for s in (detector.feed(f) for f in frames) if s is not None]
     last = detector.finish(end)
     return scenes + ([last] if last is not None else [])

@@ -3,7 +3,9 @@
 Tables (one row per scene, sentence, CLIP frame or video):
 
 * ``scenes``   video_id, row_id, start, end, frame_times, thumbnail, labels, objects,
-               description, ocr_text, text (full-text: description + on-screen words), vector, model
+               description, ocr_text, text (full-text: description + on-screen words), vector, model.
+               A shot longer than 30 s is stored in parts on keyframes (searchable moments of a
+               bounded length); row_id ``VIDEO:N`` starts a shot, ``VIDEO:N+`` continues one.
 * ``onscreen`` video_id, row_id, scene, start, end, text, thumbnail, vector: only scenes with
                on-screen text (a separate table: most scenes have none, and a column of zero
                vectors could neither be indexed nor scanned cheaply)
