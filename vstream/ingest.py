@@ -492,7 +492,7 @@ def _skipped(label: str, existing: Video, started: float, opts: IngestOptions) -
         ignored.append(f"--segment-seconds {opts.segment_seconds:g}")
     if ignored:
         message += f"; ignored {', '.join(ignored)} (add --force to re-ingest with them"
-        message += "; re-ingesting never changes an id)" if opts.video_id and opts.video_id != existing.id else ")"
+        message += "; ids change only with `vstream rename`)" if opts.video_id and opts.video_id != existing.id else ")"
     return IngestResult(label, "skipped", existing.id, existing.duration, len(existing.meta["segments"]),
                         time.monotonic() - started, message)  # fmt: skip
 
@@ -594,7 +594,7 @@ def _choose_id(lib: Library, opts: IngestOptions, path: Path, replaces: Video | 
         if replaces is not None and replaces.id != wanted:  # recipes and streams name the old id
             raise UsageError(
                 f"this file is already ingested as {replaces.id}: re-ingesting never renames a video",
-                hint=f"drop --id to keep {replaces.id}, or `vstream remove {replaces.id}` first to ingest it as {wanted}",
+                hint=f"drop --id to keep {replaces.id}, or rename it: vstream rename {replaces.id} {wanted}",
             )
         row = lib.db.execute("SELECT source FROM videos WHERE id=?", (wanted,)).fetchone()
         if row and (replaces is None or replaces.id != wanted):

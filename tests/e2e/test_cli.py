@@ -208,3 +208,21 @@ def test_an_unreadable_layout_says_what_to_do(samples, tmp_path):
     marker.write_text(json.dumps(json.loads(marker.read_text()) | {"layout": 0}))
     proc = vstream("list", "-L", str(lib))
     assert proc.returncode == 5 and "migrate" not in proc.stderr and "new library" in proc.stderr
+
+
+def test_rename_is_the_one_way_an_id_changes(samples, tmp_path):
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), "--tag", "kind=ad", str(sample_path(samples, "ad")), check=True)
+    vstream("index", "-L", str(lib), "--only", "speech", check=True, timeout=600)
+    proc = vstream("ingest", "-L", str(lib), str(sample_path(samples, "ad")), "--id", "cola", "--force")
+    assert proc.returncode == 1 and "vstream rename ad cola" in proc.stderr
+    assert vstream_json("rename", "ad", "cola", "-L", str(lib)) == {"old": "ad", "id": "cola"}
+    info = vstream_json("info", "cola", "-L", str(lib))
+    assert info["tags"] == {"kind": "ad"} and Path(info["playlist"]).is_file()  # same media, same tags
+    assert vstream("info", "ad", "-L", str(lib)).returncode == 3
+    assert vstream("transcript", "cola", "-L", str(lib)).returncode == 3  # indexed again under its new id
+    vstream("index", "-L", str(lib), "--only", "speech", check=True, timeout=600)
+    assert "cola" in vstream("transcript", "cola", "-L", str(lib), check=True).stdout.lower()
+    vstream("ingest", "-L", str(lib), str(sample_path(samples, "silent")), check=True)
+    proc = vstream("rename", "cola", "silent", "-L", str(lib))
+    assert proc.returncode == 2 and "already used" in proc.stderr

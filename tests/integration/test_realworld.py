@@ -143,7 +143,7 @@ def test_ids_never_change_on_re_ingest_and_ignored_options_are_named(inputs, tmp
     vstream("ingest", "-L", str(lib), str(inputs["mkv"]), check=True)
     entry = vstream_json("ingest", "-L", str(lib), str(inputs["mkv"]), "--id", "other", "--format", "ts")["results"][0]
     assert entry["status"] == "skipped" and entry["id"] == "recorder"
-    assert "ignored --id other, --format ts" in entry["message"]
+    assert "ignored --id other, --format ts" in entry["message"] and "vstream rename" in entry["message"]
     proc = vstream("ingest", "-L", str(lib), str(inputs["mkv"]), "--id", "other", "--force")
     assert proc.returncode == 1 and "never renames" in proc.stderr
     assert [v["id"] for v in vstream_json("list", "-L", str(lib))["videos"]] == ["recorder"]

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("tag")(tag)
     app.command("remove")(remove)
     app.command("gc")(gc)
+    app.command("rename")(rename)
 
 
 def init(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
@@ -192,3 +193,26 @@ def gc(
     verb = "would free" if dry_run else "freed"
     err.print(f"{len(gone)} of {len(swept)} retired folder(s) {'would go' if dry_run else 'deleted'}, "
               f"{verb} {freed / 1e6:.1f} MB", markup=False)  # fmt: skip
+
+
+def rename(
+    old: str = typer.Argument(..., help="The video's id."),
+    new: str = typer.Argument(..., help="Its new id."),
+    library: Optional[str] = LibraryOption,
+    wait: float = WaitOption,
+    json: bool = JsonOption,
+) -> None:
+    """Give a video a new id (the only way an id changes). Recipes and streams that name the old id
+    need the new one; the next `vstream index` indexes it under the new id."""
+    from vstream.cli.output import err
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    with lib.writing(wait=wait):
+        video = lib.rename(old, new)
+    if json:
+        print_json({"old": old, "id": video.id})
+        return
+    out.print(f"renamed {old} -> {video.id}", markup=False)
+    err.print(f"run `vstream index {video.id}` to index it under its new id; recipes that name {old} need {video.id}",
+              markup=False)  # fmt: skip
