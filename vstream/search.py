@@ -21,6 +21,7 @@ find nothing.
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -145,18 +146,12 @@ def rrf(lists: Iterable[list[Hit]], k: int = RRF_K) -> list[tuple[Hit, float]]:
     return sorted(((h, s / best) for h, s in fused.values()), key=lambda hs: -hs[1])
 
 
+_WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, any script
+
+
 def words(text: str) -> list[str]:
     """Case-folded words of ``text`` (letters and digits, any script)."""
-    out, current = [], []
-    for ch in unicodedata.normalize("NFKC", text).casefold():
-        if ch.isalnum():
-            current.append(ch)
-        elif current:
-            out.append("".join(current))
-            current = []
-    if current:
-        out.append("".join(current))
-    return out
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
 def content_words(query: str) -> list[str]:
@@ -168,8 +163,8 @@ def coverage(terms: list[str], text: str) -> float:
     """Lexical evidence: the share of ``terms`` found in ``text`` (a word, or a word it begins: launch/launches)."""
     if not terms:
         return 0.0
-    have = words(text)
-    found = sum(1 for t in terms if any(w == t or (len(t) >= 3 and w.startswith(t)) for w in have))
+    have = set(words(text))
+    found = sum(1 for t in terms if t in have or (len(t) >= 3 and any(w.startswith(t) for w in have)))
     return found / len(terms)
 
 
