@@ -23,7 +23,7 @@ PIN := -c $(CURDIR)/$(CONSTRAINTS)
 # The demo needs the offline index models only; `make test` adds every other extra (CLIP with
 # PyTorch, Ray, S3, the test tools) to the same environment.
 BASE_EXTRAS := index
-EXTRAS := index,clip,ray,s3,test
+EXTRAS := index,clip,ray,s3,mcp,test
 
 .PHONY: help setup setup-base system-deps venv venv-base package package-base node sample-media demo test test-fast bench lock clean
 

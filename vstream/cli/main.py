@@ -41,7 +41,7 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import compose, doctor, index, ingest, library_cmds, search, serve
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, search, serve
 
     library_cmds.register(app)
     ingest.register(app)
@@ -50,6 +50,7 @@ def _register() -> None:
     compose.register(app)
     serve.register(app)
     doctor.register(app)
+    mcp.register(app)
 
 
 _register()

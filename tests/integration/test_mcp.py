@@ -1,0 +1,118 @@
+"""`vstream mcp` with the SDK's own client: in-process and over stdio against the real command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, vstream_json
+from tests.media_checks import played_duration
+
+mcp = pytest.importorskip("mcp", reason="the mcp extra is installed by make test")
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+from vstream.library import Library  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lib(indexed_library, tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("mcp") / "lib"
+    shutil.copytree(indexed_library, copy)
+    return copy
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def session(server, calls):
+    async with Client(server) as client:
+        return [await client.call_tool(name, args) if name != "list_tools" else await client.list_tools()
+                for name, args in calls]  # fmt: skip
+
+
+def in_process(lib: Path, *calls):
+    from vstream.mcp_server import build_server
+
+    return run(session(build_server(Library.open(lib)), list(calls)))
+
+
+def test_the_tools_and_their_schemas(lib):
+    (listed,) = in_process(lib, ("list_tools", None))
+    tools = {t.name: t for t in listed.tools}
+    assert set(tools) == {"list_videos", "video_details", "search_moments", "transcript_window", "validate_recipe",
+                          "compose_stream", "compose_explainer"}  # fmt: skip
+    for tool in tools.values():
+        assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
+    limit = tools["search_moments"].input_schema["properties"]["limit"]
+    assert limit["maximum"] == 25 and limit["minimum"] == 1
+    assert tools["compose_stream"].input_schema["properties"]["clips"]["maxItems"] == 30
+    assert tools["search_moments"].annotations.read_only_hint is True
+
+
+def test_an_agent_searches_composes_an_explainer_and_gets_a_playable_stream(lib):
+    found, made, again = in_process(lib, ("search_moments", {"query": "the rocket launch", "limit": 3}),
+                                    ("compose_explainer", {"query": "the rocket launch", "max_clips": 2}),
+                                    ("compose_explainer", {"query": "the rocket launch", "max_clips": 2}))  # fmt: skip
+    moments = found.structured_content["moments"]
+    assert moments[0]["video_id"] == "talk" and moments[0]["start"] <= 3.0 < moments[0]["end"]
+    stream = made.structured_content
+    assert stream["url"].startswith("streams/agent-") and stream["clips"][0]["video_id"] == "talk"
+    assert again.structured_content["stream_id"] == stream["stream_id"]  # content-addressed
+    master = lib / stream["url"]
+    assert played_duration(master.parent / "video.m3u8") == pytest.approx(stream["duration"], abs=0.1)
+    cues = (master.parent / "captions.vtt").read_text()
+    assert "rocket launch" in cues.lower()  # captions of the cited clips, at composed time
+
+
+def test_transcripts_and_videos_come_in_bounded_pages(lib, monkeypatch):
+    import vstream.mcp_server as server
+
+    window, page = in_process(lib, ("transcript_window", {"video_id": "talk", "start": 0, "end": 12}),
+                              ("list_videos", {"limit": 2}))  # fmt: skip
+    sentences = window.structured_content["sentences"]
+    assert sentences and all(s["end"] > 0 and s["start"] < 12 for s in sentences)
+    assert len(page.structured_content["videos"]) == 2 and page.structured_content["next_cursor"] == "2"
+    monkeypatch.setattr(server, "MAX_CHARS", 400)  # a large library: the answer stops at its budget
+    (capped,) = in_process(lib, ("list_videos", {"limit": 100}))
+    data = capped.structured_content
+    assert data["truncated"] and len(data["videos"]) < data["total"] and data["next_cursor"]
+    assert len(json.dumps(data)) < 2000
+
+
+@pytest.mark.parametrize("name, args, needle", [
+    ("transcript_window", {"video_id": "talk", "start": 0, "end": 999}, "not inside the video"),
+    ("transcript_window", {"video_id": "talk", "start": -1}, "greater than or equal to 0"),
+    ("search_moments", {"query": "rocket", "limit": 500}, "less than or equal to 25"),
+    ("video_details", {"video_id": "../../etc/passwd"}, "no video"),
+    ("compose_stream", {"clips": [{"video_id": "talk", "start": 30, "end": 40}]}, "not inside the video"),
+    ("compose_stream", {"clips": [{"video_id": "talk", "start": 0, "end": 1}] * 31}, "at most 30"),
+    ("list_videos", {"cursor": "abc"}, "bad cursor"),
+])  # fmt: skip
+def test_bad_inputs_are_tool_errors_with_the_reason(lib, name, args, needle):
+    (result,) = in_process(lib, (name, args))
+    assert result.is_error and needle in result.content[0].text, result.content[0].text
+
+
+def test_no_match_is_an_empty_list_and_validate_names_the_field(lib):
+    empty, bad, good = in_process(lib, ("search_moments", {"query": "xqzv blorp"}),
+                                  ("validate_recipe", {"recipe_yaml": "version: 1\nname: x\nclips:\n  - video: talk\n    strat: 1\n"}),
+                                  ("validate_recipe", {"recipe_yaml": (ROOT / "recipes" / "explainer.yaml").read_text()
+                                                       .replace("logo.png", "nope.png")}))  # fmt: skip
+    assert not empty.is_error and empty.structured_content["moments"] == []
+    assert bad.structured_content["valid"] is False and "clips[0].strat" in bad.structured_content["errors"][0]
+    assert good.structured_content["valid"] is True
+    assert not (lib / "streams" / "explainer").exists()  # validation writes nothing
+
+
+def test_over_stdio_against_the_real_command(lib):
+    params = StdioServerParameters(command=sys.executable, args=["-m", "vstream", "mcp", "--library", str(lib)])
+    listed, found = run(session(params, [("list_tools", None), ("search_moments", {"query": "budget", "limit": 2})]))
+    assert "compose_stream" in {t.name for t in listed.tools}
+    assert found.structured_content["moments"][0]["video_id"] == "talk"
+    assert vstream_json("list", "-L", str(lib))["videos"]  # the library is as it was
