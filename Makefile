@@ -35,13 +35,17 @@ help:
 setup: system-deps venv package node
 setup-base: system-deps venv-base package-base
 
+# The player matrix's clients (tests/e2e/test_players.py): GStreamer's playbin/playbin3 and VLC.
+GSTREAMER := gstreamer1.0-tools+gstreamer1.0-plugins-base+gstreamer1.0-plugins-good+gstreamer1.0-plugins-bad+gstreamer1.0-libav
+
 # Debian packages when running as root; otherwise say what is missing (vstream falls
 # back to imageio-ffmpeg's binary for ffmpeg itself, see `vstream doctor`). nginx runs the
 # docs/deploy.md test and wrk the serve benchmark.
 system-deps:
 	@missing=""; \
-	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium nginx:nginx wrk:wrk; do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium nginx:nginx wrk:wrk \
+	    gst-launch-1.0:$(GSTREAMER) cvlc:vlc-bin+vlc-plugin-base; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $$(echo $${pair##*:} | tr + ' ')"; \
 	done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing// /}" ]; then \

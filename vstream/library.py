@@ -316,7 +316,7 @@ class Library:
         self._pulled_at = time.monotonic()
         return exists
 
-    def _media_dirs(self) -> dict[str, str]:
+    def media_dirs(self) -> dict[str, str]:
         """Every kept media folder: each video's (by id) and each retired one's (``retired:DIR``)."""
         dirs = {r[0]: r[1] for r in self.db.execute("SELECT id, media_dir FROM videos")}
         dirs.update({f"retired:{r['media_dir']}": r["media_dir"] for r in self.retired()})
@@ -345,7 +345,7 @@ class Library:
             self.db.backup(dst)
         finally:
             dst.close()
-        now = self._media_dirs()
+        now = self.media_dirs()
         before = self._pulled_videos
         kept = set(now.values())
         dead = set(before.values()) - kept
@@ -464,7 +464,7 @@ class Library:
             if (self.root / MARKER).exists():
                 self.db.executescript(_SCHEMA)  # tables added within this layout version (IF NOT EXISTS)
             if remote_lock is not None:  # what the push compares with, to delete what this command orphaned
-                self._pulled_videos = self._media_dirs() if (self.root / MARKER).exists() else {}
+                self._pulled_videos = self.media_dirs() if (self.root / MARKER).exists() else {}
             self._remove_stale()
             yield
             if remote_lock is not None:
@@ -483,7 +483,7 @@ class Library:
         media = self.root / "media"
         if not media.is_dir() or not (self.root / MARKER).exists():
             return
-        referenced = set(self._media_dirs().values())  # videos' media, and retired media kept for streams
+        referenced = set(self.media_dirs().values())  # videos' media, and retired media kept for streams
         for entry in media.iterdir():
             rel = f"media/{entry.name}"
             if entry.name.startswith(".stage-"):

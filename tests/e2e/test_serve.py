@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT
 from vstream.serve import signing
+from vstream.serve.app import IMMUTABLE
 
 SECRET = "test-secret"
 ADMIN = "admin-token-0123456789"  # what minting signed links takes on the signed server
@@ -98,7 +99,8 @@ def test_a_personal_manifest_is_composed_per_request_and_cached_privately(served
     other = server.get("/streams/highlights/video.m3u8?user=u7&topic=the%20rocket%20launch")[2]
     assert video != other  # personal: another topic picks other moments
     segments = m3u8.loads(video.decode()).segments
-    assert segments and all(s.uri.startswith("/media/") for s in segments)  # shared library segments
+    # the library's shared segments: raw, or rebased onto the stream's timeline (the same bytes but for timing)
+    assert segments and all(s.uri.startswith(("/media/", "/r/")) and "/media/" in s.uri for s in segments)
     assert server.get("/streams/highlights/master.m3u8?user=u42&topic=a%20cat")[2] == body
 
 
@@ -120,11 +122,17 @@ def test_segments_have_ranges_etags_and_immutable_caching(served):
     length, offset = (int(x) for x in seg.byterange.split("@"))
     status, headers, data = server.get(seg.uri, {"Range": f"bytes={offset}-{offset + length - 1}"})
     assert status == 206 and len(data) == length
-    assert data == (lib / seg.uri.lstrip("/")).read_bytes()[offset:offset + length]
+    media = seg.uri[seg.uri.index("/media/") + 1 :]
+    raw = (lib / media).read_bytes()[offset:offset + length]
+    assert data == raw if seg.uri.startswith("/media/") else len(data) == len(raw)
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     assert headers["content-type"] == "video/iso.segment" and headers["accept-ranges"] == "bytes"
     status, _, _ = server.get(seg.uri, {"If-None-Match": headers["etag"]})
     assert status == 304
+    status, headers, data = server.get("/" + media, {"Range": f"bytes={offset}-{offset + length - 1}"})
+    assert status == 206 and data == raw  # the raw file, as nginx or a CDN serves it
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert server.get("/" + media, {"If-None-Match": headers["etag"]})[0] == 304
 
 
 @pytest.mark.parametrize("path", [
@@ -339,3 +347,36 @@ def test_page_assets_are_served(served):
     assert status == 200 and headers["content-type"].startswith("text/html")
     status, headers, body = server.get("/static/hls.min.js")
     assert status == 200 and b"Hls" in body[:100_000]
+
+
+def test_rebased_fragments_change_only_their_timing_and_bad_shifts_are_refused(served):
+    server, _, lib = served
+    video = server.get("/streams/demo/video.m3u8?user=u1")[2].decode()
+    segments = m3u8.loads(video).segments
+    rebased = [s for s in segments if s.uri.startswith("/r/")]
+    assert len(rebased) == len(segments) and "#EXT-X-DISCONTINUITY" not in video  # one video: one timeline
+    seg = rebased[0]  # talk 8-16 s at 0 s: moved 8 s back
+    length, offset = (int(x) for x in seg.byterange.split("@"))
+    status, headers, body = server.get(seg.uri, {"Range": f"bytes={offset}-{offset + length - 1}"})
+    raw = (lib / seg.uri.split("/", 4)[4]).read_bytes()[offset : offset + length]
+    assert status == 206 and len(body) == length and headers["cache-control"] == IMMUTABLE
+    changed = [i for i, (a, b) in enumerate(zip(body, raw)) if a != b]
+    moofs, at = [], 0  # the fragments' header boxes in the range; everything else is sample data
+    while at + 8 <= len(raw):
+        size = int.from_bytes(raw[at : at + 4], "big")
+        if raw[at + 4 : at + 8] == b"moof":
+            moofs.append((at, at + size))
+        at += size
+    assert changed and all(any(a <= i < b for a, b in moofs) for i in changed)  # mfhd and tfdt, never samples
+    from vstream.media.fmp4 import tfdt_fields
+
+    video_tfdt = next(v for t, _, _, v in tfdt_fields(body[: int.from_bytes(body[:4], "big")]) if t == 1)
+    assert video_tfdt == 0  # the clip now starts where it plays: at 0 s
+    media = seg.uri.split("/", 4)[4]
+    bad = {f"/r/abc/0/{media}": 400, f"/r/-9999999999/0/{media}": 400, "/r/0/0/media/../catalog.sqlite": 404,
+           "/r/0/0/media/escape/passwd": 404, f"/r/0/0/{media.replace('.m4s', '.ts')}": 404}  # fmt: skip
+    for path, code in bad.items():
+        got, _, answer = server.get(path, {"Range": f"bytes={offset}-{offset + 99}"})
+        assert got == code and b"root:" not in answer, (path, got)
+    assert server.get(f"/r/0/0/{media}")[0] == 400  # rebased media is served by byte range only
+    assert server.get(f"/r/0/0/{media}", {"Range": "bytes=999999999-"})[0] == 404

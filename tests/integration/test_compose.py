@@ -96,10 +96,10 @@ def test_forward_compositions_play_in_ffmpeg_from_an_fmp4_library_with_params_in
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "ffmpeg's HLS demuxer (libavformat 5.1 to 7.1) keeps one MP4 demuxer across EXT-X-DISCONTINUITY, and that "
-    "demuxer drops a fragment whose decode times do not come after the previous fragment's (mov.c: 'Fragments can "
-    "overlap in time'): ffplay and mpv skip the first keyframe interval of a clip whose source time goes back. "
-    "hls.js and MPEG-TS libraries play it whole (tests above)."))  # fmt: skip
+    "static files: ffmpeg's HLS demuxer (libavformat 5.1 to 7.1) keeps one MP4 demuxer across EXT-X-DISCONTINUITY, "
+    "and that demuxer drops a fragment whose decode times do not come after the previous fragment's (mov.c: "
+    "'Fragments can overlap in time'). The same stream from vstream serve (rebased onto one timeline) plays whole "
+    "in ffmpeg, GStreamer and VLC: tests/e2e/test_players.py; compose warns about it."))  # fmt: skip
 def test_ffmpeg_plays_a_backward_jump_in_fmp4_whole(lib):
     result = compose(lib, RECIPES / "demo.yaml")  # talk 8-16, then talk 0-8
     assert played_duration(Path(result["master"])) == pytest.approx(result["duration"], abs=frames(result))

@@ -191,7 +191,10 @@ class Timeline:
         return result.master
 
     # -- compiling
-    def compile(self, user: str = "guest", *, base_url: str | None = None, searcher=None, write: bool = False) -> ComposeResult:
+    def compile(self, user: str = "guest", *, base_url: str | None = None, searcher=None, write: bool = False,
+                rebase: bool = False) -> ComposeResult:  # fmt: skip
+        """The stream's playlists (written with ``write``). ``rebase``: segments through vstream serve's
+        rebased URLs under ``base_url``, one continuous timeline for every player."""
         check_name(self.name, "name", self.origin)
         check_user(user)
         lib = self.library
@@ -216,7 +219,7 @@ class Timeline:
             searcher = searcher or _searcher(lib)
             breaks = self._plan_breaks(placed, source, searcher, warnings)
             placed = place(tl.splice(content, placed, breaks))
-        video = media_playlist(placed)
+        video = media_playlist(placed, rebase=rebase)
         total = sum(p.duration for p in placed)
         files = {"video.m3u8": video.render()}
         subtitles = None
@@ -243,6 +246,10 @@ class Timeline:
                 warnings.append(f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s runs to {tl.seconds(p.end):g}s, "
                                 f"but its audio stops at {audio_end:g}s: players jump that {p.end / TICKS - audio_end:.2f}s "
                                 "gap before the next clip (end the clip earlier)")  # fmt: skip
+        if not rebase and len(placed) > 1 and any(p.clip.source.fmt == "fmp4" for p in placed):
+            warnings.append("static playlists: hls.js and Safari play this stream whole; ffmpeg (ffplay, mpv), "
+                            "GStreamer and VLC do not where clips jump in time or change video: hand it out "
+                            "from `vstream serve` (one continuous timeline), or ingest with --format ts")  # fmt: skip
         for c in composed:
             if c.ad:
                 continue

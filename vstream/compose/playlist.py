@@ -31,6 +31,8 @@ class ClipSource:
     gops: tuple[Gop, ...]
     keyframes: tuple[int, ...]
     end: int
+    # served rebased (vstream serve): the media file's URI with the shift in it, "{delta}" to fill in
+    rebased_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,17 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
         uri = media_path.name
     init = ByteRange(*meta["init"]) if meta.get("init") else None
     gops = tuple(Gop(*g) for g in meta["gops"])
-    return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"])
+    rebased = None
+    if base_url and video.format == "fmp4" and meta.get("timing") == "cmaf":
+        rebased = base_url.rstrip("/") + "/" + REBASED.format(delta="{delta}", sequence="{sequence}",
+                                                              path=f"{video.media_dir}/{meta['files']['media']}")  # fmt: skip
+    return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased)
+
+
+# Where `vstream serve` hands out a media file's fragments moved {delta} ticks (90 kHz) along the
+# timeline and renumbered {sequence} on (mfhd: fragment numbers run on across clips, as one file's do).
+REBASED = "r/{delta}/{sequence}/{path}"
+
 
 
 def place(clips: list[Clip]) -> list[PlacedClip]:
@@ -84,7 +96,10 @@ def place(clips: list[Clip]) -> list[PlacedClip]:
     return placed
 
 
-def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS) -> MediaPlaylist:
+def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase: bool = False) -> MediaPlaylist:
+    """The composed media playlist. With ``rebase`` each clip's fragments are addressed through
+    vstream serve's rebased URLs, which move their decode times onto one continuous timeline (the
+    byte ranges stay the library's; the init sections are the raw files')."""
     formats = {p.clip.source.fmt for p in placed}
     if len(formats) > 1:
         raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
@@ -94,13 +109,24 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS) -> Medi
             pods[p.clip.pod] = pods.get(p.clip.pod, 0) + p.duration
     segments = []
     previous_pod: int | None = None
+    fragments = 0  # fragments (keyframe intervals) before this clip in the composed stream
     for i, p in enumerate(placed):
         src = p.clip.source
         gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
         init = InitSection(src.media_uri, src.init) if src.init else None
+        uri = src.media_uri
+        rebased = bool(rebase and src.rebased_uri and gops)
+        if rebased:
+            # the muxer numbers a file's fragments 1, 2, ...: this clip's first is number index + 1
+            sequence = fragments - src.gops.index(gops[0])
+            uri = src.rebased_uri.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
+        fragments += len(gops)
         for j, group in enumerate(group_gops(gops, target)):
-            seg = segments_for(group, src.media_uri, init)
-            seg.discontinuity = i > 0 and j == 0
+            seg = segments_for(group, uri, init)
+            # rebased, a clip of the same video as the one before continues its timeline, track layout and
+            # fragment numbers: nothing for a player to reset (VLC 3 cannot re-initialise after one)
+            same = rebased and i > 0 and placed[i - 1].clip.source.video_id == src.video_id
+            seg.discontinuity = i > 0 and j == 0 and not same
             if j == 0 and p.clip.pod != previous_pod:
                 if previous_pod is not None:
                     seg.tags.append("#EXT-X-CUE-IN")

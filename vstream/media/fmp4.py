@@ -229,3 +229,107 @@ def _shift_traf(moof: bytearray, start: int, end: int, track_id: int, delay: int
         moof[body] = 1
         changed = True
     return changed
+
+
+# --- rebased delivery: the same fragments on a composed stream's continuous timeline ------------
+
+
+def track_timescales(init: bytes | bytearray) -> dict[int, int]:
+    """``{track_ID: media timescale}`` from an init section (its ``moov``)."""
+    buf = bytearray(init)
+    out: dict[int, int] = {}
+    for kind, off, size, hdr in _children(buf, 0, len(buf)):
+        for tkind, toff, tsize, thdr in _children(buf, off + hdr, off + size) if kind == "moov" else ():
+            if tkind != "trak":
+                continue
+            track_id, timescale = None, None
+            stack = [(toff + thdr, toff + tsize)]
+            while stack:
+                a, b = stack.pop()
+                for k, o, s, h in _children(buf, a, b):
+                    if k == "mdia":
+                        stack.append((o + h, o + s))
+                    elif k == "tkhd":
+                        version = buf[o + h]
+                        track_id = struct.unpack_from(">I", buf, o + h + (20 if version == 1 else 12))[0]
+                    elif k == "mdhd":
+                        version = buf[o + h]
+                        timescale = struct.unpack_from(">I", buf, o + h + (20 if version == 1 else 12))[0]
+            if track_id is not None and timescale:
+                out[track_id] = timescale
+    return out
+
+
+def tfdt_fields(moof: bytes | bytearray) -> list[tuple[int, int, int, int]]:
+    """``(track_ID, offset of the tfdt value in the moof, its width 4 or 8, value)`` for each ``traf``."""
+    buf = bytearray(moof)
+    out = []
+    for k, o, s, h in _children(buf, 0, len(buf)):
+        for tk, to, ts, th in _children(buf, o + h, o + s) if k == "moof" else ():
+            if tk != "traf":
+                continue
+            track_id, field = None, None
+            for bk, bo, bs, bh in _children(buf, to + th, to + ts):
+                if bk == "tfhd":
+                    track_id = struct.unpack_from(">I", buf, bo + bh + 4)[0]
+                elif bk == "tfdt":
+                    width = 8 if buf[bo + bh] == 1 else 4
+                    field = (bo + bh + 4, width)
+            if track_id is not None and field is not None:
+                value = int.from_bytes(buf[field[0] : field[0] + field[1]], "big")
+                out.append((track_id, field[0], field[1], value))
+    return out
+
+
+def rebase_patches(moof: bytes | bytearray, moof_offset: int, timescales: dict[int, int], delta_ticks: int,
+                   ticks_per_second: int = 90_000, sequence_delta: int = 0) -> list[tuple[int, bytes]]:  # fmt: skip
+    """The byte patches (absolute file offset, new bytes) that move one fragment ``delta_ticks`` later
+    and renumber it ``sequence_delta`` on.
+
+    Only each ``traf``'s base media decode time and the ``mfhd`` sequence number change (same
+    widths, so no size moves and the samples' data offsets stay right); the samples are the
+    library's own. Raises ValueError when the new time or number would be negative or would not
+    fit its field.
+    """
+    patches = []
+    buf = bytearray(moof)
+    if sequence_delta:
+        for k, o, s, h in _children(buf, 0, len(buf)):
+            for mk, mo, ms, mh in _children(buf, o + h, o + s) if k == "moof" else ():
+                if mk == "mfhd":
+                    at = mo + mh + 4
+                    new = struct.unpack_from(">I", buf, at)[0] + sequence_delta
+                    if not 0 < new < 1 << 32:
+                        raise ValueError("the renumbering puts the fragment outside the sequence")
+                    patches.append((moof_offset + at, new.to_bytes(4, "big")))
+    for track_id, at, width, value in tfdt_fields(moof):
+        timescale = timescales.get(track_id)
+        if timescale is None:
+            raise ValueError(f"track {track_id} is not in the init section")
+        new = value + round(delta_ticks * timescale / ticks_per_second)
+        if not 0 <= new < 1 << (8 * width):
+            raise ValueError("the shift puts the fragment outside the timeline")
+        patches.append((moof_offset + at, new.to_bytes(width, "big")))
+    return patches
+
+
+def fragment_at(fh, offset: int, limit: int) -> tuple[int, bytes] | None:
+    """The ``moof`` box of the fragment that starts at ``offset`` (after any styp/sidx/prft), or None."""
+    at = offset
+    for _ in range(4):
+        fh.seek(at)
+        head = fh.read(16)
+        if len(head) < 8:
+            return None
+        size, kind = struct.unpack(">I4s", head[:8])
+        if size == 1:
+            size = struct.unpack(">Q", head[8:16])[0]
+        if size < 8 or at + size > limit:
+            return None
+        if kind == b"moof":
+            fh.seek(at)
+            return at, fh.read(size)
+        if kind not in (b"styp", b"sidx", b"prft"):
+            return None
+        at += size
+    return None

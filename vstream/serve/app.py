@@ -127,12 +127,13 @@ class Streams:
         base = self.s.base_url or "/"
         if kind == "recipe":
             recipe = load(self.recipe_file(name))
-            return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher)
+            return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher,
+                           rebase=True)
         timeline = reel_timeline(self.s, name)
         from vstream.compose.api import check_user
 
         check_user(user)
-        return timeline.compile(user, base_url=base, searcher=self.searcher)
+        return timeline.compile(user, base_url=base, searcher=self.searcher, rebase=True)
 
 
 # --- reels: a stream spec carried in the URL (any replica can rebuild it) ----------------------
@@ -386,11 +387,32 @@ def create_app(settings: Settings):
         user = str(body.get("user") or "guest")
         timeline = reel_timeline(settings, token)  # fail now, with the message, rather than in the player
         with streams.lock:
-            result = timeline.compile(user, base_url=settings.base_url or "/", searcher=streams.searcher)
+            result = timeline.compile(user, base_url=settings.base_url or "/", searcher=streams.searcher, rebase=True)
         query = signing.signed_query(settings.secret, f"reel:{token}", user, {}, settings.link_ttl)
         return JSONResponse({"url": f"/reels/{token}/master.m3u8?{query}", "duration": result.duration,
                              "clips": len(result.clips), "warnings": result.warnings})  # fmt: skip
 
+
+    rebaser = Rebaser(lib, streams.lock)
+
+    async def rebased(request: Request) -> Response:
+        """A media file's byte range with its fragments moved onto a composed stream's timeline."""
+        from starlette.concurrency import run_in_threadpool
+
+        path = request.path_params["path"]
+        if lib.mirror is not None:
+            await fetch_into_mirror("media", path)
+        try:
+            status, headers, body = await run_in_threadpool(rebaser.serve, request.path_params["delta"], path,
+                                                            request.headers.get("range"),
+                                                            request.path_params["sequence"],
+                                                            request.headers.get("if-none-match"))  # fmt: skip
+        except errors.VstreamError as exc:
+            return fail(exc)
+        headers |= {"cache-control": IMMUTABLE, "access-control-allow-origin": "*"}
+        if status != 304:
+            headers["content-type"] = TYPES[".m4s"]
+        return Response(body, status_code=status, headers=headers)
 
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
@@ -411,6 +433,7 @@ def create_app(settings: Settings):
         Route("/static/hls.min.js", hlsjs),
         Mount("/static", app=Files(STATIC, "no-cache")),
         Mount("/media", app=Files(lib.root / "media", IMMUTABLE, "media")),
+        Route("/r/{delta}/{sequence}/media/{path:path}", rebased),
         Mount("/thumbs", app=Files(lib.root / "index" / "thumbs", "public, max-age=86400", "index/thumbs")),
         Route("/streams/{name}/{file}", guarded(recipe_stream)),
         Route("/reels/{token}/{file}", guarded(reel_stream)),
@@ -458,3 +481,109 @@ def stream_url(settings: Settings, name: str, user: str, values: dict[str, str])
                                                                   settings.link_ttl)  # fmt: skip
 
 
+
+
+MAX_DELTA = 90_000 * 86_400 * 366  # a shift of up to a year of timeline (90 kHz ticks)
+RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class Rebaser:
+    """Serves ``/r/DELTA/SEQ/media/DIR/media.m4s`` byte ranges: the library's fragments with each ``traf``'s
+    decode time moved DELTA ticks and their ``mfhd`` numbers SEQ on, so a composed stream runs on one
+    continuous timeline with one run of fragment numbers in every player (ffmpeg's and GStreamer's
+    HLS demuxers take fMP4 time from tfdt across discontinuities; VLC ends its MP4 demuxer at a gap
+    in the numbers).
+
+    Only the tfdt values inside the range change (same widths: the layout and byte ranges are the
+    file's own, so the playlists' EXT-X-BYTERANGE apply unchanged); URLs are deterministic and
+    immutable, a CDN caches them per shift. A forged shift or path is a 400 or 404, never a read
+    outside the library's media.
+    """
+
+    def __init__(self, lib: Library, lib_lock: threading.Lock):
+        self.lib = lib
+        self.lib_lock = lib_lock
+        self._known: dict[str, Any] = {}  # media_dir -> (fragment offsets, timescales), per catalog version
+        self._version = None
+
+    def serve(self, delta: str, path: str, range_header: str | None, sequence: str = "0",
+              if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        from vstream.media.fmp4 import fragment_at, rebase_patches
+
+        if not re.fullmatch(r"-?\d{1,16}", delta) or abs(int(delta)) > MAX_DELTA:
+            raise errors.UsageError(f"bad timeline shift {delta!r}")
+        if not re.fullmatch(r"-?\d{1,10}", sequence) or abs(int(sequence)) >= 1 << 31:
+            raise errors.UsageError(f"bad fragment renumbering {sequence!r}")
+        shift, renumber = int(delta), int(sequence)
+        media = self._media_file(path)
+        offsets, timescales = self._layout(media)
+        stat = media.stat()
+        size = stat.st_size
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}-r{shift}-{renumber}"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        m = RANGE_RE.match(range_header or "")
+        if not m:
+            raise errors.UsageError("rebased media is served by byte range", hint="send Range: bytes=START-END")
+        start, end = int(m.group(1)), int(m.group(2)) if m.group(2) else size - 1
+        if start >= size or end < start:
+            raise errors.NotFound(f"bytes {start}-{end} are outside the file ({size} bytes)")
+        end = min(end, size - 1)
+        if end - start + 1 > 256 * 2**20:
+            raise errors.UsageError("ask for at most 256 MiB at a time")
+        import bisect
+
+        with open(media, "rb") as fh:
+            fh.seek(start)
+            body = bytearray(fh.read(end - start + 1))
+            first = max(0, bisect.bisect_right(offsets, start) - 1)
+            for offset in offsets[first:]:
+                if offset > end:
+                    break
+                found = fragment_at(fh, offset, size)
+                if found is None:
+                    continue
+                try:
+                    patches = rebase_patches(found[1], found[0], timescales, shift, sequence_delta=renumber)
+                except ValueError as exc:
+                    raise errors.UsageError(f"bad timeline shift {shift}: {exc}") from None
+                for at, data in patches:
+                    for i, byte in enumerate(data):
+                        if start <= at + i <= end:
+                            body[at + i - start] = byte
+        headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes", "etag": etag}
+        return 206, headers, bytes(body)
+
+    def _media_file(self, path: str) -> Path:
+        parts = PurePosixPath(path).parts
+        if len(parts) != 2 or any(p in ("..", ".") or p.startswith(".") for p in parts) or not parts[1].endswith(".m4s"):
+            raise errors.NotFound("no such media")
+        root = (self.lib.root / "media").resolve()
+        media = self.lib.root / "media" / parts[0] / parts[1]
+        if media.is_symlink() or media.parent.is_symlink() or media.resolve().parent.parent != root or not media.is_file():
+            raise errors.NotFound("no such media")
+        return media
+
+    def _layout(self, media: Path) -> tuple[list[int], dict[int, int]]:
+        """The fragment offsets and track timescales of a media file (of a video, or retired media
+        that streams composed before a re-ingest still play), read from its boxes once."""
+        from vstream.media.fmp4 import fragment_index, track_timescales
+
+        media_dir = f"media/{media.parent.name}"
+        with self.lib_lock:  # the catalog connection is shared with the composer
+            version = self.lib.data_version()
+            if version != self._version:
+                self._known, self._version = {}, version
+            kept = set(self.lib.media_dirs().values()) if media_dir not in self._known else {media_dir}
+        if media_dir not in self._known:
+            if media_dir not in kept:
+                raise errors.NotFound("no such media")
+            try:
+                index = fragment_index(media)
+            except errors.MediaError:
+                raise errors.NotFound("no such media (not fragmented MP4)") from None
+            with open(media, "rb") as fh:
+                fh.seek(index.init.offset)
+                timescales = track_timescales(fh.read(index.init.length))
+            self._known[media_dir] = ([rng.offset for _, rng in index.ranges], timescales)
+        return self._known[media_dir]

@@ -1,0 +1,82 @@
+"""The HLS clients we can run here, headless: ffmpeg, GStreamer playbin/playbin3, VLC.
+
+Each plays a URL to its end as fast as it can and reports what a viewer would have seen:
+the video frames' presentation times (so a running time that jumps back or stalls shows),
+decoder errors, and how long it played.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Played:
+    frames: list[float] = field(default_factory=list)  # presentation times of the decoded video frames, in order
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+
+    @property
+    def stalls(self) -> list[tuple[float, float]]:
+        """Neighbouring frames whose time does not move forward (a jump back, or frames stuck on one time)."""
+        return [(a, b) for a, b in zip(self.frames, self.frames[1:]) if b <= a]
+
+
+def gstreamer(url: str, element: str = "playbin", timeout: float = 180) -> Played:
+    """``gst-launch-1.0 ELEMENT`` with fake sinks (no clock): every video buffer's PTS, and decoder errors."""
+    argv = ["gst-launch-1.0", "-v", element, f"uri={url}",
+            "video-sink=fakesink sync=false silent=false name=seen", "audio-sink=fakesink sync=false"]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=os.environ | {"GST_DEBUG": "*:1"})
+    played = Played(wall=time.monotonic() - started)
+    for line in proc.stdout.splitlines():
+        if "(seen:sink)" in line:
+            m = re.search(r"pts: (\d+):(\d+):([\d.]+)", line)
+            if m:
+                played.frames.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
+    text = proc.stdout + proc.stderr
+    played.errors = [ln for ln in text.splitlines() if "ERROR" in ln and "libav" in ln or ln.startswith("ERROR")]
+    if proc.returncode != 0 and not played.errors:
+        played.errors.append(f"gst-launch exited {proc.returncode}")
+    return played
+
+
+def vlc(url: str, rate: float = 4.0, timeout: float = 180) -> Played:
+    """``cvlc`` with dummy outputs at ``rate``x (VLC refuses to run as root: then as user nobody)."""
+    home = "/tmp/vstream-vlc-home"
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o777)
+    argv = ["cvlc", "--play-and-exit", "--vout=dummy", "--aout=dummy", f"--rate={rate}", "-v", url]
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "nobody", "--", "env", f"HOME={home}", *argv]
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    played = Played(wall=time.monotonic() - started)
+    played.errors = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+                     if ("error" in ln and "demux" in ln) or "no moov" in ln or "Failed to create demuxer" in ln]  # fmt: skip
+    return played
+
+
+def ffmpeg(url: str, timeout: float = 180) -> Played:
+    """ffmpeg's HLS demuxer (ffplay's and mpv's) decoding every frame; its timestamps as it reads them."""
+    started = time.monotonic()
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-map", "0:v:0", "-fps_mode", "passthrough",
+                           "-f", "framemd5", "-"], capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    played = Played(wall=time.monotonic() - started)
+    tb = re.search(r"#tb 0: (\d+)/(\d+)", proc.stdout)
+    scale = int(tb.group(1)) / int(tb.group(2)) if tb else 1.0
+    for line in proc.stdout.splitlines():
+        if line and not line.startswith("#"):
+            played.frames.append(int(line.split(",")[2]) * scale)
+    played.errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return played
+
+
+def available() -> dict[str, bool]:
+    return {"gstreamer": bool(shutil.which("gst-launch-1.0")), "vlc": bool(shutil.which("cvlc")),
+            "ffmpeg": bool(shutil.which("ffmpeg"))}  # fmt: skip
