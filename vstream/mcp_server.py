@@ -6,8 +6,10 @@ paths; every input is bounded (limits, clip counts, durations) and every answer 
 content-addressed: the same clips give the same stream id, so an agent that asks twice gets
 one stream. Nothing is printed on stdout but the protocol (logs go to stderr).
 
-This first slice serves stdio. Tools: list_videos, video_details, search_moments,
-transcript_window, validate_recipe, compose_stream, compose_explainer.
+Transports: stdio (desktop agents) and Streamable HTTP (loopback by default; any other
+interface needs a bearer token; the SDK's DNS-rebinding protection checks Host and Origin).
+Tools: list_videos, video_details, search_moments, transcript_window, validate_recipe,
+compose_stream, compose_explainer.
 """
 
 from __future__ import annotations
@@ -365,5 +367,42 @@ def run_stdio(lib: Library, *, base_url: str | None = None) -> None:
     build_server(lib, base_url=base_url).run("stdio")
 
 
-__all__ = ["Tools", "build_server", "run_stdio"]
+def http_app(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None):
+    """The Streamable HTTP app at ``/mcp``: Host/Origin checked (DNS rebinding), and with ``token``
+    every request needs ``Authorization: Bearer TOKEN``."""
+    import hmac
+
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = {host, "127.0.0.1", "localhost", "[::1]"} if host in ("127.0.0.1", "localhost", "::1") else {host}
+    hosts = [f"{n}:{port}" for n in names] + sorted(names)
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                         allowed_origins=[f"http://{h}" for h in hosts])  # fmt: skip
+    app = build_server(lib, base_url=base_url).streamable_http_app(transport_security=security, host=host)
+    if not token:
+        return app
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, expected):
+                body = b'{"error": "this MCP server needs its bearer token", "hint": "send Authorization: Bearer TOKEN"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="vstream"')]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def run_http(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None) -> None:
+    import uvicorn
+
+    uvicorn.run(http_app(lib, host=host, port=port, token=token, base_url=base_url), host=host, port=port,
+                log_level="warning", access_log=False)  # fmt: skip
+
+
+__all__ = ["Tools", "build_server", "http_app", "run_http", "run_stdio"]
 

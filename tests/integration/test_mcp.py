@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +117,51 @@ def test_over_stdio_against_the_real_command(lib):
     assert "compose_stream" in {t.name for t in listed.tools}
     assert found.structured_content["moments"][0]["video_id"] == "talk"
     assert vstream_json("list", "-L", str(lib))["videos"]  # the library is as it was
+
+
+def test_over_streamable_http_with_a_bearer_token(lib):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.e2e.test_serve import free_port
+
+    token, port = "agent-token-0123456789", free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vstream", "mcp", "--http", "--port", str(port), "--token", token,
+                             "-L", str(lib)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(port, proc)
+        url = f"http://127.0.0.1:{port}/mcp"
+        transport = streamable_http_client(url, http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}))
+        listed, found = run(session(transport, [("list_tools", None), ("search_moments", {"query": "budget"})]))
+        assert "compose_explainer" in {t.name for t in listed.tools}
+        assert found.structured_content["moments"][0]["video_id"] == "talk"
+        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
+            answer = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
+            assert answer.status_code == 401
+        rebinding = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                headers={"Authorization": f"Bearer {token}", "Host": "attacker.example"})  # fmt: skip
+        assert rebinding.status_code in (400, 403, 421)  # DNS rebinding: a foreign Host is refused
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_http_beyond_loopback_needs_a_token(lib):
+    proc = subprocess.run([sys.executable, "-m", "vstream", "mcp", "--http", "--host", "0.0.0.0", "-L", str(lib)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "--token" in proc.stderr
+
+
+def wait_for(port: int, proc) -> None:
+    import socket
+    import time
+
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read())
+            time.sleep(0.1)
+    raise AssertionError("the MCP server did not start")
