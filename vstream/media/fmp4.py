@@ -68,27 +68,37 @@ def fragment_index(path: Path) -> ByteRangeIndex:
     return ByteRangeIndex(init=init, ranges=ranges, samples=samples[: len(ranges)])
 
 
-def _track_ids(moov: bytearray) -> dict[bytes, int]:
-    """``{handler type: track_ID}`` of the first track of each kind (``vide``, ``soun``, ...)."""
-    found: dict[bytes, int] = {}
-    for kind, off, size, hdr in _children(moov, 0, len(moov)):
-        for tkind, toff, tsize, thdr in _children(moov, off + hdr, off + size) if kind == "moov" else ():
+def _tracks(moov: bytes | bytearray) -> list[dict]:
+    """``{track_id, handler, timescale}`` of each ``trak`` of an init section (its ``moov``), in order."""
+    buf = bytearray(moov)
+    tracks = []
+    for kind, off, size, hdr in _children(buf, 0, len(buf)):
+        for tkind, toff, tsize, thdr in _children(buf, off + hdr, off + size) if kind == "moov" else ():
             if tkind != "trak":
                 continue
-            track_id, handler = None, None
+            track: dict = {"track_id": None, "handler": None, "timescale": None}
             stack = [(toff + thdr, toff + tsize)]
             while stack:
                 a, b = stack.pop()
-                for k, o, s, h in _children(moov, a, b):
-                    if k in ("mdia",):
+                for k, o, s, h in _children(buf, a, b):
+                    if k == "mdia":
                         stack.append((o + h, o + s))
-                    elif k == "tkhd":
-                        version = moov[o + h]
-                        track_id = struct.unpack_from(">I", moov, o + h + (20 if version == 1 else 12))[0]
+                    elif k in ("tkhd", "mdhd"):  # the same layout up to these fields
+                        value = struct.unpack_from(">I", buf, o + h + (20 if buf[o + h] == 1 else 12))[0]
+                        track["track_id" if k == "tkhd" else "timescale"] = value
                     elif k == "hdlr":
-                        handler = bytes(moov[o + h + 8 : o + h + 12])
-            if track_id is not None and handler is not None:
-                found.setdefault(handler, track_id)
+                        track["handler"] = bytes(buf[o + h + 8 : o + h + 12])
+            if track["track_id"] is not None:
+                tracks.append(track)
+    return tracks
+
+
+def _track_ids(moov: bytearray) -> dict[bytes, int]:
+    """``{handler type: track_ID}`` of the first track of each kind (``vide``, ``soun``, ...)."""
+    found: dict[bytes, int] = {}
+    for track in _tracks(moov):
+        if track["handler"] is not None:
+            found.setdefault(track["handler"], track["track_id"])
     return found
 
 
@@ -236,28 +246,7 @@ def _shift_traf(moof: bytearray, start: int, end: int, track_id: int, delay: int
 
 def track_timescales(init: bytes | bytearray) -> dict[int, int]:
     """``{track_ID: media timescale}`` from an init section (its ``moov``)."""
-    buf = bytearray(init)
-    out: dict[int, int] = {}
-    for kind, off, size, hdr in _children(buf, 0, len(buf)):
-        for tkind, toff, tsize, thdr in _children(buf, off + hdr, off + size) if kind == "moov" else ():
-            if tkind != "trak":
-                continue
-            track_id, timescale = None, None
-            stack = [(toff + thdr, toff + tsize)]
-            while stack:
-                a, b = stack.pop()
-                for k, o, s, h in _children(buf, a, b):
-                    if k == "mdia":
-                        stack.append((o + h, o + s))
-                    elif k == "tkhd":
-                        version = buf[o + h]
-                        track_id = struct.unpack_from(">I", buf, o + h + (20 if version == 1 else 12))[0]
-                    elif k == "mdhd":
-                        version = buf[o + h]
-                        timescale = struct.unpack_from(">I", buf, o + h + (20 if version == 1 else 12))[0]
-            if track_id is not None and timescale:
-                out[track_id] = timescale
-    return out
+    return {t["track_id"]: t["timescale"] for t in _tracks(init) if t["timescale"]}
 
 
 def tfdt_fields(moof: bytes | bytearray) -> list[tuple[int, int, int, int]]:
