@@ -7,10 +7,25 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console:
+    """A rich Console made on first use: importing rich costs ~45 ms that JSON output never needs."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out: Any = _Console(highlight=False, soft_wrap=True)
+err: Any = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -19,20 +34,20 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False) if err.is_terminal else print(
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False) if sys.stderr.isatty() else print(
         f"error: {message}", file=sys.stderr
     )
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}") if err.is_terminal else print(f"warning: {message}", file=sys.stderr)
+    err.print(f"[yellow]warning:[/] {message}") if sys.stderr.isatty() else print(f"warning: {message}", file=sys.stderr)
 
 
 class RichProgress:
     """The core's Progress protocol drawn as a rich progress bar on a terminal, silent otherwise."""
 
     def __init__(self, enabled: bool | None = None):
-        self.enabled = err.is_terminal if enabled is None else enabled
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled  # (rich loads only to draw)
         self._progress = None
         self._task = None
 
