@@ -66,7 +66,10 @@ def test_nginx_serves_segments_and_proxies_personal_manifests(stack):
     seg = m3u8.loads(video).segments[0]
     length, offset = (int(x) for x in seg.byterange.split("@"))
     status, headers, data = get(base + seg.uri, {"Range": f"bytes={offset}-{offset + length - 1}"})
-    assert status == 206 and data == (lib / seg.uri.lstrip("/")).read_bytes()[offset:offset + length]
+    raw = (lib / seg.uri[seg.uri.index("/media/") + 1 :]).read_bytes()[offset:offset + length]
+    assert status == 206 and len(data) == length  # raw, or rebased: the same bytes but for the fragments' timing
+    status, headers, data = get(base + seg.uri[seg.uri.index("/media/"):], {"Range": f"bytes={offset}-{offset + length - 1}"})
+    assert status == 206 and data == raw
     assert headers["server"].startswith("nginx") and headers["cache-control"] == "public, max-age=31536000, immutable"
     assert headers["content-type"] == "video/iso.segment"
 

@@ -28,7 +28,12 @@ def lib(indexed_library, tmp_path_factory) -> Path:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run the client in a thread of its own: the session's Playwright browser keeps an event loop
+    running in the main thread, where asyncio.run() may not start another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def session(server, calls):

@@ -27,12 +27,15 @@ class Played:
         return [(a, b) for a, b in zip(self.frames, self.frames[1:]) if b <= a]
 
 
-def gstreamer(url: str, element: str = "playbin", timeout: float = 180) -> Played:
+def gstreamer(url: str, element: str = "playbin", timeout: float = 90) -> Played:
     """``gst-launch-1.0 ELEMENT`` with fake sinks (no clock): every video buffer's PTS, and decoder errors."""
     argv = ["gst-launch-1.0", "-v", element, f"uri={url}",
             "video-sink=fakesink sync=false silent=false name=seen", "audio-sink=fakesink sync=false"]  # fmt: skip
     started = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=os.environ | {"GST_DEBUG": "*:1"})
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=os.environ | {"GST_DEBUG": "*:1"})
+    except subprocess.TimeoutExpired:
+        return Played(errors=[f"{element} did not reach the end in {timeout:g} s"], wall=time.monotonic() - started)
     played = Played(wall=time.monotonic() - started)
     for line in proc.stdout.splitlines():
         if "(seen:sink)" in line:

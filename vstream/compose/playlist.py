@@ -119,7 +119,8 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
         if rebased:
             # the muxer numbers a file's fragments 1, 2, ...: this clip's first is number index + 1
             sequence = fragments - src.gops.index(gops[0])
-            uri = src.rebased_uri.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
+            if p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
+                uri = src.rebased_uri.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
         fragments += len(gops)
         for j, group in enumerate(group_gops(gops, target)):
             seg = segments_for(group, uri, init)

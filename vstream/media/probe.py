@@ -113,7 +113,8 @@ def probe(path: Path) -> ProbeInfo:
                     fps=float(rate) if rate else None,
                     declared=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None,
                     codec_string=codec_string(ctx.codec.canonical_name, ctx.extradata),
-                    rotation=mp4_rotation(path) if container.format.name.startswith("mov") else 0,
+                    # (read from the local file's boxes; a source in a bucket is read as a stream: not known)
+                    rotation=mp4_rotation(path) if container.format.name.startswith("mov") and isinstance(path, Path) else 0,
                 )
             elif stream.type == "audio" and audio is None:
                 layout = getattr(ctx, "layout", None)
