@@ -174,20 +174,25 @@ def calibrate(similarity: float, span: tuple[float, float]) -> float:
     return min(1.0, max(0.0, (similarity - low) / (high - low)))
 
 
-def combine(lists: list[list[Hit]], lexical_sources: frozenset[str]) -> list[tuple[Hit, float]]:
-    """Hybrid: per hit span, 1 - (1 - best lexical)(1 - best semantic); ties broken by reciprocal rank."""
-    fused = {(h.video_id, round(h.start, 3), round(h.end, 3), h.kind): (h, rank) for h, rank in rrf(lists)}
+def combine(lists: list[list[Hit]], lexical_sources: frozenset[str], k: int = RRF_K) -> list[tuple[Hit, float]]:
+    """Hybrid: per hit span, 1 - (1 - best lexical)(1 - best semantic); ties broken by reciprocal rank
+    (normalised as :func:`rrf` does). One pass: each hit's span key is made once."""
+    lists = [lst for lst in lists if lst]
+    first: dict[tuple, Hit] = {}
+    rank_sum: dict[tuple, float] = {}
     lexical: dict[tuple, float] = {}
     semantic: dict[tuple, float] = {}
-    for hit in (h for lst in lists for h in lst):
-        key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
-        side = lexical if hit.source in lexical_sources else semantic
-        side[key] = max(side.get(key, 0.0), hit.evidence)
-    out = []
-    for key, (hit, rank) in fused.items():
-        score = 1 - (1 - lexical.get(key, 0.0)) * (1 - semantic.get(key, 0.0))
-        out.append((hit, score + rank * 1e-6))  # rank only orders equal evidence
-    return out
+    for lst in lists:
+        for rank, hit in enumerate(lst, start=1):
+            key = (hit.video_id, round(hit.start, 3), round(hit.end, 3), hit.kind)
+            first.setdefault(key, hit)
+            rank_sum[key] = rank_sum.get(key, 0.0) + 1.0 / (k + rank)
+            side = lexical if hit.source in lexical_sources else semantic
+            if hit.evidence > side.get(key, -1.0):
+                side[key] = hit.evidence
+    best = len(lists) / (k + 1) or 1.0
+    return [(hit, 1 - (1 - lexical.get(key, 0.0)) * (1 - semantic.get(key, 0.0)) + rank_sum[key] / best * 1e-6)
+            for key, hit in first.items()]  # fmt: skip
 
 
 def merge_moments(scored: list[tuple[Hit, float]], overlap: float = 0.25, max_length: float = 120.0) -> list[Moment]:
@@ -366,7 +371,7 @@ class Searcher:
             from vstream.models import ModelSettings
 
             settings = self._settings or ModelSettings.load(self.lib.root)
-            embedder = load_text_embedder(settings.text)
+            embedder = load_text_embedder(settings.text, threads=1)  # the lists use the other cores
             built = self.index.models().get("loaded", {}).get("text", {}).get("fingerprint")
             if built and built != embedder.fingerprint:
                 raise LayoutError(

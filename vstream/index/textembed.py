@@ -48,14 +48,14 @@ POOLED_OUTPUTS = ("sentence_embedding", "embeddings", "embedding")  # batch x di
 class TextEmbedder:
     """``embed_texts`` for scene descriptions, sentences and queries; rows are L2-normalised."""
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, *, name: str):
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, *, name: str, threads: int | None = None):
         self.onnx_path = onnx_path
         self.tokenizer_path = tokenizer_path
         self.name = name
         self.fingerprint = f"{name}:{file_digest(onnx_path)[:12]}+{file_digest(tokenizer_path)[:12]}"
         self.max_tokens = _max_tokens(tokenizer_path.parent)
         self._tokenizer = _load_tokenizer(tokenizer_path, self.max_tokens)
-        self._session = _load_session(onnx_path)
+        self._session = _load_session(onnx_path, threads)
         self._inputs = {i.name: i.type for i in self._session.get_inputs()}
         self._output, self._pooled, self.dim = _pick_output(self._session)
         self.texts = 0  # embedded so far, for ms_per_text()
@@ -114,10 +114,13 @@ def l2_normalise(vectors: Any) -> Any:
 _CACHE: dict[tuple[Path, Path], TextEmbedder] = {}
 
 
-def load_text_embedder(setting: str | None = None) -> TextEmbedder:
+def load_text_embedder(setting: str | None = None, *, threads: int | None = None) -> TextEmbedder:
     """``None``/``"minilm"``: the packaged MiniLM; else a directory with ``model.onnx`` + ``tokenizer.json``.
 
-    One embedder (one onnxruntime session) per model per process.
+    One embedder (one onnxruntime session) per model and thread count per process. ``threads``:
+    intra-op threads (default: the model thread budget). Search embeds one short query while its
+    full-text and vector lists run beside it: one thread there leaves the other cores to them
+    (on 2 cores a hybrid query took 31 ms with two, 19 ms with one; bench/search.py).
     """
     if setting in PACKAGED_SETTINGS:
         files = default_model_files()
@@ -125,9 +128,9 @@ def load_text_embedder(setting: str | None = None) -> TextEmbedder:
     else:
         onnx_path, tokenizer_path = local_model_files(str(setting))
         name = onnx_path.parent.name if onnx_path.parent.name != "onnx" else onnx_path.parent.parent.name
-    key = (onnx_path, tokenizer_path)
+    key = (onnx_path, tokenizer_path, threads)
     if key not in _CACHE:
-        _CACHE[key] = TextEmbedder(onnx_path, tokenizer_path, name=name)
+        _CACHE[key] = TextEmbedder(onnx_path, tokenizer_path, name=name, threads=threads)
     return _CACHE[key]
 
 
@@ -204,13 +207,13 @@ def _load_tokenizer(path: Path, max_tokens: int):
     return tokenizer
 
 
-def _load_session(path: Path):
+def _load_session(path: Path, threads: int | None = None):
     try:
         import onnxruntime as ort
     except ImportError:
         raise MissingDependency("the text embedder needs the package onnxruntime", hint=INSTALL) from None
     options = ort.SessionOptions()
-    options.intra_op_num_threads = thread_budget(THREADS)
+    options.intra_op_num_threads = threads or thread_budget(THREADS)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     try:
