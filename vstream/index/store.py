@@ -152,11 +152,7 @@ class Store:
         (bench/search.py). Readers keep the version they opened; old files go after a week.
         """
         for name in self._names():
-            table = self.db.open_table(name)
-            try:
-                dataset = table.to_lance()
-            except (AttributeError, NotImplementedError):  # not a local Lance table
-                continue
+            dataset = self.db.open_table(name).to_lance()  # local or on S3: the Lance dataset under the table
             if len(dataset.get_fragments()) > 1:
                 dataset.optimize.compact_files(target_rows_per_fragment=COMPACT_ROWS)
 
