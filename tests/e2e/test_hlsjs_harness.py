@@ -20,7 +20,7 @@ import pytest
 
 # Fixtures (hls_player) come from tests.support.fixtures, which tests/conftest.py
 # registers via pytest_plugins (it also puts the repo root on sys.path).
-from tests.support.hlsplayer import HLSJS_DIR, HlsPlayer, serve_directory
+from tests.support.hlsplayer import HLSJS_DIR, HlsPlayer, PlayResult, serve_directory
 
 browser = pytest.mark.browser
 
@@ -246,3 +246,12 @@ def test_server_shuts_down(media_root: Path) -> None:
         assert _get(f"{url}/subs.vtt")[0] == 200
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/subs.vtt", timeout=2)
+
+
+def test_a_stall_with_media_buffered_ahead_is_the_machines_not_the_streams() -> None:
+    slow = ('hls: fatal=false type=mediaError details=bufferStalledError error=Playback stalling at @43.9 '
+            'due to low buffer ({"len":30.05,"start":0,"end":74})')
+    hole = ('hls: fatal=false type=mediaError details=bufferStalledError error=Playback stalling at @12.0 '
+            'due to low buffer ({"len":0.02,"start":0,"end":12.02})')
+    result = PlayResult(ended=True, current_time=74, duration=74, decoded_frames=1, errors=[slow, hole])
+    assert result.stream_errors == [hole]

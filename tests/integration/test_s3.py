@@ -149,7 +149,7 @@ def test_a_composed_stream_plays_from_a_serve_replica_in_ffmpeg_and_hlsjs(s3, s3
         assert played_duration(one_video) == pytest.approx(16.0, abs=2 / 25 + 1e-3)
         played = hls_player.play(url, timeout=90, rate=8.0)
         played.assert_played(expected_duration=24.0, tolerance=3 / 25 + 0.025)
-        assert not played.errors, played.summary()
+        assert not played.stream_errors, played.summary()
     finally:
         server.stop()
 
