@@ -208,3 +208,11 @@ def test_peaks_are_loudness_scores_without_overlaps(indexed_library):
     for args in (["goals", "--mode", "peaks"], ["", "--mode", "peaks", "--kind", "speech"]):
         proc = vstream("search", *args, "-L", str(indexed_library))
         assert proc.returncode == 2 and "ranks moments by loudness" in proc.stderr
+
+
+def test_a_speech_hit_shows_every_sentence_said_inside_it(indexed_library):
+    moments = search(indexed_library, "budget", "--kind", "speech", "--mode", "keyword")["moments"]
+    sentences = vstream_json("transcript", "talk", "-L", str(indexed_library), "--json")["sentences"]
+    m = moments[0]
+    inside = [s["text"].strip() for s in sentences if s["end"] > m["start"] and s["start"] < m["end"]]
+    assert "budget" in m["text"].lower() and m["text"] == " ".join(inside)
