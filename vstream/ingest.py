@@ -57,6 +57,11 @@ BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
 # One thread hashes a file's bytes while ffmpeg segments it (hashing releases the GIL).
 _HASHERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vstream-hash")
 IN_BAND_BSF = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+# Every fMP4 video track of a library gets this media timescale (90 kHz, as MPEG-TS): players that keep
+# the first clip's init section (ffmpeg's HLS demuxer, GStreamer's legacy hlsdemux) read every clip's
+# times in it, so a 29.97 fps video (timescale 30000) after a 25 fps one (12800) would run at the
+# wrong speed. Exact for 24, 25, 30, 50 and 60 fps and the /1.001 rates but 23.976 (3753.75 ticks a frame).
+VIDEO_TIMESCALE = 90000
 
 
 @dataclass
@@ -228,6 +233,7 @@ def hls_argv(
         argv += ["-audio_preload", str(round(video_delay * 1_000_000 / TICKS))]
     media = str(out_dir / MEDIA_FILE[fmt])
     if fmt == "fmp4":
+        argv += ["-video_track_timescale", str(VIDEO_TIMESCALE)]
         argv += ["-f", "mp4", "-movflags", "+frag_keyframe+delay_moov+default_base_moof", media]
     else:
         argv += ["-f", "hls", "-hls_time", "0.001", "-hls_playlist_type", "vod", "-hls_flags", "single_file"]

@@ -591,6 +591,13 @@ class Searcher:
                 )  # fmt: skip
         return {v: cache[v] for v in video_ids}
 
+    def transcript(self, video_id: str) -> list[dict]:
+        """A video's sentences, ``{start, end, text}`` in time order (captions read them)."""
+        starts, ends, texts = self.sentences([video_id])[video_id]
+        if texts is None:
+            return []
+        return [{"start": float(a), "end": float(b), "text": t} for a, b, t in zip(starts, ends, texts.to_pylist())]
+
     def said(self, video_id: str, start: float, end: float) -> str:
         """What was said between ``start`` and ``end`` (the sentences that overlap it)."""
         import numpy as np

@@ -380,3 +380,35 @@ def test_rebased_fragments_change_only_their_timing_and_bad_shifts_are_refused(s
         assert got == code and b"root:" not in answer, (path, got)
     assert server.get(f"/r/0/0/{media}")[0] == 400  # rebased media is served by byte range only
     assert server.get(f"/r/0/0/{media}", {"Range": "bytes=999999999-"})[0] == 404
+
+
+def test_whole_segment_resources_carry_the_parameter_sets_and_refuse_what_is_not_whole_fragments(served, tmp_path):
+    server, _, lib = served
+    from vstream.library import Library
+    from vstream.media.fmp4 import fragment_index
+
+    media, other = (next((lib / "media").glob(f"{v}-*/media.m4s")) for v in ("talk", "match"))
+    path = media.relative_to(lib).as_posix()
+    index = fragment_index(media)
+    (_, first), (_, second) = index.ranges[:2]
+    span = f"{first.offset}+{first.length + second.length}"  # two whole fragments, moved 4 s later
+    status, headers, body = server.get(f"/r/360000/0/{span}/{path}")
+    raw = media.read_bytes()
+    assert status == 200 and headers["cache-control"] == IMMUTABLE
+    # after another video's init section (720p), as a player that keeps the first one reads it: talk's frames
+    match_init = fragment_index(other).init
+    mixed = tmp_path / "mixed.mp4"
+    mixed.write_bytes(other.read_bytes()[match_init.offset : match_init.offset + match_init.length] + body)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=width,height",
+                            "-of", "csv=p=0", str(mixed)], capture_output=True, text=True)  # fmt: skip
+    talk = Library.open(lib).get("talk").meta["probe"]["video"]
+    frames = [f.strip(",") for f in probe.stdout.split()]
+    assert not probe.stderr and frames and set(frames) == {f"{talk['width']},{talk['height']}"}, probe.stderr[:300]
+    status, _, init = server.get(f"/r/init/{path}")
+    assert status == 200 and init == raw[index.init.offset : index.init.offset + index.init.length]
+    for bad, code in {f"/r/0/0/{first.offset + 1}+{first.length}/{path}": 404,  # not a fragment's start
+                      f"/r/0/0/{first.offset}+{first.length - 1}/{path}": 404,  # not its end
+                      f"/r/0/0/12ab/{path}": 400, "/r/0/0/0+10/media/../catalog.sqlite": 404,
+                      "/r/init/media/escape/passwd": 404}.items():  # fmt: skip
+        got, _, answer = server.get(bad)
+        assert got == code and b"root:" not in answer, (bad, got)

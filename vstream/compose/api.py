@@ -463,8 +463,8 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
 def _master(video, total: int, subtitles: str | None, session: list[str], codecs: list[str] = (),
             resolution: tuple[int, int] | None = None) -> str:  # fmt: skip
     seconds = total / TICKS
-    size = sum(s.byterange.length for s in video.segments if s.byterange)
-    bandwidth = max(1, int(max(s.byterange.length * 8 / (s.duration / TICKS) for s in video.segments)))
+    size = sum(s.length for s in video.segments)
+    bandwidth = max(1, int(max(s.length * 8 / (s.duration / TICKS) for s in video.segments)))
     average = max(1, int(size * 8 / seconds)) if seconds else bandwidth
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", *session]
     attrs = f"BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average}"

@@ -33,6 +33,10 @@ class ClipSource:
     end: int
     # served rebased (vstream serve): the media file's URI with the shift in it, "{delta}" to fill in
     rebased_uri: str | None = None
+    # the same for whole segments with the parameter sets in each fragment ("{span}" too: OFFSET+LENGTH)
+    rebased_segment_uri: str | None = None
+    params_in_band: bool = True  # the samples carry their SPS/PPS (MPEG-TS; fMP4 ingested with them)
+    rebased_init_uri: str | None = None  # the init section on its own, for the segments above
 
 
 @dataclass(frozen=True)
@@ -67,16 +71,27 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
         uri = media_path.name
     init = ByteRange(*meta["init"]) if meta.get("init") else None
     gops = tuple(Gop(*g) for g in meta["gops"])
-    rebased = None
+    rebased = segment = init_uri = None
     if base_url and video.format == "fmp4" and meta.get("timing") == "cmaf":
-        rebased = base_url.rstrip("/") + "/" + REBASED.format(delta="{delta}", sequence="{sequence}",
-                                                              path=f"{video.media_dir}/{meta['files']['media']}")  # fmt: skip
-    return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased)
+        base, media = base_url.rstrip("/") + "/", f"{video.media_dir}/{meta['files']['media']}"
+        rebased = base + REBASED.format(delta="{delta}", sequence="{sequence}", path=media)
+        segment = base + REBASED_SEGMENT.format(delta="{delta}", sequence="{sequence}", span="{span}", path=media)
+        init_uri = base + REBASED_INIT.format(path=media)
+    in_band = video.format != "fmp4" or bool(meta.get("params_in_band"))
+    return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased,
+                      segment, in_band, init_uri)  # fmt: skip
 
 
 # Where `vstream serve` hands out a media file's fragments moved {delta} ticks (90 kHz) along the
 # timeline and renumbered {sequence} on (mfhd: fragment numbers run on across clips, as one file's do).
 REBASED = "r/{delta}/{sequence}/{path}"
+# The same for one segment's whole fragments ({span}: OFFSET+LENGTH in the file), with the video's
+# parameter sets put in front of each fragment's first frame (a composition of several videos whose
+# samples do not carry them: players that keep the first init section decode the others with them).
+REBASED_SEGMENT = "r/{delta}/{sequence}/{span}/{path}"
+# Their init section, as a resource of its own: GStreamer's legacy hlsdemux applies an EXT-X-MAP's
+# BYTERANGE to the next segment when that one has none.
+REBASED_INIT = "r/init/{path}"
 
 
 
@@ -110,20 +125,29 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
     segments = []
     previous_pod: int | None = None
     fragments = 0  # fragments (keyframe intervals) before this clip in the composed stream
+    several = len({p.clip.source.video_id for p in placed}) > 1
     for i, p in enumerate(placed):
         src = p.clip.source
         gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
         init = InitSection(src.media_uri, src.init) if src.init else None
         uri = src.media_uri
         rebased = bool(rebase and src.rebased_uri and gops)
+        # several videos: players that keep the first init section need every other's SPS/PPS in-band
+        in_band = rebased and several and not src.params_in_band and src.rebased_segment_uri is not None
+        if in_band and init is not None and src.rebased_init_uri:  # see REBASED_INIT
+            init = InitSection(src.rebased_init_uri)
         if rebased:
             # the muxer numbers a file's fragments 1, 2, ...: this clip's first is number index + 1
             sequence = fragments - src.gops.index(gops[0])
-            if p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
-                uri = src.rebased_uri.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
+            template = src.rebased_segment_uri if in_band else src.rebased_uri
+            if in_band or p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
+                uri = template.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
         fragments += len(gops)
         for j, group in enumerate(group_gops(gops, target)):
             seg = segments_for(group, uri, init)
+            if in_band:  # a resource per segment: its bytes grow, so no byte range of the file names it
+                seg.uri = uri.replace("{span}", f"{seg.byterange.offset}+{seg.byterange.length}")
+                seg.byterange, seg.size = None, seg.byterange.length
             # rebased, a clip of the same video as the one before continues its timeline, track layout and
             # fragment numbers: nothing for a player to reset (VLC 3 cannot re-initialise after one)
             same = rebased and i > 0 and placed[i - 1].clip.source.video_id == src.video_id

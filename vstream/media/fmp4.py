@@ -322,3 +322,139 @@ def fragment_at(fh, offset: int, limit: int) -> tuple[int, bytes] | None:
             return None
         at += size
     return None
+
+
+# --- parameter sets in every fragment: clips that decode after another video's init section -------
+
+# tfhd and trun flags (ISO/IEC 14496-12 8.8.7, 8.8.8)
+_TFHD_BASE_DATA_OFFSET = 0x1
+_TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS = 0x1, 0x4
+_TRUN_DURATION, _TRUN_SIZE = 0x100, 0x200
+
+
+def parameter_sets(init: bytes | bytearray) -> tuple[int, bytes] | None:
+    """``(video track_ID, its parameter sets as length-prefixed NAL units)`` from the ``avcC`` (H.264)
+    or ``hvcC`` (HEVC) of an init section, ready to go in front of a sample; None for other codecs."""
+    buf = bytearray(init)
+    video = _track_ids(buf).get(b"vide")
+    stack = [(0, len(buf), None)]
+    while stack:
+        a, b, track_id = stack.pop()
+        for k, o, s, h in _children(buf, a, b):
+            if k == "trak":
+                ids = [struct.unpack_from(">I", buf, to + th + (20 if buf[to + th] == 1 else 12))[0]
+                       for tk, to, ts, th in _children(buf, o + h, o + s) if tk == "tkhd"]  # fmt: skip
+                if ids and ids[0] == video:
+                    stack.append((o + h, o + s, video))
+            elif k in ("moov", "mdia", "minf", "stbl"):
+                stack.append((o + h, o + s, track_id))
+            elif k == "stsd" and track_id is not None and s >= h + 8:
+                entries = list(_children(buf, o + h + 8, o + s))
+                if not entries:
+                    return None
+                _, eo, es, eh = entries[0]
+                for ck, co, cs, ch in _children(buf, eo + eh + 78, eo + es):  # after the VisualSampleEntry fields
+                    if ck in ("avcC", "hvcC"):
+                        return track_id, _length_prefixed(bytes(buf[co + ch : co + cs]), ck)
+                return None
+    return None
+
+
+def _length_prefixed(config: bytes, kind: str) -> bytes:
+    """The NAL units of an avcC/hvcC record, each prefixed by its length in the stream's NAL length size."""
+    nals: list[bytes] = []
+
+    def take(at: int, count: int) -> int:
+        for _ in range(count):
+            n = struct.unpack_from(">H", config, at)[0]
+            nals.append(config[at + 2 : at + 2 + n])
+            at += 2 + n
+        return at
+
+    if kind == "avcC":
+        size = (config[4] & 3) + 1
+        at = take(6, config[5] & 0x1F)  # SPS
+        take(at + 1, config[at])  # PPS
+    else:
+        size = (config[21] & 3) + 1
+        at = 23
+        for _ in range(config[22]):  # VPS, SPS, PPS and SEI arrays
+            at = take(at + 3, struct.unpack_from(">H", config, at + 1)[0])
+    if any(len(n) >= 1 << (8 * size) for n in nals):
+        raise ValueError("a parameter set does not fit the stream's NAL length size")
+    return b"".join(len(n).to_bytes(size, "big") + n for n in nals)
+
+
+def with_parameter_sets(data: bytes | bytearray, track_id: int, nals: bytes) -> bytes:
+    """Whole fragments (``moof`` + ``mdat``, as a segment's bytes) with ``nals`` in front of each
+    fragment's first ``track_id`` sample: a decoder that kept another video's init section (ffmpeg's
+    HLS demuxer, GStreamer's legacy hlsdemux) then decodes them with their own SPS/PPS.
+
+    The sample grows by ``len(nals)``; its size in the ``trun``, the ``mdat`` size and the data offsets
+    of samples stored after it move with it. The frames are unchanged. Raises ValueError for a layout
+    this cannot rewrite (absolute base data offsets, a ``trun`` without its own sample sizes).
+    """
+    buf = bytearray(data)
+    out = bytearray()
+    try:
+        boxes = list(_children(buf, 0, len(buf)))
+    except MediaError:
+        boxes = []
+    if not boxes or sum(s for _, _, s, _ in boxes) != len(buf):
+        raise ValueError("the bytes are not whole boxes")
+    grow = len(nals)
+    pending: tuple[int, int] | None = None  # (where in the mdat the sample starts, moof length) of the last moof
+    for k, o, s, h in boxes:
+        box = bytearray(buf[o : o + s])
+        if k == "moof":
+            pending = _grow_first_sample(box, track_id, grow)
+            if pending is not None:
+                pending = (pending, s)
+        elif k == "mdat" and pending is not None:
+            at = pending[0] - pending[1]  # the data offset counts from the moof's start; the mdat follows it
+            if not h <= at <= s:
+                raise ValueError("the first sample is not in the mdat after its moof")
+            if h == 8:
+                if s + grow >= 1 << 32:
+                    raise ValueError("the mdat would outgrow its 32-bit size")
+                struct.pack_into(">I", box, 0, s + grow)
+            else:
+                struct.pack_into(">Q", box, 8, s + grow)
+            box[at:at] = nals
+            pending = None
+        out += box
+    return bytes(out)
+
+
+def _grow_first_sample(moof: bytearray, track_id: int, grow: int) -> int | None:
+    """Make the first ``track_id`` sample of a ``moof`` ``grow`` bytes longer and shift the data offsets
+    after it; returns that sample's data offset (from the moof's start), or None without such a track."""
+    truns: list[tuple[int, int, int]] = []  # (offset of the trun's body, flags, owning track)
+    for k, o, s, h in _children(moof, 0, len(moof)):
+        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+            if tk != "traf":
+                continue
+            track = None
+            for bk, bo, bs, bh in _children(moof, to + th, to + ts):
+                if bk == "tfhd":
+                    flags = int.from_bytes(moof[bo + bh + 1 : bo + bh + 4], "big")
+                    if flags & _TFHD_BASE_DATA_OFFSET:
+                        raise ValueError("absolute base data offsets (not default-base-is-moof)")
+                    track = struct.unpack_from(">I", moof, bo + bh + 4)[0]
+                elif bk == "trun":
+                    truns.append((bo + bh, int.from_bytes(moof[bo + bh + 1 : bo + bh + 4], "big"), track))
+    first = next((t for t in truns if t[2] == track_id and struct.unpack_from(">I", moof, t[0] + 4)[0]), None)
+    if first is None:
+        return None
+    body, flags, _ = first
+    if not flags & _TRUN_DATA_OFFSET or not flags & _TRUN_SIZE:
+        raise ValueError("a trun without its own data offset and sample sizes")
+    where = struct.unpack_from(">i", moof, body + 8)[0]
+    size_at = body + 12 + (4 if flags & _TRUN_FIRST_FLAGS else 0) + (4 if flags & _TRUN_DURATION else 0)
+    struct.pack_into(">I", moof, size_at, struct.unpack_from(">I", moof, size_at)[0] + grow)
+    for other, oflags, _ in truns:
+        if other != body and oflags & _TRUN_DATA_OFFSET:
+            offset = struct.unpack_from(">i", moof, other + 8)[0]
+            if offset > where:
+                struct.pack_into(">i", moof, other + 8, offset + grow)
+    return where

@@ -36,6 +36,12 @@ class Segment:
     init: InitSection | None = None  # fMP4 init section; a change is written as EXT-X-MAP
     discontinuity: bool = False
     tags: list[str] = field(default_factory=list)  # extra tag lines written before the segment
+    size: int | None = None  # bytes, where no byte range says (a resource of its own)
+
+    @property
+    def length(self) -> int:
+        """The segment's size in bytes (0 when unknown)."""
+        return self.byterange.length if self.byterange else self.size or 0
 
 
 @dataclass

@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import re
+import struct
 import threading
 import time
 from collections import OrderedDict
@@ -395,24 +396,36 @@ def create_app(settings: Settings):
 
     rebaser = Rebaser(lib, streams.lock)
 
-    async def rebased(request: Request) -> Response:
-        """A media file's byte range with its fragments moved onto a composed stream's timeline."""
+    async def rebased_reply(path: str, call, *args) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        path = request.path_params["path"]
         if lib.mirror is not None:
             await fetch_into_mirror("media", path)
         try:
-            status, headers, body = await run_in_threadpool(rebaser.serve, request.path_params["delta"], path,
-                                                            request.headers.get("range"),
-                                                            request.path_params["sequence"],
-                                                            request.headers.get("if-none-match"))  # fmt: skip
+            status, headers, body = await run_in_threadpool(call, *args)
         except errors.VstreamError as exc:
             return fail(exc)
         headers |= {"cache-control": IMMUTABLE, "access-control-allow-origin": "*"}
         if status != 304:
             headers["content-type"] = TYPES[".m4s"]
         return Response(body, status_code=status, headers=headers)
+
+    async def rebased(request: Request) -> Response:
+        """A media file's byte range with its fragments moved onto a composed stream's timeline."""
+        p, h = request.path_params, request.headers
+        return await rebased_reply(p["path"], rebaser.serve, p["delta"], p["path"], h.get("range"), p["sequence"],
+                                   h.get("if-none-match"))  # fmt: skip
+
+    async def rebased_init(request: Request) -> Response:
+        """A media file's init section, for playlists of whole-segment resources."""
+        path = request.path_params["path"]
+        return await rebased_reply(path, rebaser.init, path, request.headers.get("if-none-match"))
+
+    async def rebased_segment(request: Request) -> Response:
+        """Whole fragments moved onto a composed stream's timeline, with their video's parameter sets."""
+        p = request.path_params
+        return await rebased_reply(p["path"], rebaser.segment, p["delta"], p["sequence"], p["span"], p["path"],
+                                   request.headers.get("if-none-match"))  # fmt: skip
 
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
@@ -433,7 +446,9 @@ def create_app(settings: Settings):
         Route("/static/hls.min.js", hlsjs),
         Mount("/static", app=Files(STATIC, "no-cache")),
         Mount("/media", app=Files(lib.root / "media", IMMUTABLE, "media")),
+        Route("/r/init/media/{path:path}", rebased_init),
         Route("/r/{delta}/{sequence}/media/{path:path}", rebased),
+        Route("/r/{delta}/{sequence}/{span}/media/{path:path}", rebased_segment),
         Mount("/thumbs", app=Files(lib.root / "index" / "thumbs", "public, max-age=86400", "index/thumbs")),
         Route("/streams/{name}/{file}", guarded(recipe_stream)),
         Route("/reels/{token}/{file}", guarded(reel_stream)),
@@ -487,6 +502,17 @@ MAX_DELTA = 90_000 * 86_400 * 366  # a shift of up to a year of timeline (90 kHz
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
+@dataclass(frozen=True)
+class MediaLayout:
+    """What serving a media file's fragments rebased needs to know of it (read once)."""
+
+    offsets: list[int]  # where each fragment starts
+    timescales: dict[int, int]  # track_ID -> media timescale
+    params: tuple[int, bytes] | None  # (video track_ID, length-prefixed SPS/PPS) for H.264/HEVC
+    end: int  # where the last fragment ends
+    init: bytes  # the init section
+
+
 class Rebaser:
     """Serves ``/r/DELTA/SEQ/media/DIR/media.m4s`` byte ranges: the library's fragments with each ``traf``'s
     decode time moved DELTA ticks and their ``mfhd`` numbers SEQ on, so a composed stream runs on one
@@ -516,7 +542,8 @@ class Rebaser:
             raise errors.UsageError(f"bad fragment renumbering {sequence!r}")
         shift, renumber = int(delta), int(sequence)
         media = self._media_file(path)
-        offsets, timescales = self._layout(media)
+        layout = self._layout(media)
+        offsets, timescales = layout.offsets, layout.timescales
         stat = media.stat()
         size = stat.st_size
         etag = f'"{stat.st_mtime_ns:x}-{size:x}-r{shift}-{renumber}"'
@@ -554,6 +581,52 @@ class Rebaser:
         headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes", "etag": etag}
         return 206, headers, bytes(body)
 
+    def segment(self, delta: str, sequence: str, span: str, path: str,
+                if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        """``/r/DELTA/SEQ/OFFSET+LENGTH/media/DIR/media.m4s``: whole fragments (a playlist segment) rebased as
+        :meth:`serve` does, with the video's parameter sets (SPS/PPS) in front of each fragment's first
+        frame. Playlists that change video use these (a resource per segment: the bytes grow, so a
+        byte range of the file cannot name them), so players that keep the first clip's init section
+        (ffmpeg, GStreamer's playbin) decode every clip. Deterministic and immutable like :meth:`serve`."""
+        from vstream.media.fmp4 import with_parameter_sets
+
+        m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})", span)
+        if not m:
+            raise errors.UsageError(f"bad segment {span!r}", hint="OFFSET+LENGTH of whole fragments")
+        media = self._media_file(path)
+        layout = self._layout(media)
+        offsets, params, end = layout.offsets, layout.params, layout.end
+        start, length = int(m.group(1)), int(m.group(2))
+        import bisect
+
+        i = bisect.bisect_left(offsets, start)
+        stop = start + length
+        if i == len(offsets) or offsets[i] != start or not (stop == end or stop in set(offsets[i + 1:])):
+            raise errors.NotFound(f"bytes {start}+{length} are not whole fragments of this media")
+        if length > 256 * 2**20:
+            raise errors.UsageError("ask for at most 256 MiB at a time")
+        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None)
+        etag = headers["etag"][:-1] + '-p"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        if params is not None:
+            try:
+                body = with_parameter_sets(body, *params)
+            except (ValueError, struct.error, errors.MediaError):
+                pass  # a layout that cannot take them: the fragments as they are (browsers still decode them)
+        return 200, {"etag": etag}, body
+
+    def init(self, path: str, if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """``/r/init/media/DIR/media.m4s``: a media file's init section as a resource of its own. Playlists
+        with whole-segment resources name it so (GStreamer's legacy hlsdemux applies an EXT-X-MAP's byte
+        range to the segment after it when that segment has none)."""
+        media = self._media_file(path)
+        stat = media.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}-init"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        return 200, {"etag": etag}, self._layout(media).init
+
     def _media_file(self, path: str) -> Path:
         parts = PurePosixPath(path).parts
         if len(parts) != 2 or any(p in ("..", ".") or p.startswith(".") for p in parts) or not parts[1].endswith(".m4s"):
@@ -564,10 +637,11 @@ class Rebaser:
             raise errors.NotFound("no such media")
         return media
 
-    def _layout(self, media: Path) -> tuple[list[int], dict[int, int]]:
-        """The fragment offsets and track timescales of a media file (of a video, or retired media
-        that streams composed before a re-ingest still play), read from its boxes once."""
-        from vstream.media.fmp4 import fragment_index, track_timescales
+    def _layout(self, media: Path) -> MediaLayout:
+        """The fragment offsets, track timescales, video parameter sets and where the fragments end, of a
+        media file (of a video, or retired media that streams composed before a re-ingest still play),
+        read from its boxes once."""
+        from vstream.media.fmp4 import fragment_index, parameter_sets, track_timescales
 
         media_dir = f"media/{media.parent.name}"
         with self.lib_lock:  # the catalog connection is shared with the composer
@@ -584,6 +658,12 @@ class Rebaser:
                 raise errors.NotFound("no such media (not fragmented MP4)") from None
             with open(media, "rb") as fh:
                 fh.seek(index.init.offset)
-                timescales = track_timescales(fh.read(index.init.length))
-            self._known[media_dir] = ([rng.offset for _, rng in index.ranges], timescales)
+                init = fh.read(index.init.length)
+            try:
+                params = parameter_sets(init)
+            except (ValueError, struct.error, errors.MediaError):
+                params = None  # served as they are
+            last = index.ranges[-1][1]
+            self._known[media_dir] = MediaLayout([rng.offset for _, rng in index.ranges], track_timescales(init),
+                                                 params, last.offset + last.length, bytes(init))  # fmt: skip
         return self._known[media_dir]
