@@ -412,6 +412,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             out.unlink()
         index, gops, groups, playlist = playlist_bits
         gop_starts = {g.start for g in gops}
+        open_keys = set(media_kt.open_keyframes)
 
         meta = {
             "probe": info.to_dict(),
@@ -419,8 +420,9 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "plan": {"video": plan.video, "audio": plan.audio, "problems": list(plan.problems)},
             "source_start": kt.start_seconds,
             "video_delay": media_kt.video_delay,
-            # the keyframes a clip can start at: those that begin a byte range
-            "keyframes": [k for n, k in enumerate(media_kt.keyframes) if n == 0 or k in gop_starts],
+            # the keyframes a clip can start at: those that begin a byte range and close their GOP
+            "keyframes": [k for n, k in enumerate(media_kt.keyframes)
+                          if n == 0 or (k in gop_starts and k not in open_keys)],  # fmt: skip
             "end": media_kt.end,
             "init": [index.init.length, index.init.offset] if index.init else None,
             "gops": [[g.start, g.duration, g.offset, g.length] for g in gops],
@@ -479,6 +481,12 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
     cut = truncation(info, kt)
     if cut:
         message = (message + "; " if message else "") + f"warning: {cut}: ingested what it holds (--allow-truncated)"
+    starts, keys = len(video.meta["keyframes"]), len(media_kt.keyframes)
+    if media_kt.open_keyframes and starts < keys:
+        message = (message + "; " if message else "") + (
+            f"open GOPs: clips can start at {starts} of its {keys} keyframes (the others need the GOP before "
+            "them); encode with closed GOPs for more"
+        )
     if plan.transcodes:
         message = (message + "; " if message else "") + "re-encoded: " + "; ".join(plan.problems)
     elif plan.audio == "silence":

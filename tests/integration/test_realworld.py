@@ -261,3 +261,25 @@ def test_a_long_uncut_shot_becomes_bounded_search_moments(tmp_path):
     assert all(len(s["frame_times"]) >= 3 for s in scenes) and max(gaps) <= 15.0  # about every 10 s (spread evenly), not 32 s
     moments = vstream_json("search", scenes[2]["labels"].split(",")[0], "-L", str(lib), "--limit", "10")["moments"]
     assert moments and all(m["end"] - m["start"] <= 31.0 for m in moments)
+
+
+def test_open_gops_are_continued_through_but_never_started_at(tmp_path):
+    """An open-GOP I-frame's leading B-frames reference the GOP before: a clip that starts there fails to
+    decode (Chromium stops: "Failed to send video packet for decoding"), so clips start only where a GOP closes."""
+    source = make(tmp_path / "broadcast.mkv", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=50:duration=8",
+                  "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "100", "-x264-params", "open_gop=1",
+                  "-pix_fmt", "yuv420p")  # fmt: skip
+    lib = tmp_path / "lib"
+    result = vstream_json("ingest", "-L", str(lib), str(source))["results"][0]
+    starts = re.search(r"open GOPs: clips can start at (\d+) of its 4 keyframes", result["message"])
+    assert starts and int(starts.group(1)) < 4, result
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    starts = set()
+    for at in (0, 2, 4, 6):  # every keyframe of the source (-g 100 at 50 fps)
+        (folder / f"r{at}.yaml").write_text(f"version: 1\nname: r{at}\nclips:\n  - video: broadcast\n"
+                                            f"    start: {at}\n    duration: 2\n")  # fmt: skip
+        composed = vstream_json("compose", str(folder / f"r{at}.yaml"), "-L", str(lib))
+        starts.add(composed["clips"][0]["start"])
+        assert null_decode(Path(composed["master"])).stderr == "", at  # no reference to a GOP that is not there
+    assert len(starts) < 4  # clips asked to start at an open GOP started at the closed one before it

@@ -69,6 +69,7 @@ def ffmpeg(url: str, timeout: float = 180) -> Played:
     """ffmpeg's HLS demuxer (ffplay's and mpv's) decoding every frame; its timestamps as it reads them."""
     started = time.monotonic()
     proc = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-map", "0:v:0", "-fps_mode", "passthrough",
+                           "-enc_time_base:v", "-1",  # the demuxer's 90 kHz, not the first clip's frame rate
                            "-f", "framemd5", "-"], capture_output=True, text=True, timeout=timeout)  # fmt: skip
     played = Played(wall=time.monotonic() - started)
     tb = re.search(r"#tb 0: (\d+)/(\d+)", proc.stdout)

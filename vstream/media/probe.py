@@ -75,6 +75,9 @@ class KeyframeTable:
     non_monotonic: int = 0  # packets whose dts went backwards
     key_positions: list[int] = field(default_factory=list)  # decode-order packet number of each keyframe
     errors: list[str] = field(default_factory=list)
+    # keyframes of open GOPs: frames after them in decode order are shown before them (they reference
+    # the GOP before), so a stream cannot start there; it only continues through them
+    open_keyframes: list[int] = field(default_factory=list)
 
     @property
     def max_gap(self) -> int:
@@ -187,6 +190,8 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
                 other.discard = av.stream.Discard.all
         tb = Fraction(stream.time_base)
         keys_seen = 0
+        starts_clean = clean_start_check(stream)
+        unclean: list[int] = []  # decode-order positions of keyframes a decoder cannot start at
         try:
             for packet in container.demux(stream):
                 pts = packet.pts
@@ -195,6 +200,8 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
                 if packet.is_discard:  # pre-roll before an edit list's start (a stream-copied cut): never shown,
                     continue  # and ffmpeg's remux drops it too
                 key = packet.is_keyframe
+                if key and starts_clean is not None and not starts_clean(bytes(packet)):
+                    unclean.append(len(pts_list))
                 pts_list.append(pts)
                 dts_list.append(packet.dts)
                 dur_list.append(packet.duration or 0)
@@ -215,6 +222,8 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
     key_positions = [i for _, i in sorted((p, i) for i, (p, k) in enumerate(zip(pts_list, key_list)) if k)]
     delay = max((p - d for p, d, k in zip(pts_list, dts_seq, key_list) if k), default=0)
     return KeyframeTable(
+        open_keyframes=sorted({to_ticks(pts_list[i] - first, tb)
+                               for i in {*leading_pictures(pts_list, key_list), *unclean}}),
         keyframes=sorted({to_ticks(k - first, tb) for k in raw_keys}),
         end=to_ticks(end - first, tb),
         start_seconds=float(first * tb),
@@ -224,6 +233,71 @@ def keyframe_table(path: Path, video_index: int, *, max_keyframes: int | None = 
         key_positions=key_positions if len(set(raw_keys)) == len(raw_keys) else [],
         errors=errors,
     )
+
+
+def clean_start_check(stream):
+    """A test of whether a keyframe packet of ``stream`` can start decoding: for H.264 an IDR picture
+    (a non-IDR I-frame, x264 --open-gop or a broadcast encoder's recovery point, lets the frames after
+    it reference the GOP before); for HEVC an IDR or BLA picture, or a CRA (whose leading pictures
+    :func:`leading_pictures` catches). None for other codecs (every keyframe starts cleanly)."""
+    codec = stream.codec_context.name
+    if codec not in ("h264", "hevc"):
+        return None
+    extradata = bytes(stream.codec_context.extradata or b"")
+    if codec == "h264":
+        length = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+        clean = lambda nal: nal[0] & 0x1F == 5  # noqa: E731
+        vcl = lambda nal: 1 <= nal[0] & 0x1F <= 5  # noqa: E731
+    else:
+        length = (extradata[21] & 3) + 1 if len(extradata) > 22 and extradata[0] == 1 else 0
+        clean = lambda nal: 16 <= (nal[0] >> 1) & 0x3F <= 21  # noqa: E731
+        vcl = lambda nal: (nal[0] >> 1) & 0x3F < 32  # noqa: E731
+
+    def check(data: bytes) -> bool:
+        for nal in _nal_units(data, length):
+            if nal and vcl(nal):
+                return clean(nal)
+        return True  # no picture found: judge by timestamps alone
+
+    return check
+
+
+def _nal_units(data: bytes, length: int):
+    """The NAL units of one packet: length-prefixed (``length`` bytes, as MP4 and Matroska store them)
+    or, with ``length`` 0, Annex B start codes (MPEG-TS)."""
+    at = 0
+    if length:
+        while at + length <= len(data):
+            n = int.from_bytes(data[at : at + length], "big")
+            yield data[at + length : at + length + n]
+            at += length + n
+        return
+    while True:
+        start = data.find(b"\x00\x00\x01", at)
+        if start < 0:
+            return
+        end = data.find(b"\x00\x00\x01", start + 3)
+        yield data[start + 3 : end if end >= 0 else len(data)]
+        if end < 0:
+            return
+        at = end
+
+
+def leading_pictures(pts: list[int], keys: list[bool]) -> list[int]:
+    """Decode-order positions of the keyframes that open GOPs: a frame after one in decode order
+    (before the next keyframe) is shown before it, so it references the GOP before (an open-GOP
+    I-frame of x264 --open-gop, of broadcast and camera encoders; an IDR frame never has them)."""
+    found, current, low = [], None, None
+    for i, (p, key) in enumerate(zip(pts, keys)):
+        if key:
+            if current is not None and low is not None and low < pts[current]:
+                found.append(current)
+            current, low = i, None
+        elif current is not None:
+            low = p if low is None else min(low, p)
+    if current is not None and low is not None and low < pts[current]:
+        found.append(current)
+    return found
 
 
 def decode_times(pts: list[int], dts: list[int | None]) -> list[int]:
