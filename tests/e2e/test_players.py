@@ -36,9 +36,9 @@ SOURCES = {
                   "sine=f=550:sample_rate=48000:duration=10", "-c:v", "libx264", "-profile:v", "high", "-bf", "3",
                   "-g", "100", "-x264-params", "open_gop=1", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2"],
 }  # fmt: skip
-GST_DELAY = ("GStreamer's qtdemux (playbin and playbin3) presents a B-frame video's frames its reordering delay "
-             "(2 frames) late when its fragments carry negative composition offsets (CMAF timing: the first frame "
-             "shown at its decode time); where such a clip meets a video without B-frames, frames overlap")
+GST_DELAY = ("GStreamer (playbin and playbin3) presents an H.264 video with B-frames its reordering delay (2 frames) "
+             "late, the source file too (talk.mp4's first frame at 0.08 s, its audio at 0); where such a clip "
+             "follows a video without B-frames, their frames overlap")
 VLC_INIT = "VLC 3's adaptive demuxer restarts at a discontinuity without the next init section (a new source)"
 
 
