@@ -391,7 +391,7 @@ def test_whole_segment_resources_carry_the_parameter_sets_and_refuse_what_is_not
     path = media.relative_to(lib).as_posix()
     index = fragment_index(media)
     (_, first), (_, second) = index.ranges[:2]
-    span = f"{first.offset}+{first.length + second.length}"  # two whole fragments, moved 4 s later
+    span = f"{first.offset}+{first.length + second.length}p"  # two whole fragments with SPS/PPS, 4 s later
     status, headers, body = server.get(f"/r/360000/0/{span}/{path}")
     raw = media.read_bytes()
     assert status == 200 and headers["cache-control"] == IMMUTABLE
@@ -406,6 +406,8 @@ def test_whole_segment_resources_carry_the_parameter_sets_and_refuse_what_is_not
     assert not probe.stderr and frames and set(frames) == {f"{talk['width']},{talk['height']}"}, probe.stderr[:300]
     status, _, init = server.get(f"/r/init/{path}")
     assert status == 200 and init == raw[index.init.offset : index.init.offset + index.init.length]
+    status, _, led = server.get(f"/r/360000/0/{span}i/{path}")  # the first segment after a change of video
+    assert status == 200 and led == init + body
     for bad, code in {f"/r/0/0/{first.offset + 1}+{first.length}/{path}": 404,  # not a fragment's start
                       f"/r/0/0/{first.offset}+{first.length - 1}/{path}": 404,  # not its end
                       f"/r/0/0/12ab/{path}": 400, "/r/0/0/0+10/media/../catalog.sqlite": 404,

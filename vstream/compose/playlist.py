@@ -85,9 +85,9 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
 # Where `vstream serve` hands out a media file's fragments moved {delta} ticks (90 kHz) along the
 # timeline and renumbered {sequence} on (mfhd: fragment numbers run on across clips, as one file's do).
 REBASED = "r/{delta}/{sequence}/{path}"
-# The same for one segment's whole fragments ({span}: OFFSET+LENGTH in the file), with the video's
-# parameter sets put in front of each fragment's first frame (a composition of several videos whose
-# samples do not carry them: players that keep the first init section decode the others with them).
+# The same for one segment's whole fragments ({span}: OFFSET+LENGTH in the file, then "p": with the
+# video's parameter sets in front of each fragment's first frame, for players that keep the first init
+# section; "i": with the init section in front, for VLC at a change of video).
 REBASED_SEGMENT = "r/{delta}/{sequence}/{span}/{path}"
 # Their init section, as a resource of its own: GStreamer's legacy hlsdemux applies an EXT-X-MAP's
 # BYTERANGE to the next segment when that one has none.
@@ -132,26 +132,30 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
         init = InitSection(src.media_uri, src.init) if src.init else None
         uri = src.media_uri
         rebased = bool(rebase and src.rebased_uri and gops)
-        # several videos: players that keep the first init section need every other's SPS/PPS in-band
-        in_band = rebased and several and not src.params_in_band and src.rebased_segment_uri is not None
-        if in_band and init is not None and src.rebased_init_uri:  # see REBASED_INIT
+        # several videos: whole-segment resources, so that players that keep the first init section get
+        # every other video's SPS/PPS in-band ("p") and VLC, which restarts its demuxer at a change of
+        # video without loading the new EXT-X-MAP, finds the init section in front of it ("i")
+        whole = rebased and several and src.rebased_segment_uri is not None
+        params = "" if src.params_in_band else "p"
+        if whole and init is not None and src.rebased_init_uri:  # see REBASED_INIT
             init = InitSection(src.rebased_init_uri)
         if rebased:
             # the muxer numbers a file's fragments 1, 2, ...: this clip's first is number index + 1
             sequence = fragments - src.gops.index(gops[0])
-            template = src.rebased_segment_uri if in_band else src.rebased_uri
-            if in_band or p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
+            template = src.rebased_segment_uri if whole else src.rebased_uri
+            if whole or p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
                 uri = template.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
         fragments += len(gops)
+        # rebased, a clip of the same video as the one before continues its timeline, track layout and
+        # fragment numbers: nothing for a player to reset
+        same = rebased and i > 0 and placed[i - 1].clip.source.video_id == src.video_id
         for j, group in enumerate(group_gops(gops, target)):
             seg = segments_for(group, uri, init)
-            if in_band:  # a resource per segment: its bytes grow, so no byte range of the file names it
-                seg.uri = uri.replace("{span}", f"{seg.byterange.offset}+{seg.byterange.length}")
-                seg.byterange, seg.size = None, seg.byterange.length
-            # rebased, a clip of the same video as the one before continues its timeline, track layout and
-            # fragment numbers: nothing for a player to reset (VLC 3 cannot re-initialise after one)
-            same = rebased and i > 0 and placed[i - 1].clip.source.video_id == src.video_id
             seg.discontinuity = i > 0 and j == 0 and not same
+            if whole:  # a resource per segment: its bytes grow, so no byte range of the file names it
+                flags = params + ("i" if seg.discontinuity else "")
+                seg.uri = uri.replace("{span}", f"{seg.byterange.offset}+{seg.byterange.length}{flags}")
+                seg.byterange, seg.size = None, seg.byterange.length
             if j == 0 and p.clip.pod != previous_pod:
                 if previous_pod is not None:
                     seg.tags.append("#EXT-X-CUE-IN")

@@ -583,14 +583,16 @@ class Rebaser:
 
     def segment(self, delta: str, sequence: str, span: str, path: str,
                 if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
-        """``/r/DELTA/SEQ/OFFSET+LENGTH/media/DIR/media.m4s``: whole fragments (a playlist segment) rebased as
-        :meth:`serve` does, with the video's parameter sets (SPS/PPS) in front of each fragment's first
-        frame. Playlists that change video use these (a resource per segment: the bytes grow, so a
-        byte range of the file cannot name them), so players that keep the first clip's init section
-        (ffmpeg, GStreamer's playbin) decode every clip. Deterministic and immutable like :meth:`serve`."""
+        """``/r/DELTA/SEQ/OFFSET+LENGTH[p][i]/media/DIR/media.m4s``: whole fragments (a playlist segment)
+        rebased as :meth:`serve` does; with ``p`` the video's parameter sets (SPS/PPS) go in front of each
+        fragment's first frame (players that keep the first clip's init section, ffmpeg and GStreamer's
+        playbin, then decode every clip), with ``i`` the init section goes in front of the segment (VLC
+        restarts its MP4 demuxer at a change of video without loading the new EXT-X-MAP). Playlists
+        that change video use these: a resource per segment, since the bytes no longer are a range of
+        the file. Deterministic and immutable like :meth:`serve`."""
         from vstream.media.fmp4 import with_parameter_sets
 
-        m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})", span)
+        m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})(p?)(i?)", span)
         if not m:
             raise errors.UsageError(f"bad segment {span!r}", hint="OFFSET+LENGTH of whole fragments")
         media = self._media_file(path)
@@ -606,14 +608,16 @@ class Rebaser:
         if length > 256 * 2**20:
             raise errors.UsageError("ask for at most 256 MiB at a time")
         status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None)
-        etag = headers["etag"][:-1] + '-p"'
+        etag = headers["etag"][:-1] + f'-{m.group(3)}{m.group(4)}"'
         if if_none_match and etag in if_none_match:
             return 304, {"etag": etag}, b""
-        if params is not None:
+        if params is not None and m.group(3):
             try:
                 body = with_parameter_sets(body, *params)
             except (ValueError, struct.error, errors.MediaError):
                 pass  # a layout that cannot take them: the fragments as they are (browsers still decode them)
+        if m.group(4):
+            body = layout.init + body
         return 200, {"etag": etag}, body
 
     def init(self, path: str, if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:
