@@ -632,7 +632,7 @@ def ffmpeg_players_warning(videos: list[Video]) -> str | None:
     if len(distinct) < 2 or all(v.format != "fmp4" or v.meta.get("params_in_band", True) for v in distinct.values()):
         return None
     return ("ffplay and mpv cannot decode this mix of fMP4 videos; browsers and HLS players can "
-            "(for ffmpeg-based players ingest with --format ts, or with --params-in-band)")
+            "(for ffmpeg-based players export it with vstream render --copy, or ingest with --params-in-band)")
 
 
 def write_playlist(lib: Library, moments: list[Moment], out: str | Path) -> Path:

@@ -134,3 +134,46 @@ def test_hlsjs_plays_the_served_stream_whole(served, name, hls_player):
     played.assert_played(expected_duration=seconds, tolerance=0.1)
     assert not played.stream_errors, played.summary()
     assert len(played.buffered["audiovideo"]) == 1, played.summary()  # gap-free from start to end
+
+
+@pytest.fixture(scope="module")
+def exported(served, tmp_path_factory):
+    """`vstream render --copy` of each composition (composed as static files first), served as plain files."""
+    from tests.support.hlsplayer import serve_directory
+
+    server = served["default"]
+    lib = Path(server.proc.args[server.proc.args.index("-L") + 1])
+    recipes_dir = Path(server.proc.args[server.proc.args.index("--recipes") + 1])
+    root = tmp_path_factory.mktemp("exported")
+    for name in ("backward", "many", "encoders"):
+        composed = vstream_json("compose", str(recipes_dir / f"{name}.yaml"), "-L", str(lib))
+        copied = vstream_json("render", composed["master"], "--copy", "--out", str(root / name))
+        assert copied["segments"] > 0 and Path(copied["output"]).is_file()
+    with serve_directory(root) as base:
+        yield base
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["backward", "many", "encoders"])
+@pytest.mark.parametrize("player", ["ffmpeg", "playbin", "playbin3", "VLC"])
+def test_a_stream_copy_export_plays_whole_without_vstream(served, exported, name, player):
+    frames, seconds = expected(served["default"], name)
+    link = f"{exported}/{name}/master.m3u8"
+    if player == "VLC":
+        played = players.vlc(link, rate=4.0)
+        assert not played.errors and played.wall >= seconds / 4 * 0.8, (played.errors[:3], played.wall)
+        return
+    played = players.ffmpeg(link) if player == "ffmpeg" else players.gstreamer(link, player)
+    if name == "encoders" and player.startswith("playbin"):
+        with pytest.raises(AssertionError):
+            assert_whole(played, frames)
+        pytest.xfail(GST_DELAY)
+    assert_whole(played, frames)
+
+
+@pytest.mark.browser
+def test_hlsjs_plays_a_stream_copy_export(served, exported, hls_player):
+    _, seconds = expected(served["default"], "many")
+    played = hls_player.play(f"{exported}/many/master.m3u8", timeout=90, rate=4.0)
+    played.assert_played(expected_duration=seconds, tolerance=0.1)
+    assert not played.stream_errors and len(played.buffered["audiovideo"]) == 1, played.summary()

@@ -363,3 +363,20 @@ def test_a_clip_past_its_audio_is_reported(lib, tmp_path):
     warnings = compose(lib, path)["warnings"]
     gaps = [w for w in warnings if "audio stops" in w]
     assert len(gaps) == 1 and "short-audio@0s runs to 6s, but its audio stops at 4.5" in gaps[0], warnings
+
+
+def test_a_static_stream_that_jumps_back_warns_and_its_copy_export_plays_whole_in_ffmpeg(lib, tmp_path):
+    result = compose(lib, RECIPES / "demo.yaml")  # talk 8-16, then talk 0-8
+    assert any("vstream render --copy" in w for w in result["warnings"]), result["warnings"]
+    copied = vstream_json("render", result["master"], "--copy", "--out", str(tmp_path / "export"))
+    assert played_duration(Path(copied["output"])) == pytest.approx(result["duration"], abs=frames(result))
+    assert not list(Path(result["master"]).parent.glob("*.m4s"))  # the composed stream itself stays manifests only
+    for bad in (tmp_path / "export", tmp_path / "x.mp4"):  # not an empty folder; a file name
+        proc = vstream("render", result["master"], "--copy", "--out", str(bad))
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_forward_stream_of_one_video_gets_no_static_playlist_warning(lib, tmp_path):
+    forward = recipe(tmp_path, "version: 1\nname: fwd1\nclips:\n  - video: talk\n    start: 0\n    duration: 4\n"
+                               "  - video: talk\n    start: 4\n    duration: 4\n")  # fmt: skip
+    assert not any("static playlists" in w for w in compose(lib, forward)["warnings"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -170,7 +171,10 @@ def test_a_playlist_mixing_fmp4_videos_says_which_players_decode_it(indexed_libr
     proc = vstream("search", "budget cola", "--limit", "2", "--max-per-video", "1", "--playlist", str(out),
                    "-L", str(indexed_library))
     assert proc.returncode == 0 and out.exists()
-    assert "ffplay and mpv cannot decode" in proc.stderr and "--params-in-band" in proc.stderr
+    assert "ffplay and mpv cannot decode" in proc.stderr and "vstream render --copy" in proc.stderr
+    copied = vstream_json("render", str(out), "--copy", "--out", str(tmp_path / "export"), "-L", str(indexed_library))
+    clips = re.findall(r"#EXTINF:([\d.]+)", out.read_text())
+    assert played_duration(Path(copied["output"])) == pytest.approx(sum(map(float, clips)), abs=0.05 * len(clips))
 
 
 @pytest.mark.browser

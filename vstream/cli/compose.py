@@ -134,12 +134,15 @@ def render(
     stream: str = typer.Argument(..., help="A composed stream: its master.m3u8 (what vstream compose printed) or folder."),
     out_path: str = typer.Option(..., "--out", "-o", help="OUT.mp4, or a folder for HLS (index.m3u8 + segments)."),
     library: Optional[str] = typer.Option(None, "--library", "-L", help="The library [default: the one the stream is in]."),
+    copy: bool = typer.Option(False, "--copy", help="Stream copy, no re-encode: an HLS folder that plays whole in every player (ffmpeg, GStreamer, VLC, browsers) without vstream serve; overlays and captions stay metadata."),
     json: bool = JsonOption,
 ) -> None:
     """Burn a composed stream's overlay, reframe and captions into real pixels (re-encodes).
 
     For players that ignore vstream's manifest metadata. Each clip is encoded once per look
     and cached in LIBRARY/cache/render/, then the clips are joined without another encode.
+    With --copy nothing is encoded: the folder holds the bytes vstream serve would hand out
+    (one continuous timeline), for players the static compose output does not serve.
     """
     from vstream.cli.output import RichProgress
     from vstream.compose.render import find_stream, render as run
@@ -147,6 +150,18 @@ def render(
 
     folder = find_stream(stream)
     lib = Library.open(library) if library else None
+    if copy:
+        from vstream.compose.export import export
+
+        with RichProgress() as progress:
+            copied = export(folder, out_path, lib=lib, progress=progress)
+        if json:
+            print_json(copied.to_dict())
+            return
+        out.print(copied.output, markup=False, highlight=False)
+        err.print(f"{copied.duration:g}s, {copied.clips} clips, {copied.segments} segments, "
+                  f"{copied.bytes / 1e6:.1f} MB copied (no re-encode)", markup=False)  # fmt: skip
+        return
     with RichProgress() as progress:
         result = run(folder, out_path, lib=lib, progress=progress)
     if json:

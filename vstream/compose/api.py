@@ -246,10 +246,13 @@ class Timeline:
                 warnings.append(f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s runs to {tl.seconds(p.end):g}s, "
                                 f"but its audio stops at {audio_end:g}s: players jump that {p.end / TICKS - audio_end:.2f}s "
                                 "gap before the next clip (end the clip earlier)")  # fmt: skip
-        if not rebase and len(placed) > 1 and any(p.clip.source.fmt == "fmp4" for p in placed):
+        jumps = any(b.clip.source.video_id != a.clip.source.video_id or b.start != a.end
+                    for a, b in zip(placed, placed[1:]))  # fmt: skip
+        if not rebase and jumps and any(p.clip.source.fmt == "fmp4" for p in placed):
             warnings.append("static playlists: hls.js and Safari play this stream whole; ffmpeg (ffplay, mpv), "
                             "GStreamer and VLC do not where clips jump in time or change video: hand it out "
-                            "from `vstream serve` (one continuous timeline), or ingest with --format ts")  # fmt: skip
+                            "from `vstream serve` (one continuous timeline), or export it with "
+                            "`vstream render --copy` (no re-encode)")  # fmt: skip
         for c in composed:
             if c.ad:
                 continue

@@ -1,0 +1,191 @@
+"""Rebased delivery: a library's fMP4 fragments as a composed stream's playlists name them.
+
+`vstream serve` answers its ``/r/...`` URLs with these bytes, and `vstream render --copy` writes the
+same bytes into a folder, so both play in the players that keep one init section or one timeline.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from vstream import errors
+from vstream.library import Library
+
+MAX_DELTA = 90_000 * 86_400 * 366  # a shift of up to a year of timeline (90 kHz ticks)
+RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class MediaLayout:
+    """What serving a media file's fragments rebased needs to know of it (read once)."""
+
+    offsets: list[int]  # where each fragment starts
+    timescales: dict[int, int]  # track_ID -> media timescale
+    params: tuple[int, bytes] | None  # (video track_ID, length-prefixed SPS/PPS) for H.264/HEVC
+    end: int  # where the last fragment ends
+    init: bytes  # the init section
+
+
+class Rebaser:
+    """Serves ``/r/DELTA/SEQ/media/DIR/media.m4s`` byte ranges: the library's fragments with each ``traf``'s
+    decode time moved DELTA ticks and their ``mfhd`` numbers SEQ on, so a composed stream runs on one
+    continuous timeline with one run of fragment numbers in every player (ffmpeg's and GStreamer's
+    HLS demuxers take fMP4 time from tfdt across discontinuities; VLC ends its MP4 demuxer at a gap
+    in the numbers).
+
+    Only the tfdt values inside the range change (same widths: the layout and byte ranges are the
+    file's own, so the playlists' EXT-X-BYTERANGE apply unchanged); URLs are deterministic and
+    immutable, a CDN caches them per shift. A forged shift or path is a 400 or 404, never a read
+    outside the library's media.
+    """
+
+    def __init__(self, lib: Library, lib_lock: threading.Lock):
+        self.lib = lib
+        self.lib_lock = lib_lock
+        self._known: dict[str, Any] = {}  # media_dir -> (fragment offsets, timescales), per catalog version
+        self._version = None
+
+    def serve(self, delta: str, path: str, range_header: str | None, sequence: str = "0",
+              if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        from vstream.media.fmp4 import fragment_at, rebase_patches
+
+        if not re.fullmatch(r"-?\d{1,16}", delta) or abs(int(delta)) > MAX_DELTA:
+            raise errors.UsageError(f"bad timeline shift {delta!r}")
+        if not re.fullmatch(r"-?\d{1,10}", sequence) or abs(int(sequence)) >= 1 << 31:
+            raise errors.UsageError(f"bad fragment renumbering {sequence!r}")
+        shift, renumber = int(delta), int(sequence)
+        media = self._media_file(path)
+        layout = self._layout(media)
+        offsets, timescales = layout.offsets, layout.timescales
+        stat = media.stat()
+        size = stat.st_size
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}-r{shift}-{renumber}"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        m = RANGE_RE.match(range_header or "")
+        if not m:
+            raise errors.UsageError("rebased media is served by byte range", hint="send Range: bytes=START-END")
+        start, end = int(m.group(1)), int(m.group(2)) if m.group(2) else size - 1
+        if start >= size or end < start:
+            raise errors.NotFound(f"bytes {start}-{end} are outside the file ({size} bytes)")
+        end = min(end, size - 1)
+        if end - start + 1 > 256 * 2**20:
+            raise errors.UsageError("ask for at most 256 MiB at a time")
+        import bisect
+
+        with open(media, "rb") as fh:
+            fh.seek(start)
+            body = bytearray(fh.read(end - start + 1))
+            first = max(0, bisect.bisect_right(offsets, start) - 1)
+            for offset in offsets[first:]:
+                if offset > end:
+                    break
+                found = fragment_at(fh, offset, size)
+                if found is None:
+                    continue
+                try:
+                    patches = rebase_patches(found[1], found[0], timescales, shift, sequence_delta=renumber)
+                except ValueError as exc:
+                    raise errors.UsageError(f"bad timeline shift {shift}: {exc}") from None
+                for at, data in patches:
+                    for i, byte in enumerate(data):
+                        if start <= at + i <= end:
+                            body[at + i - start] = byte
+        headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes", "etag": etag}
+        return 206, headers, bytes(body)
+
+    def segment(self, delta: str, sequence: str, span: str, path: str,
+                if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        """``/r/DELTA/SEQ/OFFSET+LENGTH[p][i]/media/DIR/media.m4s``: whole fragments (a playlist segment)
+        rebased as :meth:`serve` does; with ``p`` the video's parameter sets (SPS/PPS) go in front of each
+        fragment's first frame (players that keep the first clip's init section, ffmpeg and GStreamer's
+        playbin, then decode every clip), with ``i`` the init section goes in front of the segment (VLC
+        restarts its MP4 demuxer at a change of video without loading the new EXT-X-MAP). Playlists
+        that change video use these: a resource per segment, since the bytes no longer are a range of
+        the file. Deterministic and immutable like :meth:`serve`."""
+        from vstream.media.fmp4 import with_parameter_sets
+
+        m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})(p?)(i?)", span)
+        if not m:
+            raise errors.UsageError(f"bad segment {span!r}", hint="OFFSET+LENGTH of whole fragments")
+        media = self._media_file(path)
+        layout = self._layout(media)
+        offsets, params, end = layout.offsets, layout.params, layout.end
+        start, length = int(m.group(1)), int(m.group(2))
+        import bisect
+
+        i = bisect.bisect_left(offsets, start)
+        stop = start + length
+        if i == len(offsets) or offsets[i] != start or not (stop == end or stop in set(offsets[i + 1:])):
+            raise errors.NotFound(f"bytes {start}+{length} are not whole fragments of this media")
+        if length > 256 * 2**20:
+            raise errors.UsageError("ask for at most 256 MiB at a time")
+        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None)
+        etag = headers["etag"][:-1] + f'-{m.group(3)}{m.group(4)}"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        if params is not None and m.group(3):
+            try:
+                body = with_parameter_sets(body, *params)
+            except (ValueError, struct.error, errors.MediaError):
+                pass  # a layout that cannot take them: the fragments as they are (browsers still decode them)
+        if m.group(4):
+            body = layout.init + body
+        return 200, {"etag": etag}, body
+
+    def init(self, path: str, if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """``/r/init/media/DIR/media.m4s``: a media file's init section as a resource of its own. Playlists
+        with whole-segment resources name it so (GStreamer's legacy hlsdemux applies an EXT-X-MAP's byte
+        range to the segment after it when that segment has none)."""
+        media = self._media_file(path)
+        stat = media.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}-init"'
+        if if_none_match and etag in if_none_match:
+            return 304, {"etag": etag}, b""
+        return 200, {"etag": etag}, self._layout(media).init
+
+    def _media_file(self, path: str) -> Path:
+        parts = PurePosixPath(path).parts
+        if len(parts) != 2 or any(p in ("..", ".") or p.startswith(".") for p in parts) or not parts[1].endswith(".m4s"):
+            raise errors.NotFound("no such media")
+        root = (self.lib.root / "media").resolve()
+        media = self.lib.root / "media" / parts[0] / parts[1]
+        if media.is_symlink() or media.parent.is_symlink() or media.resolve().parent.parent != root or not media.is_file():
+            raise errors.NotFound("no such media")
+        return media
+
+    def _layout(self, media: Path) -> MediaLayout:
+        """The fragment offsets, track timescales, video parameter sets and where the fragments end, of a
+        media file (of a video, or retired media that streams composed before a re-ingest still play),
+        read from its boxes once."""
+        from vstream.media.fmp4 import fragment_index, parameter_sets, track_timescales
+
+        media_dir = f"media/{media.parent.name}"
+        with self.lib_lock:  # the catalog connection is shared with the composer
+            version = self.lib.data_version()
+            if version != self._version:
+                self._known, self._version = {}, version
+            kept = set(self.lib.media_dirs().values()) if media_dir not in self._known else {media_dir}
+        if media_dir not in self._known:
+            if media_dir not in kept:
+                raise errors.NotFound("no such media")
+            try:
+                index = fragment_index(media)
+            except errors.MediaError:
+                raise errors.NotFound("no such media (not fragmented MP4)") from None
+            with open(media, "rb") as fh:
+                fh.seek(index.init.offset)
+                init = fh.read(index.init.length)
+            try:
+                params = parameter_sets(init)
+            except (ValueError, struct.error, errors.MediaError):
+                params = None  # served as they are
+            last = index.ranges[-1][1]
+            self._known[media_dir] = MediaLayout([rng.offset for _, rng in index.ranges], track_timescales(init),
+                                                 params, last.offset + last.length, bytes(init))  # fmt: skip
+        return self._known[media_dir]
