@@ -9,7 +9,10 @@ one stream. Nothing is printed on stdout but the protocol (logs go to stderr).
 Transports: stdio (desktop agents) and Streamable HTTP (loopback by default; any other
 interface needs a bearer token; the SDK's DNS-rebinding protection checks Host and Origin).
 Tools: list_videos, video_details, search_moments, transcript_window, validate_recipe,
-compose_stream, compose_explainer.
+compose_stream, compose_explainer; with ``--allow-write`` also ingest_file (files inside the
+``--ingest-dir`` folders only), index_video and job_status (jobs report progress notifications).
+Resources: vstream://videos/{id}, vstream://videos/{id}/transcript, vstream://streams/{stream_id}.
+Prompt: explainer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from pydantic import BaseModel, Field
 
 from vstream.errors import NotFound, UsageError, VstreamError
 from vstream.library import Library
+
+try:  # the SDK is an extra: the Tools class works without it (tool signatures name Context at run time)
+    from mcp.server.mcpserver import Context
+except ImportError:  # pragma: no cover
+    Context = None  # type: ignore[assignment,misc]
 
 MAX_CHARS = 20_000  # an answer's budget (agents' context windows are not the place for a whole library)
 MAX_CLIPS = 30
@@ -113,6 +121,15 @@ class ComposedStream(BaseModel):
     captions: bool
     dry_run: bool
     warnings: list[str]
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    kind: Literal["ingest", "index"]
+    status: Literal["running", "done", "failed"]
+    progress: float = Field(description="0..1 of the current step")
+    message: str = Field(description="the current step, or the outcome")
+    result: dict | None = Field(default=None, description="what the job did (the CLI's --json), when done")
 
 
 # --- the tools, as plain functions over a library (the MCP layer only wraps them) ----------
@@ -276,11 +293,155 @@ def _cap(items: list) -> tuple[list, bool]:
     return kept, False
 
 
+# --- write jobs (--allow-write): ingest and index run beside the protocol, reporting progress ---
+
+JOB_WAIT = 45.0  # seconds a tool call waits for its job (clients give up around 60 s): then job_status
+
+
+class Jobs:
+    """Ingest and index jobs, one at a time on a worker thread with its own catalog connection."""
+
+    def __init__(self, lib: Library, folders: list[Path]):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.root = lib.root
+        self.folders = [f.resolve() for f in folders]
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vstream-mcp-job")
+        self._jobs: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def allowed(self, path: str) -> Path:
+        """``path`` resolved (symlinks too) inside a folder opened with --ingest-dir, or a UsageError."""
+        if not self.folders:
+            raise UsageError("no folder is open for ingest", hint="start vstream mcp with --allow-write --ingest-dir DIR")
+        given = Path(path).expanduser()
+        for folder in self.folders:
+            target = (given if given.is_absolute() else folder / given).resolve()
+            if target.is_relative_to(folder):
+                if not target.is_file():
+                    raise NotFound(f"{path}: no such file in {folder.name}/")
+                return target
+        raise UsageError(f"{path}: outside the folders open for ingest", hint="give a file inside an --ingest-dir folder")
+
+    def start(self, kind: str, work) -> str:
+        import secrets
+
+        job_id = f"{kind}-{secrets.token_hex(6)}"
+        job = {"kind": kind, "status": "running", "progress": 0.0, "message": "waiting", "result": None}
+        with self._lock:
+            self._jobs[job_id] = job
+        self._pool.submit(self._run, job, work)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", hint="use the job_id an ingest_file or index_video answer gave")
+            return JobStatus(job_id=job_id, **job)
+
+    def _run(self, job: dict, work) -> None:
+        jobs = self
+
+        class Report:  # vstream's Progress protocol, into the job's state
+            def begin(self, label: str, total: float | None = None) -> None:
+                with jobs._lock:
+                    job.update(message=label, progress=0.0, total=total)
+
+            def update(self, done: float) -> None:
+                with jobs._lock:
+                    total = job.get("total") or 0
+                    job["progress"] = max(0.0, min(1.0, done / total)) if total else 0.0
+
+            def end(self) -> None:
+                pass
+
+            def note(self, text: str) -> None:
+                with jobs._lock:
+                    job["message"] = text
+
+        try:
+            result = work(Library.open(self.root), Report())
+            outcome = {"status": "done", "progress": 1.0, "message": "done", "result": result}
+        except VstreamError as exc:
+            outcome = {"status": "failed", "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a job's crash is its answer, never the server's
+            outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            job.pop("total", None)
+            job.update(outcome)
+
+
+def _ingest_work(path: Path, video_id: str | None, then_index: bool):
+    def work(lib: Library, progress) -> dict:
+        from vstream.index.pipeline import IndexOptions, index
+        from vstream.ingest import IngestOptions, ingest
+        from vstream.models import ModelSettings
+
+        results = ingest(lib, [str(path)], IngestOptions(video_id=video_id), progress)
+        out = {"results": [r.to_dict() for r in results]}
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            raise UsageError(failed[0].message)
+        if then_index:
+            ids = [r.id for r in results if r.id]
+            indexed = index(lib, ids, IndexOptions(), ModelSettings.load(lib.root), progress)
+            out["index"] = [r.to_dict() for r in indexed]
+        return out
+
+    return work
+
+
+def _index_work(video_id: str, force: bool):
+    def work(lib: Library, progress) -> dict:
+        from vstream.index.pipeline import IndexOptions, index
+        from vstream.models import ModelSettings
+
+        lib.get(video_id)
+        results = index(lib, [video_id], IndexOptions(force=force), ModelSettings.load(lib.root), progress)
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            raise UsageError(f"{video_id} {failed[0].stage}: {failed[0].message}")
+        return {"results": [r.to_dict() for r in results]}
+
+    return work
+
+
+def explainer_prompt(topic: str, minutes: float = 2.0) -> str:
+    """What an agent should do to make an explainer of ``topic`` from this library."""
+    return (
+        f"Make a short explainer video (about {minutes:g} minutes) about: {topic}\n\n"
+        "1. Call search_moments with the topic (and two or three rephrasings of it); keep the moments "
+        "whose snippet is really about it.\n"
+        "2. For each one you keep, read what is said around it with transcript_window, and widen or trim "
+        "the clip so it starts and ends on whole sentences.\n"
+        "3. Order the clips so the story makes sense (what it is, why it matters, an example), at most 30 "
+        f"clips and {minutes:g} minutes in all.\n"
+        "4. Call compose_stream with those clips and captions on (dry_run first if unsure), then give the "
+        "user the stream's url, its duration and the clips it cites (video, start, end).\n"
+        "If nothing matches, say so: do not pad the stream with unrelated moments."
+    )
+
+
+def _stream_text(lib: Library, stream_id: str) -> str:
+    import re
+
+    if not re.fullmatch(r"agent-[0-9a-f]{16}", stream_id):
+        raise NotFound(f"no stream {stream_id!r}", hint="use the stream_id a compose tool gave")
+    folder = lib.root / "streams" / stream_id / "agent"
+    if not (folder / "master.m3u8").is_file():
+        raise NotFound(f"no stream {stream_id!r} (composed with dry_run, or removed)")
+    return "\n".join(f"# {name}\n{(folder / name).read_text()}" for name in ("master.m3u8", "video.m3u8"))
+
+
 # --- the MCP server --------------------------------------------------------------------------
 
 
-def build_server(lib: Library, *, base_url: str | None = None):
-    """An ``MCPServer`` whose tools are :class:`Tools` over ``lib``."""
+def build_server(lib: Library, *, base_url: str | None = None, allow_write: bool = False,
+                 ingest_dirs: list[Path] | None = None):  # fmt: skip
+    """An ``MCPServer`` whose tools are :class:`Tools` over ``lib`` (and, with ``allow_write``, ingest and
+    index jobs for files inside ``ingest_dirs``), with resources for videos, transcripts and streams."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -350,6 +511,70 @@ def build_server(lib: Library, *, base_url: str | None = None):
         happen in each video, with captions. Cites the clips it used."""
         return call(tools.compose_explainer, query, max_clips, clip_seconds, captions, dry_run)
 
+    @server.resource("vstream://videos/{video_id}", mime_type="application/json",
+                     description="A video's details (the video_details tool's answer).")  # fmt: skip
+    def video_resource(video_id: str) -> str:
+        return call(tools.video_details, video_id).model_dump_json()
+
+    @server.resource("vstream://videos/{video_id}/transcript", mime_type="text/vtt",
+                     description="A video's transcript as WebVTT (what vstream transcript prints).")  # fmt: skip
+    def transcript_resource(video_id: str) -> str:
+        from vstream.index.transcript import render, stored_rows
+
+        def vtt() -> str:
+            text = render(stored_rows(lib, lib.get(video_id)), "vtt")
+            return text if len(text) <= 10 * MAX_CHARS else text[: 10 * MAX_CHARS] + "\n\nNOTE truncated\n"
+
+        return call(vtt)
+
+    @server.resource("vstream://streams/{stream_id}", mime_type="application/vnd.apple.mpegurl",
+                     description="A stream a compose tool made: its master and video playlists.")  # fmt: skip
+    def stream_resource(stream_id: str) -> str:
+        return call(_stream_text, lib, stream_id)
+
+    @server.prompt(description="Guide an agent through making an explainer stream of a topic from this library.")
+    def explainer(topic: Annotated[str, Field(min_length=1, max_length=500)], minutes: float = 2.0) -> str:
+        return explainer_prompt(topic, minutes)
+
+    if not allow_write:
+        return server
+    jobs = Jobs(lib, list(ingest_dirs or []))
+
+    async def follow(job_id: str, ctx: Context) -> JobStatus:
+        """Wait for a job (up to JOB_WAIT seconds), sending its progress as notifications."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + JOB_WAIT
+        while True:
+            state = jobs.status(job_id)
+            await ctx.report_progress(state.progress, 1.0, state.message)
+            if state.status != "running" or time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(0.5)
+
+    @server.tool()
+    async def ingest_file(path: Annotated[str, Field(min_length=1, max_length=1000)], ctx: Context,
+                          video_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] | None = None,
+                          index: bool = True) -> JobStatus:  # fmt: skip
+        """Ingest a video file from a folder opened with --ingest-dir (and index it), as a job: the answer
+        comes when it is done or after 45 s with status running (then poll job_status)."""
+        target = call(jobs.allowed, path)
+        return await follow(jobs.start("ingest", _ingest_work(target, video_id, index)), ctx)
+
+    @server.tool()
+    async def index_video(video_id: Annotated[str, Field(min_length=1, max_length=64)], ctx: Context,
+                          force: bool = False) -> JobStatus:  # fmt: skip
+        """Index (or re-index with force) one video, as a job like ingest_file."""
+        call(lib.get, video_id)
+        return await follow(jobs.start("index", _index_work(video_id, force)), ctx)
+
+    @server.tool(annotations=_read_only())
+    async def job_status(job_id: Annotated[str, Field(min_length=1, max_length=64)], ctx: Context) -> JobStatus:
+        """A job's state; waits for it like the tool that started it."""
+        call(jobs.status, job_id)
+        return await follow(job_id, ctx)
+
     return server
 
 
@@ -359,15 +584,15 @@ def _read_only():
     return ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-def run_stdio(lib: Library, *, base_url: str | None = None) -> None:
+def run_stdio(lib: Library, *, base_url: str | None = None, **write) -> None:
     import logging
     import sys
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # stdout is the protocol's alone
-    build_server(lib, base_url=base_url).run("stdio")
+    build_server(lib, base_url=base_url, **write).run("stdio")
 
 
-def http_app(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None):
+def http_app(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None, **write):
     """The Streamable HTTP app at ``/mcp``: Host/Origin checked (DNS rebinding), and with ``token``
     every request needs ``Authorization: Bearer TOKEN``."""
     import hmac
@@ -378,7 +603,7 @@ def http_app(lib: Library, *, host: str, port: int, token: str | None, base_url:
     hosts = [f"{n}:{port}" for n in names] + sorted(names)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                                          allowed_origins=[f"http://{h}" for h in hosts])  # fmt: skip
-    app = build_server(lib, base_url=base_url).streamable_http_app(transport_security=security, host=host)
+    app = build_server(lib, base_url=base_url, **write).streamable_http_app(transport_security=security, host=host)
     if not token:
         return app
     expected = f"Bearer {token}".encode()
@@ -397,10 +622,10 @@ def http_app(lib: Library, *, host: str, port: int, token: str | None, base_url:
     return guarded
 
 
-def run_http(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None) -> None:
+def run_http(lib: Library, *, host: str, port: int, token: str | None, base_url: str | None = None, **write) -> None:
     import uvicorn
 
-    uvicorn.run(http_app(lib, host=host, port=port, token=token, base_url=base_url), host=host, port=port,
+    uvicorn.run(http_app(lib, host=host, port=port, token=token, base_url=base_url, **write), host=host, port=port,
                 log_level="warning", access_log=False)  # fmt: skip
 
 

@@ -116,6 +116,78 @@ def test_no_match_is_an_empty_list_and_validate_names_the_field(lib):
     assert not (lib / "streams" / "explainer").exists()  # validation writes nothing
 
 
+def test_resources_for_videos_transcripts_and_streams_and_an_explainer_prompt(lib):
+    from vstream.mcp_server import build_server
+
+    async def exchange():
+        async with Client(build_server(Library.open(lib))) as client:
+            templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+            video = await client.read_resource("vstream://videos/talk")
+            vtt = await client.read_resource("vstream://videos/talk/transcript")
+            made = await client.call_tool("compose_stream", {"clips": [{"video_id": "talk", "start": 0, "end": 8}]})
+            stream = await client.read_resource(f"vstream://streams/{made.structured_content['stream_id']}")
+            escaped = []
+            for uri in ("vstream://streams/..%2F..%2Fcatalog.sqlite", "vstream://streams/../../catalog.sqlite",
+                        "vstream://videos/..%2Fcatalog"):  # fmt: skip
+                try:
+                    escaped.append((await client.read_resource(uri)).contents[0])
+                except Exception as exc:  # noqa: BLE001 - the SDK raises its MCPError for a failed read
+                    assert "no stream" in str(exc) or "no video" in str(exc) or "Unknown resource" in str(exc), exc
+            prompt = await client.get_prompt("explainer", {"topic": "the rocket launch"})
+            return templates, video, vtt, stream, escaped, prompt
+
+    templates, video, vtt, stream, escaped, prompt = run(exchange())
+    assert templates == {"vstream://videos/{video_id}", "vstream://videos/{video_id}/transcript",
+                         "vstream://streams/{stream_id}"}  # fmt: skip
+    assert json.loads(video.contents[0].text)["id"] == "talk"
+    assert vtt.contents[0].text.startswith("WEBVTT") and "rocket" in vtt.contents[0].text.lower()
+    assert "#EXTM3U" in stream.contents[0].text and "#EXTINF" in stream.contents[0].text
+    assert not escaped  # an id is an id, never a path into the library
+    text = prompt.messages[0].content.text
+    assert "the rocket launch" in text and "search_moments" in text and "compose_stream" in text
+
+
+def test_write_tools_only_with_the_flag_ingest_as_a_job_with_progress_inside_their_folder(lib, tmp_path):
+    from vstream.mcp_server import build_server
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4",
+                    "-f", "lavfi", "-i", "sine=f=440:duration=4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", str(inbox / "promo.mp4")], check=True)  # a new file (a copy of one would be "already ingested")
+    (inbox / "escape.mp4").symlink_to("/etc/passwd")
+    writable = tmp_path / "lib"
+    shutil.copytree(lib, writable)
+    notes: list[tuple[float, str]] = []
+
+    async def progress(done, total, message):
+        notes.append((done, message or ""))
+
+    async def exchange():
+        async with Client(build_server(Library.open(writable))) as client:
+            plain = {t.name for t in (await client.list_tools()).tools}
+        async with Client(build_server(Library.open(writable), allow_write=True, ingest_dirs=[inbox])) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            bad = [await client.call_tool("ingest_file", {"path": p}) for p in
+                   ("../lib/catalog.sqlite", "/etc/passwd", "escape.mp4", "missing.mp4")]  # fmt: skip
+            done = await client.call_tool("ingest_file", {"path": "promo.mp4", "index": True},
+                                          progress_callback=progress)  # fmt: skip
+            status = await client.call_tool("job_status", {"job_id": done.structured_content["job_id"]})
+            return plain, tools, bad, done, status
+
+    plain, tools, bad, done, status = run(exchange())
+    assert not {"ingest_file", "index_video", "job_status"} & plain
+    assert {"ingest_file", "index_video", "job_status"} <= tools
+    assert all(b.is_error for b in bad) and "outside the folders" in bad[0].content[0].text
+    assert "outside the folders" in bad[2].content[0].text  # a symlink out of the folder, resolved
+    job = done.structured_content
+    assert job["status"] == "done", job
+    assert job["result"]["results"][0]["id"] == "promo" and job["result"]["index"][0]["status"] == "indexed"
+    assert status.structured_content["status"] == "done"
+    assert notes and any("promo" in m or "index" in m.lower() for _, m in notes)  # progress reached the client
+    assert "promo" in {v["id"] for v in vstream_json("list", "-L", str(writable))["videos"]}
+
+
 def test_over_stdio_against_the_real_command(lib):
     params = StdioServerParameters(command=sys.executable, args=["-m", "vstream", "mcp", "--library", str(lib)])
     listed, found = run(session(params, [("list_tools", None), ("search_moments", {"query": "budget", "limit": 2})]))
@@ -143,6 +215,10 @@ def test_over_streamable_http_with_a_bearer_token(lib):
         for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
             answer = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
             assert answer.status_code == 401
+        older = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "old-agent", "version": "1"}}},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"})  # fmt: skip
+        assert older.status_code == 200 and '"protocolVersion":"2025-03-26"' in older.text.replace(" ", "")
         rebinding = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                                 headers={"Authorization": f"Bearer {token}", "Host": "attacker.example"})  # fmt: skip
         assert rebinding.status_code in (400, 403, 421)  # DNS rebinding: a foreign Host is refused

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -24,6 +25,8 @@ def mcp(
     port: int = typer.Option(8650, "--port", "-p", help="With --http: the port."),
     token: Optional[str] = typer.Option(None, "--token", envvar="VSTREAM_MCP_TOKEN", show_envvar=False,
                                         help="With --http: the bearer token every request needs (required beyond loopback) [$VSTREAM_MCP_TOKEN]."),
+    allow_write: bool = typer.Option(False, "--allow-write", help="Add the ingest_file, index_video and job_status tools (jobs that change the library)."),
+    ingest_dir: List[str] = typer.Option([], "--ingest-dir", help="With --allow-write: a folder whose files ingest_file may take (repeatable; nothing outside them)."),
 ) -> None:
     """Serve the library to agents over the Model Context Protocol: find moments, read
     transcripts, validate recipes and compose streams. Read-only for the library's videos.
@@ -39,10 +42,20 @@ def mcp(
     if importlib.util.find_spec("mcp") is None:
         raise MissingDependency("the MCP SDK is not installed", hint="pip install 'vstream[mcp]'")
     lib = Library.open(library)
+    if ingest_dir and not allow_write:
+        raise UsageError("--ingest-dir opens a folder to the ingest tool, which only --allow-write adds",
+                         hint="add --allow-write, or drop --ingest-dir")  # fmt: skip
+    folders = []
+    for d in ingest_dir:
+        folder = Path(d).expanduser()
+        if not folder.is_dir():
+            raise UsageError(f"--ingest-dir {d}: not a folder")
+        folders.append(folder.resolve())
+    write = {"allow_write": allow_write, "ingest_dirs": folders}
     if not http:
         from vstream.mcp_server import run_stdio
 
-        run_stdio(lib, base_url=base_url)
+        run_stdio(lib, base_url=base_url, **write)
         return
     if host not in LOOPBACK and not token:
         raise UsageError(f"--host {host} reaches beyond this machine: give a --token (or $VSTREAM_MCP_TOKEN)",
@@ -57,4 +70,4 @@ def mcp(
     shown = f"[{host}]" if ":" in host else host
     err.print(f"vstream MCP (Streamable HTTP) on http://{shown}:{port}/mcp for {lib.location}"
               + (" (bearer token required)" if token else ""), markup=False)  # fmt: skip
-    run_http(lib, host=host, port=port, token=token, base_url=base_url)
+    run_http(lib, host=host, port=port, token=token, base_url=base_url, **write)
