@@ -151,23 +151,17 @@ def render(
     folder = find_stream(stream)
     lib = Library.open(library) if library else None
     if copy:
-        from vstream.compose.export import export
-
-        with RichProgress() as progress:
-            copied = export(folder, out_path, lib=lib, progress=progress)
-        if json:
-            print_json(copied.to_dict())
-            return
-        out.print(copied.output, markup=False, highlight=False)
-        err.print(f"{copied.duration:g}s, {copied.clips} clips, {copied.segments} segments, "
-                  f"{copied.bytes / 1e6:.1f} MB copied (no re-encode)", markup=False)  # fmt: skip
-        return
+        from vstream.compose.export import export as run
     with RichProgress() as progress:
         result = run(folder, out_path, lib=lib, progress=progress)
     if json:
         print_json(result.to_dict())
         return
     out.print(result.output, markup=False, highlight=False)
+    if copy:
+        err.print(f"{result.duration:g}s, {result.clips} clips, {result.segments} segments, "
+                  f"{result.bytes / 1e6:.1f} MB copied (no re-encode)", markup=False)  # fmt: skip
+        return
     err.print(f"{result.width}x{result.height}, {result.duration:g}s, {result.clips} clips "
               f"({result.encoded} encoded, {result.cached} from the cache)", markup=False)  # fmt: skip
     for w in result.warnings:
