@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,25 @@ def test_an_agent_searches_composes_an_explainer_and_gets_a_playable_stream(lib)
     assert played_duration(master.parent / "video.m3u8") == pytest.approx(stream["duration"], abs=0.1)
     cues = (master.parent / "captions.vtt").read_text()
     assert "rocket launch" in cues.lower()  # captions of the cited clips, at composed time
+
+
+@pytest.mark.browser
+def test_the_explainer_an_agent_gets_plays_in_hlsjs_with_captions_inside_its_clips(lib, hls_player, hls_serve):
+    (made,) = in_process(lib, ("compose_explainer", {"query": "the budget for next year", "max_clips": 3}))
+    stream = made.structured_content
+    played = hls_player.play(f"{hls_serve(lib)}/{stream['url']}", timeout=90, rate=4.0)
+    played.assert_played(expected_duration=stream["duration"], tolerance=0.1)
+    assert not played.stream_errors, played.summary()
+    stamps = re.findall(r"([\d:.]+) --> ([\d:.]+)", (lib / stream["url"]).with_name("captions.vtt").read_text())
+    spans = [(c["at"], c["at"] + c["end"] - c["start"]) for c in stream["clips"]]
+    assert stamps
+    for a, b in ((seconds(x), seconds(y)) for x, y in stamps):
+        assert any(lo - 1e-3 <= a < b <= hi + 1e-3 for lo, hi in spans), (a, b, spans)  # no cue across a cut
+
+
+def seconds(stamp: str) -> float:
+    h, m, s = (["0"] + stamp.split(":"))[-3:]
+    return int(h) * 3600 + int(m) * 60 + float(s)
 
 
 def test_transcripts_and_videos_come_in_bounded_pages(lib, monkeypatch):
