@@ -41,7 +41,7 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, search, serve
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, search, serve, subtitles
 
     library_cmds.register(app)
     ingest.register(app)
@@ -51,6 +51,7 @@ def _register() -> None:
     serve.register(app)
     doctor.register(app)
     mcp.register(app)
+    subtitles.register(app)
 
 
 _register()
