@@ -380,3 +380,29 @@ def test_a_forward_stream_of_one_video_gets_no_static_playlist_warning(lib, tmp_
     forward = recipe(tmp_path, "version: 1\nname: fwd1\nclips:\n  - video: talk\n    start: 0\n    duration: 4\n"
                                "  - video: talk\n    start: 4\n    duration: 4\n")  # fmt: skip
     assert not any("static playlists" in w for w in compose(lib, forward)["warnings"])
+
+
+def test_subtitles_in_several_languages_become_renditions_with_one_default(lib, tmp_path):
+    srt = tmp_path / "talk.es.srt"
+    srt.write_text("1\n00:00:09,000 --> 00:00:11,000\nEl presupuesto\n\n2\n00:00:20,000 --> 00:00:22,000\nFuera\n")
+    vstream_json("subtitles", "add", "talk", str(srt), "--lang", "es", "-L", str(lib))
+    path = recipe(tmp_path, "version: 1\nname: langs\nvars:\n  lang: en\nclips:\n  - video: talk\n    start: 8\n"
+                            "    duration: 8\n  - video: match\n    start: 0\n    duration: 4\ncaptions:\n  source: auto\n"
+                            "  languages: [original, es]\n  default: '{{lang}}'\n")  # fmt: skip
+    english = compose(lib, path)
+    spanish = compose(lib, path, "--user", "ana", "--set", "lang=es")
+    for result, default in ((english, "en"), (spanish, "es")):
+        master = Path(result["master"]).read_text()
+        media = [ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+        assert len(media) == 2 and sum("DEFAULT=YES" in m for m in media) == 1, media
+        assert f'LANGUAGE="{default}"' in next(m for m in media if "DEFAULT=YES" in m)
+        assert any('NAME="Español"' in m and 'URI="captions.es.m3u8"' in m for m in media)
+    folder = Path(spanish["master"]).parent
+    cues = (folder / "captions.es.vtt").read_text()
+    assert "00:00:01.000 --> 00:00:03.000\nEl presupuesto" in cues  # 9-11 s of talk, played from 8 s: at 1-3 s
+    assert "Fuera" not in cues  # said at 20 s: outside the clip
+    assert any("clip match@0s has no es subtitles" in w for w in spanish["warnings"]), spanish["warnings"]
+    assert m3u8.load(str(folder / "captions.es.m3u8")).segments[0].uri == "captions.es.vtt"
+    bad = vstream("compose", str(recipe(tmp_path, path.read_text().replace("[original, es]", "[original, xx]"),
+                                        "bad.yaml")), "-L", str(lib))  # fmt: skip
+    assert bad.returncode == 2 and "unknown language code 'xx'" in bad.stderr

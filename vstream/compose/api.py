@@ -77,6 +77,10 @@ class CaptionAsset:
     src: str | Path = "auto"
     language: str = "en"
     translate: str | None = None
+    # more renditions: "original" (the captions above) and language codes, each from the videos'
+    # subtitle files (vstream subtitles add); ``default`` is the one players show first
+    languages: list[str] | None = None
+    default: str | None = None
 
 
 Asset = Union[VideoAsset, ImageAsset, CaptionAsset]
@@ -222,12 +226,22 @@ class Timeline:
         video = media_playlist(placed, rebase=rebase)
         total = sum(p.duration for p in placed)
         files = {"video.m3u8": video.render()}
-        subtitles = None
+        subtitles: list[tuple[str, str]] = []  # (language, playlist) per rendition, the default first
         caption = self._captions()
         if caption is not None:
-            files["captions.vtt"] = cap.render(self._cues(caption, placed, searcher or _searcher(lib)))
-            files["captions.m3u8"] = cap.playlist(total)
-            subtitles = caption.language
+            for language, stem in self._renditions(caption):
+                if stem == "captions":
+                    cues = self._cues(caption, placed, searcher or _searcher(lib))
+                else:
+                    cues = cap.retime(placed, lambda video_id, lang=language: _subtitle_rows(lib, video_id, lang))
+                    missing = [p for p in placed if p.clip.pod is None
+                               and not _subtitle_rows(lib, p.clip.source.video_id, language)]  # fmt: skip
+                    warnings += [f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s has no {language} subtitles "
+                                 f"(vstream subtitles add {p.clip.source.video_id} FILE --lang {language})"
+                                 for p in missing]  # fmt: skip
+                files[f"{stem}.vtt"] = cap.render(cues)
+                files[f"{stem}.m3u8"] = cap.playlist(total, f"{stem}.vtt")
+                subtitles.append((language, f"{stem}.m3u8"))
         used = [sources[v][0] for v in dict.fromkeys(p.clip.source.video_id for p in placed)]
         codecs, families = stream_codecs(lib, used)
         if len(families) > 1:
@@ -309,6 +323,28 @@ class Timeline:
         if len(found) > 1:
             raise UsageError(f"{self.origin}: one caption track only")
         return found[0] if found else None
+
+    def _renditions(self, caption: CaptionAsset) -> list[tuple[str, str]]:
+        """(language, file stem) of each subtitle rendition, the default first."""
+        from vstream.subtitles import check_language
+
+        wanted = caption.languages or ["original"]
+        out: list[tuple[str, str]] = []
+        for entry in wanted:
+            if entry == "original":
+                pair = (caption.language, "captions")
+            else:
+                pair = (check_language(entry), f"captions.{entry}")
+            if pair[0] in {lang for lang, _ in out}:
+                raise UsageError(f"{self.origin}: captions.languages names {pair[0]} twice")
+            out.append(pair)
+        default = caption.default or out[0][0]
+        if default == "original":
+            default = caption.language
+        if default not in {lang for lang, _ in out}:
+            raise UsageError(f"{self.origin}: captions.default {default!r} is not one of the languages "
+                             f"({', '.join(lang for lang, _ in out)})")  # fmt: skip
+        return sorted(out, key=lambda pair: pair[0] != default)
 
     def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher) -> list[cap.Cue]:
         if str(caption.src) != "auto":
@@ -463,7 +499,27 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
 
 
-def _master(video, total: int, subtitles: str | None, session: list[str], codecs: list[str] = (),
+def _subtitle_rows(lib, video_id: str, language: str) -> list[dict]:
+    """A video's stored subtitles in one language as transcript-like rows (video time), [] without them."""
+    from vstream.subtitles import folder, parse
+
+    path = folder(lib, video_id) / f"{language}.vtt"
+    if not path.is_file():
+        return []
+    return [{"start": c.start, "end": c.end, "text": c.text} for c in parse(path.read_bytes(), name=path.name)]
+
+
+# What a subtitle menu shows: each language's name in that language (RFC 8216 NAME is free text)
+LANGUAGE_NAMES = {
+    "ar": "العربية", "bn": "বাংলা", "ca": "Català", "cs": "Čeština", "da": "Dansk", "de": "Deutsch", "el": "Ελληνικά",
+    "en": "English", "es": "Español", "fi": "Suomi", "fr": "Français", "he": "עברית", "hi": "हिन्दी", "hu": "Magyar",
+    "id": "Bahasa Indonesia", "it": "Italiano", "ja": "日本語", "ko": "한국어", "nl": "Nederlands", "no": "Norsk",
+    "pl": "Polski", "pt": "Português", "ro": "Română", "ru": "Русский", "sv": "Svenska", "th": "ไทย", "tr": "Türkçe",
+    "uk": "Українська", "vi": "Tiếng Việt", "zh": "中文",
+}  # fmt: skip
+
+
+def _master(video, total: int, subtitles: list[tuple[str, str]], session: list[str], codecs: list[str] = (),
             resolution: tuple[int, int] | None = None) -> str:  # fmt: skip
     seconds = total / TICKS
     size = sum(s.length for s in video.segments)
@@ -475,9 +531,12 @@ def _master(video, total: int, subtitles: str | None, session: list[str], codecs
         attrs += f',CODECS="{",".join(codecs)}"'
     if resolution:
         attrs += f",RESOLUTION={resolution[0]}x{resolution[1]}"
+    for n, (language, uri) in enumerate(subtitles):  # the default first: exactly one DEFAULT=YES
+        name = LANGUAGE_NAMES.get(language.split("-")[0], language)
+        name += f" ({language.split('-')[1]})" if "-" in language else ""
+        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="{language}",'
+                     f'DEFAULT={"YES" if n == 0 else "NO"},AUTOSELECT=YES,URI="{uri}"')  # fmt: skip
     if subtitles:
-        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{subtitles}",LANGUAGE="{subtitles}",'
-                     'DEFAULT=YES,AUTOSELECT=YES,URI="captions.m3u8"')  # fmt: skip
         attrs += ',SUBTITLES="subs"'
     lines += [f"#EXT-X-STREAM-INF:{attrs}", "video.m3u8"]
     return "\n".join(lines) + "\n"

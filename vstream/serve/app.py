@@ -29,6 +29,7 @@ from vstream.serve import signing
 STATIC = Path(__file__).with_name("static")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STREAM_FILES = {"master.m3u8", "video.m3u8", "captions.m3u8", "captions.vtt"}
+STREAM_CAPTIONS = re.compile(r"captions\.[a-z]{2}(?:-[A-Za-z0-9]{2,4})?\.(?:m3u8|vtt)")  # a language's rendition
 HLS = "application/vnd.apple.mpegurl"
 TYPES = {".m3u8": HLS, ".m4s": "video/iso.segment", ".ts": "video/mp2t", ".vtt": "text/vtt; charset=utf-8",
          ".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".js": "text/javascript; charset=utf-8",
@@ -283,7 +284,7 @@ def create_app(settings: Settings):
         return user, values
 
     def stream_response(kind: str, name: str, file: str, request: Request) -> Response:
-        if file not in STREAM_FILES:
+        if file not in STREAM_FILES and not STREAM_CAPTIONS.fullmatch(file):
             raise errors.NotFound(f"no {file} in a stream", hint="streams have " + ", ".join(sorted(STREAM_FILES)))
         user, values = values_of(request)
         if settings.secret:
@@ -297,8 +298,8 @@ def create_app(settings: Settings):
         text = files[file]
         query = str(request.url.query)
         if query:  # the child playlists carry the same user, vars and signature
-            text = re.sub(r'(?m)^(video\.m3u8|captions\.m3u8|captions\.vtt)$', rf"\1?{query}", text)
-            text = text.replace('URI="captions.m3u8"', f'URI="captions.m3u8?{query}"')
+            text = re.sub(r'(?m)^(video\.m3u8|captions(?:\.[A-Za-z-]{2,16})?\.(?:m3u8|vtt))$', rf"\1?{query}", text)
+            text = re.sub(r'URI="(captions(?:\.[A-Za-z-]{2,16})?\.m3u8)"', rf'URI="\1?{query}"', text)
         media = "text/vtt; charset=utf-8" if file.endswith(".vtt") else HLS
         return Response(text, media_type=media, headers={"cache-control": f"private, max-age={settings.ttl}",
                                                           "access-control-allow-origin": "*"})  # fmt: skip
