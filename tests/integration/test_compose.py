@@ -406,3 +406,23 @@ def test_subtitles_in_several_languages_become_renditions_with_one_default(lib, 
     bad = vstream("compose", str(recipe(tmp_path, path.read_text().replace("[original, es]", "[original, xx]"),
                                         "bad.yaml")), "-L", str(lib))  # fmt: skip
     assert bad.returncode == 2 and "unknown language code 'xx'" in bad.stderr
+
+
+@pytest.mark.browser
+def test_hlsjs_offers_every_subtitle_rendition_and_shows_the_default_at_composed_times(lib, tmp_path, hls_player,
+                                                                                       hls_serve):  # fmt: skip
+    for lang, words in (("es", "El presupuesto"), ("de", "Der Haushalt")):
+        srt = tmp_path / f"talk.{lang}.srt"
+        srt.write_text(f"1\n00:00:09,000 --> 00:00:11,000\n{words}\n")
+        vstream_json("subtitles", "add", "talk", str(srt), "--lang", lang, "-L", str(lib))
+    path = recipe(tmp_path, "version: 1\nname: three\nclips:\n  - video: talk\n    start: 8\n    duration: 8\n"
+                            "captions:\n  source: auto\n  languages: [original, es, de]\n  default: de\n")  # fmt: skip
+    result = compose(lib, path)
+    played = hls_player.play(f"{hls_serve(lib)}/{Path(result['master']).relative_to(lib).as_posix()}", rate=4.0)
+    played.assert_played(expected_duration=result["duration"], tolerance=0.05)
+    assert not played.stream_errors, played.summary()
+    tracks = {t["lang"]: t["default"] for t in played.subtitle_tracks}
+    assert tracks == {"en": False, "es": False, "de": True}, played.subtitle_tracks
+    showing = [t for t in played.text_tracks if t["mode"] == "showing"]
+    assert len(showing) == 1 and showing[0]["language"] == "de", played.text_tracks
+    assert [(round(a, 2), round(b, 2), text) for a, b, text in showing[0]["cues"]] == [(1.0, 3.0, "Der Haushalt")]

@@ -244,6 +244,11 @@ class PlayResult:
     #: What each track buffered: ``{"video": [(start, end), ...], "audio": [...]}`` (seconds),
     #: read from hls.js's SourceBuffers (``media.buffered`` is only their intersection).
     buffered: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: The subtitle renditions hls.js found in the master: ``{"lang", "name", "default"}`` each.
+    subtitle_tracks: list[dict] = field(default_factory=list)
+    #: The element's text tracks at the end: ``{"language", "mode", "cues": [[start, end, text], ...]}``,
+    #: with every cue a track held while playing (hls.js loads the cues of the showing track).
+    text_tracks: list[dict] = field(default_factory=list)
     #: hls.js errors (``"hls: fatal=true|false type=... details=..."``), media
     #: element errors (``"media: ..."``), page errors (``"page: ..."``) and
     #: harness problems (``"harness: ..."``) in order of occurrence.
@@ -481,6 +486,8 @@ class HlsPlayer:
             decoded_frames=int(snap["decodedFrames"] or 0),
             dropped_frames=int(snap.get("droppedFrames") or 0),
             buffered=_buffered(snap.get("sourceBuffers") or []),
+            subtitle_tracks=list(snap.get("subtitleTracks") or []),
+            text_tracks=list(snap.get("textTracks") or []),
             errors=errors,
             events=events,
             timed_out=timed_out,

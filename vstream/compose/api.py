@@ -227,6 +227,10 @@ class Timeline:
         total = sum(p.duration for p in placed)
         files = {"video.m3u8": video.render()}
         subtitles: list[tuple[str, str]] = []  # (language, playlist) per rendition, the default first
+        # where the stream's media timestamps start: a static fMP4 playlist plays the first clip's own
+        # decode times (CMAF timing: its source time); a rebased one starts at 0
+        rebased_first = rebase and placed and placed[0].clip.source.rebased_uri
+        first_media_time = placed[0].start if placed and placed[0].clip.source.fmt == "fmp4" and not rebased_first else 0
         caption = self._captions()
         if caption is not None:
             for language, stem in self._renditions(caption):
@@ -239,7 +243,7 @@ class Timeline:
                     warnings += [f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s has no {language} subtitles "
                                  f"(vstream subtitles add {p.clip.source.video_id} FILE --lang {language})"
                                  for p in missing]  # fmt: skip
-                files[f"{stem}.vtt"] = cap.render(cues)
+                files[f"{stem}.vtt"] = cap.render(cues, mpegts=first_media_time)
                 files[f"{stem}.m3u8"] = cap.playlist(total, f"{stem}.vtt")
                 subtitles.append((language, f"{stem}.m3u8"))
         used = [sources[v][0] for v in dict.fromkeys(p.clip.source.video_id for p in placed)]

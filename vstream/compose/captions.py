@@ -67,9 +67,15 @@ def parse(text: str, name: str) -> list[Cue]:
     return cues
 
 
-def render(cues: Iterable[Cue]) -> str:
+def render(cues: Iterable[Cue], mpegts: int = 0) -> str:
+    """WebVTT in composed time; ``mpegts``: the media timestamp (90 kHz) where the stream starts.
+
+    Players map cue times through ``X-TIMESTAMP-MAP`` onto the media's own timestamps: a static
+    fMP4 stream whose first clip starts 8 s into its video carries decode times from 8 s, so its
+    map says MPEGTS:720000 (hls.js dropped every cue otherwise); rebased streams start at 0.
+    """
     body = "".join(f"{stamp(s, '.')} --> {stamp(e, '.')}\n{cue_text(t)}\n\n" for s, e, t in sorted(cues))
-    return "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n" + body
+    return f"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000\n\n" + body
 
 
 def playlist(total: int, uri: str = "captions.vtt") -> str:
