@@ -62,6 +62,21 @@ def test_the_tools_and_their_schemas(lib):
     assert tools["search_moments"].annotations.read_only_hint is True
 
 
+def test_the_tool_schemas_match_their_snapshot(lib):
+    """What agents see of every tool (write tools too): a change shows here as a diff to review."""
+    from tests.unit.test_timeline import check_golden
+    from vstream.mcp_server import build_server
+
+    async def listing():
+        async with Client(build_server(Library.open(lib), allow_write=True)) as client:
+            return (await client.list_tools()).tools
+
+    tools = run(listing())
+    snapshot = {t.name: {"description": (t.description or "").split("\n")[0], "input": t.input_schema,
+                         "output": t.output_schema} for t in sorted(tools, key=lambda t: t.name)}  # fmt: skip
+    check_golden("mcp_tools.json", json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
+
+
 def test_an_agent_searches_composes_an_explainer_and_gets_a_playable_stream(lib):
     found, made, again = in_process(lib, ("search_moments", {"query": "the rocket launch", "limit": 3}),
                                     ("compose_explainer", {"query": "the rocket launch", "max_clips": 2}),
