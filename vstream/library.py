@@ -696,6 +696,9 @@ class Library:
         shutil.rmtree(self.root / "index" / "thumbs" / video.id, ignore_errors=True)
         for ext in ("vtt", "json"):
             (self.root / "index" / "transcripts" / f"{video.id}.{ext}").unlink(missing_ok=True)
+        subtitles = self.root / "subtitles" / video.id  # the user's files: they follow the video
+        if subtitles.is_dir() and not (self.root / "subtitles" / new).exists():
+            os.replace(subtitles, self.root / "subtitles" / new)
         from vstream.index.store import Store
 
         store = Store(self)
@@ -715,6 +718,7 @@ class Library:
             db.execute("ROLLBACK")
             raise
         shutil.rmtree(self.root / "index" / "thumbs" / video_id, ignore_errors=True)
+        shutil.rmtree(self.root / "subtitles" / video_id, ignore_errors=True)  # composed streams hold copies
         from vstream.index.store import Store
 
         store = Store(self)

@@ -53,3 +53,13 @@ def test_bad_files_are_one_line_with_their_exit_code_and_nothing_is_stored(lib, 
     assert not (lib / "subtitles").exists()
     as_json = vstream("subtitles", "add", "talk", str(bad), *args, "-L", str(lib), "--json")
     assert json.loads(as_json.stdout)["exit_code"] == code
+
+
+def test_subtitles_follow_a_renamed_video_and_go_with_a_removed_one(lib, tmp_path):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nHola\n")
+    vstream_json("subtitles", "add", "talk", str(srt), "--lang", "es", "-L", str(lib))
+    vstream_json("rename", "talk", "keynote", "-L", str(lib))
+    assert [s["language"] for s in vstream_json("subtitles", "list", "keynote", "-L", str(lib))["subtitles"]] == ["es"]
+    vstream_json("remove", "keynote", "-L", str(lib))
+    assert not (lib / "subtitles" / "keynote").exists() and not (lib / "subtitles" / "talk").exists()
