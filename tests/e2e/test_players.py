@@ -52,6 +52,8 @@ def recipes(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, library, samples):
     """Two servers: the sample library as ingested by default, and one ingested with --params-in-band."""
+    if shutil.which("gst-inspect-1.0"):  # a fresh machine builds GStreamer's plugin registry on first use:
+        subprocess.run(["gst-inspect-1.0", "playbin"], capture_output=True, timeout=600)  # not inside a timed play
     root = tmp_path_factory.mktemp("players")
     plain, in_band = root / "plain", root / "in-band"
     shutil.copytree(library, plain)
