@@ -237,9 +237,9 @@ class Timeline:
                 if stem == "captions":
                     cues = self._cues(caption, placed, searcher or _searcher(lib))
                 else:
-                    cues = cap.retime(placed, lambda video_id, lang=language: _subtitle_rows(lib, video_id, lang))
-                    missing = [p for p in placed if p.clip.pod is None
-                               and not _subtitle_rows(lib, p.clip.source.video_id, language)]  # fmt: skip
+                    rows = {v: _subtitle_rows(lib, v, language) for v in {p.clip.source.video_id for p in placed}}
+                    cues = cap.retime(placed, rows.__getitem__)  # each file parsed once, not once per clip
+                    missing = [p for p in placed if p.clip.pod is None and not rows[p.clip.source.video_id]]
                     warnings += [f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s has no {language} subtitles "
                                  f"(vstream subtitles add {p.clip.source.video_id} FILE --lang {language})"
                                  for p in missing]  # fmt: skip
