@@ -23,16 +23,16 @@ PIN := -c $(CURDIR)/$(CONSTRAINTS)
 # The demo needs the offline index models only; `make test` adds every other extra (CLIP with
 # PyTorch, Ray, S3, the test tools) to the same environment.
 BASE_EXTRAS := index
-EXTRAS := index,clip,ray,s3,mcp,test
+EXTRAS := index,faces,clip,ray,s3,mcp,test
 
-.PHONY: help setup setup-base system-deps venv venv-base package package-base node sample-media demo test test-fast bench lock clean
+.PHONY: help setup setup-base system-deps venv venv-base package package-base node face-photos sample-media demo test test-fast bench lock clean
 
 help:
 	@echo "make demo   - set up, build the sample media, ingest it, and show what to open next"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make bench  - run the benchmarks (bench/*.py): ingest vs ffmpeg, index stages, search, compose, serve vs nginx"
 
-setup: system-deps venv package node
+setup: system-deps venv package node face-photos
 setup-base: system-deps venv-base package-base
 
 # The player matrix's clients (tests/e2e/test_players.py): GStreamer's playbin/playbin3 and VLC.
@@ -107,6 +107,19 @@ node_modules/.package-lock.json: package-lock.json
 
 node: node_modules/.package-lock.json
 
+# Real face photos for the people tests: face_recognition 1.3.0's test images (MIT), from its
+# source distribution on PyPI (pinned and checksummed; fetched once into the cache, never at test time).
+FACE_PHOTOS := $(CACHE)/face-photos
+FACE_PHOTOS_DIR := $(FACE_PHOTOS)/face_recognition-1.3.0/tests/test_images
+$(FACE_PHOTOS_DIR)/obama.jpg: | venv-base
+	@echo ">> fetching the face test photos (face_recognition 1.3.0 sdist)"
+	@mkdir -p $(FACE_PHOTOS)
+	@$(PIP) download -q --no-binary :all: --no-deps --no-build-isolation -d $(FACE_PHOTOS) face_recognition==1.3.0
+	@echo "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec  $(FACE_PHOTOS)/face_recognition-1.3.0.tar.gz" | sha256sum -c --quiet
+	@tar -xzf $(FACE_PHOTOS)/face_recognition-1.3.0.tar.gz -C $(FACE_PHOTOS) --wildcards '*/tests/test_images/*'
+	@touch $@
+face-photos: $(FACE_PHOTOS_DIR)/obama.jpg
+
 sample-media: venv-base
 	@$(PY) sample_media/build.py $(SAMPLES)
 
@@ -135,10 +148,10 @@ demo: setup-base sample-media
 	@echo "  (vstream lives in $(VENV)/bin: add it to PATH, or 'source $(VENV)/bin/activate')"
 
 test: setup
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@VSTREAM_FACE_PHOTOS=$(FACE_PHOTOS_DIR) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	@$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	@VSTREAM_FACE_PHOTOS=$(FACE_PHOTOS_DIR) $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: setup
 	@$(PY) bench/ingest.py

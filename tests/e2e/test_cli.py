@@ -152,7 +152,7 @@ def test_ingest_with_index_chains_both_for_cron(samples, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "indexed  ad" in proc.stdout
     again = vstream_json("index", "-L", lib)
-    assert again["indexed"] == 0 and again["skipped"] == 3
+    assert again["indexed"] == 0 and again["skipped"] == 4
 
 
 def test_doctor_lists_the_models_with_sizes_sources_and_licences(tmp_path):

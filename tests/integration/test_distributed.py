@@ -42,8 +42,10 @@ def rows(lib: Path | str, storage_options: dict | None = None) -> dict[str, list
     scenes = table("scenes", ["video_id", "start", "end", "description", "ocr_text"])
     speech = table("speech", ["video_id", "start", "end", "text"])
     loud = table("loudness", ["video_id", "lufs"])
-    out = {"scenes": scenes.to_pylist(), "speech": speech.to_pylist(), "loudness": loud.to_pylist()}
-    for name in ("scenes", "speech"):
+    faces = table("faces", ["video_id", "start", "end", "scene"])
+    out = {"scenes": scenes.to_pylist(), "speech": speech.to_pylist(), "loudness": loud.to_pylist(),
+           "faces": faces.to_pylist()}  # fmt: skip
+    for name in ("scenes", "speech", "faces"):
         out[name] = sorted(out[name], key=lambda r: (r["video_id"], r["start"]))
         for r in out[name]:
             r["start"], r["end"] = round(r["start"], 3), round(r["end"], 3)
@@ -60,7 +62,7 @@ def copy(ingested: Path, tmp_path: Path) -> Path:
 def test_ray_local_cluster_indexes_the_same_rows_as_in_process(ingested, in_process, tmp_path):
     lib = copy(ingested, tmp_path)
     result = vstream_json("index", "-L", str(lib), "--ray", "local", "--ray-workers", "2", timeout=900)
-    assert result["indexed"] == 12 and result["failed"] == 0
+    assert result["indexed"] == 16 and result["failed"] == 0
     assert rows(lib) == rows(in_process)
     assert vstream_json("index", "-L", str(lib), "--ray", "local")["indexed"] == 0  # finished work is skipped
     top = [[(m["video_id"], m["start"], m["end"]) for m in vstream_json("search", "a cat", "-L", str(x))["moments"][:3]]
@@ -74,7 +76,7 @@ def test_a_worker_killed_mid_job_is_retried_and_loses_or_duplicates_nothing(inge
     result = vstream_json("index", "-L", str(lib), "--ray", "local", "--ray-workers", "2", timeout=900,
                           env={"VSTREAM_FAULT_KILL_WORKER_ONCE": str(marker)})  # fmt: skip
     assert marker.exists()  # a worker really died mid-job
-    assert result["indexed"] == 12 and result["failed"] == 0
+    assert result["indexed"] == 16 and result["failed"] == 0
     assert rows(lib) == rows(in_process)
 
 
@@ -89,7 +91,7 @@ def test_a_started_cluster_with_a_worker_node(ingested, in_process, tmp_path):
         subprocess.run([str(RAY), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1", *common],
                        check=True, env=env, capture_output=True, timeout=120)  # fmt: skip  (a second node process)
         result = vstream_json("index", "-L", str(lib), "--ray", f"127.0.0.1:{port}", timeout=900, env=env)
-        assert result["indexed"] == 12 and result["failed"] == 0
+        assert result["indexed"] == 16 and result["failed"] == 0
         assert rows(lib) == rows(in_process)
     finally:
         subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
@@ -116,7 +118,7 @@ def test_a_cluster_whose_nodes_have_their_own_mirror_of_an_s3_library(samples, i
             result = vstream_json("index", "-L", url, "--ray", f"127.0.0.1:{port}", timeout=900, env=driver)
         finally:
             subprocess.run([str(RAY), "stop", "--force"], env=nodes, capture_output=True, timeout=120)
-        assert result["indexed"] == 12 and result["failed"] == 0
+        assert result["indexed"] == 16 and result["failed"] == 0
         options = {"aws_endpoint": s3.endpoint, "allow_http": "true", "aws_access_key_id": "test",
                    "aws_secret_access_key": "test", "aws_region": "us-east-1"}  # fmt: skip
         assert rows(url, options) == rows(in_process)

@@ -193,7 +193,7 @@ def test_corrupt_video_fails_alone_with_a_clear_message(samples, tmp_path):
     failures = [r for r in summary["results"] if r["status"] == "failed"]
     assert all(r["video_id"] == "ad" and r["message"] and "Traceback" not in r["message"] for r in failures)
     assert {r["stage"] for r in summary["results"] if r["video_id"] == "silent" and r["status"] == "indexed"} == {
-        "scenes", "speech", "audio"
+        "scenes", "speech", "audio", "faces"
     }  # fmt: skip
 
 

@@ -17,13 +17,13 @@ def register(app: typer.Typer) -> None:
 
 def model_options(
     visual: Optional[str], clip_model: Optional[str], clip_weights: Optional[str], whisper_model: Optional[str],
-    text_model: Optional[str], ocr: Optional[bool], device: Optional[str], library_root,
+    text_model: Optional[str], ocr: Optional[bool], device: Optional[str], library_root, faces: Optional[bool] = None,
 ):  # fmt: skip
     from vstream.models import ModelSettings
 
     return ModelSettings.load(
         library_root, visual=visual, clip_model=clip_model, clip_weights=clip_weights, whisper=whisper_model,
-        text=text_model, ocr=ocr, device=device,
+        text=text_model, ocr=ocr, device=device, faces=None if faces is None else ("on" if faces else "off"),
     )  # fmt: skip
 
 
@@ -34,6 +34,8 @@ WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: tiny.
 TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged) or a directory with model.onnx + tokenizer.json.")
 OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sampled frames [default: on].")
 DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
+FacesOption = typer.Option(None, "--faces/--no-faces", help="Find faces and cluster them into people "
+                           "[default: on when the face models are installed, see vstream doctor].")
 
 
 def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, json: bool, ray: str | None = None,
@@ -77,7 +79,7 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
 def index(
     video_ids: List[str] = typer.Argument(None, help="Videos to index [default: every video not indexed yet]."),
     library: Optional[str] = LibraryOption,
-    only: List[str] = typer.Option([], "--only", help="Run only this stage: scenes, speech or audio; repeatable."),
+    only: List[str] = typer.Option([], "--only", help="Run only this stage: scenes, speech, audio or faces; repeatable."),
     force: bool = typer.Option(False, "--force", "-f", help="Redo stages that are already indexed."),
     sample_seconds: float = typer.Option(10.0, "--sample-seconds", help="Sample one frame per this many seconds of a scene."),
     visual: Optional[str] = VisualOption,
@@ -86,6 +88,7 @@ def index(
     whisper_model: Optional[str] = WhisperOption,
     text_model: Optional[str] = TextModelOption,
     ocr: Optional[bool] = OcrOption,
+    faces: Optional[bool] = FacesOption,
     device: Optional[str] = DeviceOption,
     ray: Optional[str] = typer.Option(None, "--ray", metavar="local|auto|ADDRESS",
                                       help="Run the stages on Ray: local (start a cluster here), auto (the running one) or HOST:PORT."),
@@ -94,7 +97,7 @@ def index(
     json: bool = JsonOption,
 ) -> None:
     """Record what every scene shows and says: shots, labels or CLIP vectors, on-screen text,
-    speech with word times, and loudness, in LanceDB inside the library.
+    speech with word times, loudness and faces (clustered into people), in LanceDB inside the library.
 
     Finished work is skipped (models and settings are remembered); a failing video is
     reported and the rest are indexed; exit code 1 if any failed.
@@ -102,7 +105,7 @@ def index(
     from vstream.library import Library
 
     lib = Library.open(library)
-    settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root)
+    settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces)
     if ray_workers is not None and ray_workers < 1:
         from vstream.errors import UsageError
 

@@ -41,7 +41,7 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, search, serve, subtitles
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, people, search, serve, subtitles
 
     library_cmds.register(app)
     ingest.register(app)
@@ -52,6 +52,7 @@ def _register() -> None:
     doctor.register(app)
     mcp.register(app)
     subtitles.register(app)
+    people.register(app)
 
 
 _register()

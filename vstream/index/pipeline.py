@@ -1,8 +1,9 @@
 """`vstream index`: run the stages over the library's videos, skipping finished work.
 
 Stages: ``scenes`` (keyframe shots, visual labels or CLIP, on-screen text),
-``speech`` (Whisper sentences with word times) and ``audio`` (momentary
-loudness). Each (video, stage) is skipped when its recorded fingerprint (models,
+``speech`` (Whisper sentences with word times), ``audio`` (momentary
+loudness) and ``faces`` (face tracks per scene, clustered into the library's
+people; on when the face models are installed). Each (video, stage) is skipped when its recorded fingerprint (models,
 settings) and media still match; otherwise its rows are replaced in one LanceDB
 commit and the catalog records the new state. A failing video is reported and
 the batch goes on (like ingest).
@@ -22,7 +23,7 @@ from vstream.models import Models, ModelSettings, fingerprint
 from vstream.progress import SILENT, Progress
 from vstream.timecode import TICKS
 
-STAGES = ("scenes", "speech", "audio")
+STAGES = ("scenes", "speech", "audio", "faces")
 
 
 @dataclass
@@ -32,11 +33,26 @@ class IndexOptions:
     sample_seconds: float = 10.0
     wait: float = 600.0
 
-    def stages(self) -> list[str]:
+    def stages(self, settings: ModelSettings | None = None) -> list[str]:
         bad = [s for s in self.only if s not in STAGES]
         if bad:
-            raise UsageError(f"unknown stage {bad[0]!r}", hint="use --only scenes, speech or audio")
-        return [s for s in STAGES if not self.only or s in self.only]
+            raise UsageError(f"unknown stage {bad[0]!r}", hint="use --only scenes, speech, audio or faces")
+        if self.only:
+            if "faces" in self.only and settings is not None and settings.faces == "off":
+                raise UsageError("--only faces with faces off", hint="drop --no-faces (or the library's \"faces\": \"off\")")
+            return [s for s in STAGES if s in self.only]
+        return [s for s in STAGES if s != "faces" or faces_wanted(settings)]
+
+
+def faces_wanted(settings: ModelSettings | None) -> bool:
+    """The faces stage runs by default when its models are installed (``faces: on`` requires them)."""
+    if settings is None or settings.faces == "off":
+        return False
+    if settings.faces == "on":
+        return True
+    from vstream.index.faces import available
+
+    return available() is None
 
 
 @dataclass
@@ -87,7 +103,7 @@ class Rows:
 
 def plan(lib: Library, video_ids: list[str], opts: IndexOptions, settings: ModelSettings) -> tuple[list[Job], list[StageResult]]:
     """The jobs to run, and the (video, stage) pairs already done with these models and settings."""
-    stages = opts.stages()
+    stages = opts.stages(settings)
     if not 1 <= opts.sample_seconds <= 600:
         raise UsageError("--sample-seconds must be between 1 and 600")
     videos = [lib.get(v) for v in video_ids] if video_ids else lib.videos()
@@ -124,6 +140,8 @@ def commit(lib: Library, store: Store, job: Job, output: Output, opts: IndexOpti
         current = lib.get(job.video_id)
         if current.media_dir != job.media_dir:  # re-ingested meanwhile: redo next time
             raise MediaError(f"{job.video_id} was re-ingested while it was being indexed; run index again")
+        if job.stage == "faces":  # who they are: clustered into the library's people, in the catalog
+            assign_people(lib, store, job.video_id, output.rows.get("faces", []))
         lib.set_index_state(current, job.stage, job.fingerprint, output.count, output.seconds)
 
 
@@ -194,6 +212,8 @@ def _run_stage(stage: str, lib: Library, video: Video, models: Models, store, op
         return _scenes(lib, video, media, models, store, opts, progress)
     if stage == "speech":
         return _speech(lib, video, media, models, store)
+    if stage == "faces":
+        return _faces(lib, video, media, models, store, opts, progress)
     return _audio(video, media, store)
 
 
@@ -360,3 +380,108 @@ def _audio(video: Video, media: Path, store: Store) -> int:
     values = measure(media, video.duration) if has_real_audio(video) else []
     store.replace("loudness", video.id, [{"video_id": video.id, "row_id": video.id, "step": STEP, "lufs": values}])
     return len(values)
+
+
+def _faces(lib: Library, video: Video, media: Path, models: Models, store, opts: IndexOptions, progress) -> int:
+    """Faces on every keyframe, linked into tracks within each scene (the scenes stage's cuts)."""
+    from vstream import people
+    from vstream.index.faces import Tracker
+    from vstream.index.scenes import SceneDetector, decode_keyframes
+
+    model = models.faces()
+    detector = SceneDetector(sample_seconds=opts.sample_seconds)  # the same cuts as the scenes table's rows
+    tracker = Tracker()
+    scene = 0
+    end = video.meta["end"]
+    try:
+        for kf in decode_keyframes(media, video.meta["keyframes"]):
+            if detector.feed(kf) is not None:
+                scene += 1
+            faces = [] if kf.is_black or kf.is_blank else model.detect(kf.image)
+            tracker.feed(kf.t / TICKS, scene, faces)
+            progress.update(kf.t / end if end else 0)
+    except Exception as exc:  # PyAV's errors: a damaged media file
+        if type(exc).__module__.startswith("av"):
+            raise MediaError(f"{video.id}: cannot decode keyframes ({exc})") from None
+        raise
+    tracks = tracker.finish(end / TICKS)
+    gone = people.forgotten(lib, video.id)  # a forgotten person's places stay without faces
+    tracks = [t for t in tracks if not any(people.same_sighting(_info(0, t), g) for g in gone)]
+    thumbs = _write_face_crops(lib, video, tracks)
+    rows = []
+    for n, track in enumerate(tracks):
+        rows.append({
+            "video_id": video.id, "row_id": f"{video.id}:{n}", "track": n, "scene": f"{video.id}:{track.scene}",
+            "start": track.start, "end": track.end, "times": track.times,
+            "boxes": [round(v, 4) for box in track.boxes for v in box], "vector": track.vector().tolist(),
+            "size": float(track.best.area if track.best else 0.0), "thumbnail": thumbs[n], "model": model.fingerprint,
+        })  # fmt: skip
+    return store.replace("faces", video.id, rows)
+
+
+def _info(n: int, track):
+    from vstream.people import TrackInfo
+
+    cx, cy = track.centre()
+    return TrackInfo(n, track.start, track.end, cx, cy)
+
+
+def _write_face_crops(lib: Library, video: Video, tracks) -> list[str]:
+    """Each track's largest face crop as a JPEG (library-relative paths); older crops of the video go."""
+    import io
+
+    from PIL import Image
+
+    from vstream.index.store import faces_dir
+
+    folder = faces_dir(lib, video.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    tail = video.media_dir.rsplit("/", 1)[-1]
+    for n, track in enumerate(tracks):
+        if track.best is None or track.best.chip is None:
+            out.append("")
+            continue
+        buf = io.BytesIO()
+        Image.fromarray(track.best.chip).save(buf, "JPEG", quality=85)
+        name = f"{tail}-{n:04d}.jpg"
+        atomic_write(folder / name, buf.getvalue())
+        out.append(str((folder / name).relative_to(lib.root)))
+    keep = {Path(p).name for p in out if p}
+    for old in folder.glob("*.jpg"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    return out
+
+
+def assign_people(lib: Library, store: Store, video_id: str, rows: list[dict]) -> dict[int, int]:
+    """Cluster a video's new face tracks into the library's people (under the writer lock)."""
+    import numpy as np
+
+    from vstream import people
+
+    people.ensure_schema(lib.db)
+    tracks, thumbs = [], {}
+    for r in rows:
+        boxes = np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4)
+        cx = float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)) if len(boxes) else 0.5
+        cy = float(np.median((boxes[:, 1] + boxes[:, 3]) / 2)) if len(boxes) else 0.5
+        tracks.append(people.TrackInfo(r["track"], r["start"], r["end"], cx, cy, np.asarray(r["vector"], dtype=np.float32)))
+        thumbs[r["track"]] = (r["thumbnail"], r["size"])
+    known = []
+    model = rows[0]["model"] if rows else None
+    table = store.table("faces", create=False)
+    if model and table is not None:
+        quoted_model = model.replace("'", "''")
+        quoted_id = video_id.replace("'", "''")
+        others = table.to_lance().to_table(columns=["video_id", "track", "vector"],
+                                            filter=f"model = '{quoted_model}' AND video_id != '{quoted_id}'")  # fmt: skip
+        persons = {(r["video_id"], r["track"]): r["person_id"]
+                   for r in lib.db.execute("SELECT video_id, track, person_id FROM face_tracks")}  # fmt: skip
+        vids, nums = others["video_id"].to_pylist(), others["track"].to_pylist()
+        vectors = others["vector"].to_numpy(zero_copy_only=False)
+        for vid, num, vec in zip(vids, nums, vectors):
+            pid = persons.get((vid, num))
+            if pid is not None:
+                known.append((pid, np.asarray(vec, dtype=np.float32)))
+    return people.assign_video(lib, video_id, tracks, thumbs, known)

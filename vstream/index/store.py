@@ -12,6 +12,9 @@ Tables (one row per scene, sentence, CLIP frame or video):
 * ``speech``   video_id, row_id, start, end, text, words, language, vector, model
 * ``clip``     video_id, row_id, scene, t, vector (CLIP image space; dimension per model)
 * ``loudness`` video_id, step, lufs (one list per video)
+* ``faces``    video_id, row_id, track, scene, start, end, times, boxes (x0 y0 x1 y1 per time, 0..1),
+               vector (dlib's 128-D face embedding), size, thumbnail, model: one row per face track;
+               who each track is lives in the catalog (:mod:`vstream.people`)
 
 Re-indexing a video replaces its rows in each table with one ``merge_insert``
 commit (readers see the old rows or the new ones, never a mix); LanceDB's
@@ -27,6 +30,7 @@ from typing import Any
 from vstream.library import Library, atomic_write
 
 TEXT_DIM = 384
+FACE_DIM = 128
 
 
 def _schemas(clip_dim: int | None = None) -> dict[str, Any]:
@@ -53,6 +57,12 @@ def _schemas(clip_dim: int | None = None) -> dict[str, Any]:
         ]),
         "loudness": pa.schema([("video_id", pa.string()), ("row_id", pa.string()), ("step", pa.float64()),
                                ("lufs", pa.list_(pa.float32()))]),
+        "faces": pa.schema([
+            ("video_id", pa.string()), ("row_id", pa.string()), ("track", pa.int32()), ("scene", pa.string()),
+            ("start", pa.float64()), ("end", pa.float64()), ("times", pa.list_(pa.float64())),
+            ("boxes", pa.list_(pa.float32())), ("vector", pa.list_(pa.float32(), FACE_DIM)), ("size", pa.float32()),
+            ("thumbnail", pa.string()), ("model", pa.string()),
+        ]),
     }  # fmt: skip
     if clip_dim:
         schemas["clip"] = pa.schema([
@@ -203,3 +213,8 @@ class Store:
 
 def thumbnails_dir(lib: Library, video_id: str) -> Path:
     return lib.root / "index" / "thumbs" / video_id
+
+
+def faces_dir(lib: Library, video_id: str) -> Path:
+    """A video's face crops (one per track), apart from its scene thumbnails."""
+    return lib.root / "index" / "faces" / video_id
