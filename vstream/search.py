@@ -84,6 +84,7 @@ class Moment:
     text: str
     thumbnail: str
     sources: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)  # who is on screen in it (names, else p<id>)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,6 +115,7 @@ class SearchOptions:
     limit: int = 10
     padding: float = 0.0
     max_per_video: int | None = None
+    people: list[str] = field(default_factory=list)  # only where all of them are on screen (names or ids)
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -417,12 +419,15 @@ class Searcher:
         return result
 
     def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
+        on_screen = self._on_screen(opts.people) if opts.people else None
+        if on_screen is not None and not query and opts.mode != "peaks":
+            return SearchResult(query, "person", (time.perf_counter() - started) * 1000, self._appearances(on_screen, opts))
         if not query and opts.mode != "peaks":
             raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
         if opts.mode == "peaks" and (query or opts.kind):
             raise UsageError("--mode peaks ranks moments by loudness: it takes no query and no --kind",
                              hint='vstream search "" --mode peaks [--video ID] [--tag k=v]')  # fmt: skip
-        where = self._where(opts)
+        where = self._where(opts, only=set(on_screen) if on_screen is not None else None)
         k = max(30, opts.limit * 3)  # candidates per list: enough for fusion to agree on the top moments
         if opts.mode == "peaks":
             scored = self._peaks(opts, where)
@@ -448,6 +453,8 @@ class Searcher:
                     if key not in best or value > best[key][1]:
                         best[key] = (hit, value)
                 scored = list(best.values())
+        if on_screen is not None:  # only hits while these people are on screen
+            scored = [(h, s) for h, s in scored if overlaps(on_screen.get(h.video_id, []), h.start, h.end)]
         moments = rank_moments(merge_moments(scored), limit=opts.limit, max_per_video=opts.max_per_video,
                                min_score=opts.min_score)  # fmt: skip
         for m in moments:
@@ -476,7 +483,41 @@ class Searcher:
             videos[video_id] = self.lib.get(video_id)
         return videos[video_id]
 
-    def _where(self, opts: SearchOptions) -> str | None:
+    def _on_screen(self, refs: list[str]) -> dict[str, list[tuple[float, float]]]:
+        """Where all of these people are on screen together: ``{video_id: [(start, end)]}``."""
+        from vstream import people
+
+        found = people.appearances(self.lib, refs)
+        return people.together(list(found.values()))
+
+    def _appearances(self, on_screen: dict[str, list[tuple[float, float]]], opts: SearchOptions) -> list[Moment]:
+        """A person search without words: every span where they are on screen, in library order."""
+        chosen = None
+        if opts.tags:
+            chosen = {v.id for v in self.lib.videos(opts.tags)}
+        if opts.videos:
+            chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        order = {v.id: i for i, v in enumerate(self.lib.videos())}
+        moments = []
+        for video_id in sorted(on_screen, key=lambda v: order.get(v, len(order))):
+            if chosen is not None and video_id not in chosen:
+                continue
+            for start, end in on_screen[video_id]:
+                moments.append(Moment(video_id, start, end, 1.0, ["person"], "", "", ["faces"]))
+        per_video: dict[str, int] = {}
+        kept = []
+        for m in moments:
+            per_video[m.video_id] = per_video.get(m.video_id, 0) + 1
+            if opts.max_per_video is None or per_video[m.video_id] <= opts.max_per_video:
+                kept.append(m)
+        kept = kept[: opts.limit]
+        for m in kept:
+            video = self._video(m.video_id)
+            snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
+        self._fill(kept)
+        return kept
+
+    def _where(self, opts: SearchOptions, only: set[str] | None = None) -> str | None:
         """The row filter: None when every indexed video is searched (so vector indexes are used as-is)."""
         catalog = self._catalog()
         if not catalog["ids"]:
@@ -490,6 +531,8 @@ class Searcher:
             chosen = {v.id for v in self.lib.videos(opts.tags)}
         if opts.videos:
             chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        if only is not None:
+            chosen = set(only) if chosen is None else chosen & set(only)
         if chosen is None:
             # rows of videos that lost their index state (re-ingested, not yet re-indexed) are stale
             stale = catalog["ids"] - catalog["indexed"]
@@ -606,10 +649,25 @@ class Searcher:
         inside = np.flatnonzero((ends > start) & (starts < end))
         return " ".join(t.strip() for t in texts.take(inside).to_pylist()) if len(inside) else ""
 
+    def faces(self) -> dict[str, Any]:
+        """Every video's face tracks with who they are (read once per catalog change)."""
+        catalog = self._catalog()
+        if "faces" not in catalog:
+            from vstream import people
+
+            catalog["faces"] = people.all_tracks(self.lib)
+        return catalog["faces"]
+
     def _fill(self, moments: list[Moment]) -> None:
-        """The transcript text inside each moment, and a thumbnail for moments found without one."""
+        """The transcript text inside each moment, who is on screen, and a thumbnail for moments found without one."""
         self.sentences([m.video_id for m in moments if not m.text])  # one read for all of them
+        faces = self.faces()
         for m in moments:
+            seen: list[str] = []
+            for start, end, pid, name, hidden in faces.get(m.video_id, ()):
+                if not hidden and end > m.start and start < m.end and (name or f"p{pid}") not in seen:
+                    seen.append(name or f"p{pid}")
+            m.people = seen
             if not m.text:  # what was said in it (a scene hit keeps the words it was found by)
                 m.text = self.said(m.video_id, m.start, m.end)
             if not m.thumbnail:
@@ -617,6 +675,11 @@ class Searcher:
                 m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
             if m.thumbnail:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
+
+
+def overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether ``[start, end)`` shares time with any of ``spans``."""
+    return any(b > start and a < end for a, b in spans)
 
 
 def search(lib: Library, query: str, opts: SearchOptions | None = None) -> SearchResult:

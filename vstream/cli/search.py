@@ -25,6 +25,8 @@ def search(
     limit: int = typer.Option(10, "--limit", "-n", help="How many moments."),
     padding: float = typer.Option(0.0, "--padding", help="Seconds added before and after each moment."),
     max_per_video: Optional[int] = typer.Option(None, "--max-per-video", help="At most this many moments per video."),
+    person: List[str] = typer.Option([], "--person", "-p", help="Only while this person is on screen (name or id); "
+                                     "repeat for people together. With no query: every moment they are on screen."),
     playlist: Optional[str] = typer.Option(None, "--playlist", metavar="OUT.m3u8",
                                            help="Also write the moments as a playable HLS playlist."),
     json: bool = JsonOption,
@@ -33,13 +35,15 @@ def search(
 
     Moments merge adjacent hits in one video and start and end on keyframes, so they
     play (and compose) without re-encoding. --json prints
-    {"query", "mode", "took_ms", "moments": [{"video_id", "start", "end", "score", "kinds", "text", "thumbnail"}]}.
+    {"query", "mode", "took_ms", "moments": [{"video_id", "start", "end", "score", "kinds", "text", "thumbnail",
+    "people"}]} (people: who is on screen in the moment, from the faces stage and your names).
     """
     from vstream.library import Library, parse_tags
     from vstream.search import SearchOptions, Searcher
 
     opts = SearchOptions(mode=mode, videos=list(video), tags=parse_tags(tag), kind=kind, min_score=min_score,
-                         limit=limit, padding=padding, max_per_video=max_per_video)  # fmt: skip
+                         limit=limit, padding=padding, max_per_video=max_per_video,
+                         people=list(person))  # fmt: skip
     opts.validate()
     lib = Library.open(library)
     result = Searcher(lib).search(query, opts)
@@ -62,11 +66,12 @@ def search(
     from vstream.timecode import format_hms
 
     table = Table(box=None, pad_edge=False)
-    for col in ("#", "video", "start", "end", "score", "kinds", "snippet"):
+    with_people = any(m.people for m in result.moments)
+    for col in ("#", "video", "start", "end", "score", "kinds", *(["people"] if with_people else []), "snippet"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left", overflow="fold")
     for i, m in enumerate(result.moments, 1):
         snippet = (m.text or "")[:80] + ("…" if len(m.text or "") > 80 else "")
         table.add_row(str(i), m.video_id, format_hms(m.start), format_hms(m.end), f"{m.score:.3f}", ",".join(m.kinds),
-                      snippet)  # fmt: skip
+                      *([", ".join(m.people)] if with_people else []), snippet)  # fmt: skip
     out.print(table)
     err.print(f"{len(result.moments)} moments in {result.took_ms:.0f} ms", markup=False)

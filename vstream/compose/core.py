@@ -96,7 +96,7 @@ def _clips(lib, recipe: Recipe, spec: dict[str, Any], path: str, searcher, warni
     kinds = [k for k in ("video", "search", "select") if k in spec]
     if len(kinds) > 1 or (not kinds and "tags" not in spec):
         raise RecipeError(f"{recipe.where(path)}: {path}: give one of video: (explicit), search:, select: loudest, "
-                          "or tags: (every matching video)")  # fmt: skip
+                          "select: person, or tags: (every matching video)")  # fmt: skip
     if "video" in spec:
         video = _video(lib, recipe, spec["video"], f"{path}.video")
         start, duration = _span(recipe, spec, path, video)
@@ -134,15 +134,23 @@ def _span(recipe: Recipe, spec: dict[str, Any], path: str, video) -> tuple[float
 def _moment_clips(lib, recipe: Recipe, spec: dict[str, Any], path: str, searcher, warnings: list[str]) -> list[tuple[float, float | None, str]]:
     from vstream.search import SearchOptions
 
-    if "select" in spec and spec["select"] != "loudest":
-        raise RecipeError(f"{recipe.where(path)}: {path}.select: only 'loudest' is supported")
+    select = spec.get("select")
+    if select is not None and select not in ("loudest", "person"):
+        raise RecipeError(f"{recipe.where(path)}: {path}.select: use loudest or person")
+    wanted = spec.get("person") or []
+    wanted = [wanted] if isinstance(wanted, str) else [str(p) for p in wanted]
+    if select == "person" and not [p for p in wanted if p.strip()]:
+        raise RecipeError(f"{recipe.where(path)}: {path}: select: person needs person: NAME",
+                          hint='e.g. person: "{{character}}" (names: vstream people)')  # fmt: skip
+    if wanted and select == "loudest":
+        raise RecipeError(f"{recipe.where(path)}: {path}.person: goes with select: person or search:, not select: loudest")
     videos = list(spec.get("videos", []))
     tags = {k: str(v) for k, v in (spec.get("tags") or {}).items()}
     for v in videos:
         _video(lib, recipe, v, f"{path}.videos")
     order = _tag_order(lib, recipe, spec, path)
     opts = SearchOptions(
-        mode="peaks" if "select" in spec else spec.get("mode", "hybrid"), videos=videos, tags=tags,
+        mode="peaks" if select == "loudest" else spec.get("mode", "hybrid"), videos=videos, tags=tags, people=wanted,
         kind=spec.get("kind"),
         min_score=_number(recipe, f"{path}.min_score", spec["min_score"]) if "min_score" in spec else None,
         limit=_integer(recipe, f"{path}.limit", spec.get("limit", 5)),
@@ -155,7 +163,9 @@ def _moment_clips(lib, recipe: Recipe, spec: dict[str, Any], path: str, searcher
     except VstreamError as exc:
         field_ = "search" if "search" in spec else "select"
         raise RecipeError(f"{recipe.where(path)}: {path}.{field_}: {exc.message}", hint=exc.hint) from None
-    what = f"the search {query!r}" if query else "select: loudest"
+    who = " and ".join(wanted)
+    what = (f"the search {query!r}" + (f" while {who} is on screen" if wanted else "") if query
+            else f"select: person ({who})" if select == "person" else "select: loudest")  # fmt: skip
     if not moments:
         return _nothing(recipe, spec, path, f"{what} found no moments", "change the query or filters", warnings)
     if spec.get("order", "score") == "chronological":
