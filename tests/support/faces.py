@@ -96,3 +96,21 @@ def build_video(out: Path, scenes: list[list[Place]], *, seconds: float = 4.0, f
 def truth(scenes: list[list[Place]], *, seconds: float = 4.0) -> list[tuple[float, float, str, float]]:
     """(start, end, person, x) of every face placed, for assertions."""
     return [(i * seconds, (i + 1) * seconds, WHO[p.name], p.x) for i, places in enumerate(scenes) for p in places]
+
+
+def build_pan(out: Path, *, seconds: float = 12.0, fps: int = 25, gop_seconds: float = 2.0) -> tuple[Path, float, float]:
+    """A person walking across a 16:9 frame: a head-and-shoulders photo panned left to right at a
+    constant speed. Returns the file and the face's centre x (0..1) at the start and the end."""
+    head = photo("obama").crop((300, 80, 700, 500)).resize((343, 360))  # face centred in the crop
+    still = out.with_suffix(".head.png")
+    head.save(still)
+    w, h = SIZE
+    x0, x1 = 40, w - head.width - 40
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=0x465a5a:s={w}x{h}:d={seconds}:r={fps}",
+           "-loop", "1", "-i", str(still), "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+           "-filter_complex", f"[0][1]overlay=x='{x0}+t*{(x1 - x0) / seconds:.4f}':y={(h - head.height) // 2}:shortest=1,"
+           "format=yuv420p[v]", "-map", "[v]", "-map", "2:a", "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
+           "-g", str(round(gop_seconds * fps)), "-keyint_min", str(round(gop_seconds * fps)), "-sc_threshold", "0",
+           "-c:a", "aac", "-b:a", "64k", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return out, (x0 + head.width / 2) / w, (x1 + head.width / 2) / w

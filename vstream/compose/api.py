@@ -36,7 +36,7 @@ from vstream.compose import timeline as tl
 from vstream.compose.playlist import Clip as PlaylistClip
 from vstream.compose.playlist import PlacedClip, media_playlist, place, source_for
 from vstream.errors import NotFound, UsageError
-from vstream.library import Library, atomic_write
+from vstream.library import Library, atomic_write, display_size
 from vstream.timecode import SNAP_MODES, TICKS, to_ticks
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -177,6 +177,7 @@ class Timeline:
         self.library = library if isinstance(library, Library) else Library.open(library)
         self.name = name
         self.resolution: str | None = None
+        self.reframe: str = "follow"  # with a resolution of another aspect: follow the faces, or "center"
         self.breaks: AdBreaks | None = None
         self.tracks: list[Track] = []
         self.origin = "timeline"  # what errors name (a recipe sets its file name)
@@ -251,7 +252,9 @@ class Timeline:
         if len(families) > 1:
             warnings.append(f"the clips mix {' and '.join(families)} video: a player that cannot decode one of them "
                             "fails at its first clip (the master playlist declares both)")  # fmt: skip
-        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total), codecs, max_resolution(used))
+        path = self._reframe_path(placed, sources, searcher) if self.resolution else None
+        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total, path), codecs,
+                                       max_resolution(used))  # fmt: skip
         composed = [
             ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
                          tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None,
@@ -363,7 +366,31 @@ class Timeline:
                              hint="index with a multilingual Whisper model (vstream index --whisper-model DIR) or drop translate")  # fmt: skip
         return cap.retime(placed, searcher.transcript if has_speech else (lambda _id: []))
 
-    def _session_data(self, total: int) -> list[str]:
+    def _reframe_path(self, placed: list[PlacedClip], sources: dict, searcher) -> list[tuple[float, float]] | None:
+        """The crop window's centre over the stream (stream seconds, fraction of the source width),
+        following the faces the index found; None when nothing is indexed for faces or nobody is found."""
+        from vstream.compose import reframe as rf
+
+        if self.reframe not in ("follow", "center"):
+            raise UsageError(f"{self.origin}: output.reframe {self.reframe!r}", hint="use follow or center")
+        if self.reframe == "center":
+            return None
+        width, height = parse_resolution(self.resolution, self.origin)
+        searcher = searcher or _searcher(self.library)
+        ids = sorted({p.clip.source.video_id for p in placed})
+        sightings, cuts = _face_sightings(searcher, ids)
+        if not any(sightings.values()):
+            return None
+        path: list[tuple[float, float]] = []
+        for p in placed:
+            video = sources[p.clip.source.video_id][0]
+            crop = rf.crop_fraction(display_size(video.meta["stream"]["video"]), (width, height))
+            start, end, at = p.start / TICKS, p.end / TICKS, p.at / TICKS
+            for t, x in rf.follow(sightings.get(video.id, []), cuts.get(video.id, []), crop, start=start, end=end):
+                path.append((round(t - start + at, 3), x))
+        return path
+
+    def _session_data(self, total: int, path: list[tuple[float, float]] | None = None) -> list[str]:
         """Overlays and reframe as EXT-X-SESSION-DATA (JSON in a base64 data: URI) for vstream's player."""
         overlays = []
         for track in self.tracks:
@@ -374,7 +401,10 @@ class Timeline:
         tags = [_session_tag("dev.vstream.overlays", overlays)] if overlays else []
         if self.resolution:
             width, height = parse_resolution(self.resolution, self.origin)
-            tags.append(_session_tag("dev.vstream.reframe", {"width": width, "height": height, "mode": "crop-center"}))
+            spec: dict[str, Any] = {"width": width, "height": height, "mode": "crop-center"}
+            if path:  # the window's centre (fraction of the source width) at stream times, linear in between
+                spec = spec | {"mode": "follow", "path": [[t, x] for t, x in path]}
+            tags.append(_session_tag("dev.vstream.reframe", spec))
         return tags
 
     def _overlay(self, image: ImageAsset, start: float, duration: float | None, total: int) -> dict[str, Any]:
@@ -562,6 +592,25 @@ def _report_breaks(breaks: list[tl.Break], placed: list[PlacedClip]) -> list[Com
             rejected=[{"at": tl.seconds(s.at), "reason": s.unsafe} for s in b.rejected],
         ))  # fmt: skip
     return out
+
+
+def _face_sightings(searcher, ids: list[str]):
+    """Per video: the faces seen at each keyframe (:class:`Sighting`) and the scene cuts (seconds)."""
+    from vstream.compose.reframe import Sighting
+    from vstream.search import quote
+
+    where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
+    per_time: dict[str, dict[float, list]] = {v: {} for v in ids}
+    for r in searcher.index.rows("faces", where, ["video_id", "times", "boxes"]):
+        boxes = r["boxes"]
+        for i, t in enumerate(r["times"]):
+            per_time[r["video_id"]].setdefault(t, []).append(tuple(boxes[4 * i: 4 * i + 4]))
+    sightings = {v: [Sighting(t, tuple(b)) for t, b in sorted(times.items())] for v, times in per_time.items()}
+    cuts: dict[str, list[float]] = {v: [] for v in ids}
+    for r in searcher.index.rows("scenes", where, ["video_id", "row_id", "start"]):
+        if not r["row_id"].endswith("+"):  # the next part of a long shot is not a cut
+            cuts[r["video_id"]].append(r["start"])
+    return sightings, {v: sorted(c) for v, c in cuts.items()}
 
 
 def _scene_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:

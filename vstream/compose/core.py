@@ -50,6 +50,7 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
     timeline.origin = recipe.path.name
     output = data.get("output") or {}
     timeline.resolution = output.get("resolution")
+    timeline.reframe = output.get("reframe", "follow")
     video = Track()
     for i, spec in enumerate(data["clips"]):
         # search-driven clips cut to clip_duration stay within it where keyframes allow

@@ -116,7 +116,8 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
                  if e > clip["at"] and s < clip["at"] + duration]  # fmt: skip
         looks = [(o, max(0.0, o["start"] - clip["at"]), min(duration, o["end"] - clip["at"])) for o in overlays
                  if o["end"] > clip["at"] and o["start"] < clip["at"] + duration]  # fmt: skip
-        key = _key(video, clip, width, height, fps, looks, local)
+        follow = _clip_path(session.get("dev.vstream.reframe") or {}, clip["at"], duration)
+        key = _key(video, clip, width, height, fps, looks, local, follow)
         part = cache / f"{key}.mp4"
         parts.append(part)
         progress.begin(f"rendering clip {i + 1}/{len(timeline['clips'])} ({video.id})", 1.0)
@@ -130,7 +131,8 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
                                       for n, (s, e, t) in enumerate(local, 1)))  # fmt: skip
         tmp = part.with_name(f".{part.name}.{os.getpid()}.{secrets.token_hex(3)}.mp4")
         argv = clip_argv(binary, lib.path(video, video.meta["files"]["media"]), video, clip, tmp, width=width,
-                         height=height, fps=fps, reframe="dev.vstream.reframe" in session, overlays=looks, srt=srt)  # fmt: skip
+                         height=height, fps=fps, reframe="dev.vstream.reframe" in session, overlays=looks, srt=srt,
+                         follow=follow)  # fmt: skip
         try:
             ff.run(argv, duration=duration, on_progress=progress.update, what="render")
             os.replace(tmp, part)
@@ -144,8 +146,9 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
 
 
 def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: int, height: int, fps: float,
-              reframe: bool, overlays: list, srt: Path | None) -> list[str]:  # fmt: skip
-    """One clip, encoded: picture fitted (or cropped, with reframe) to WIDTHxHEIGHT, overlays, burned captions."""
+              reframe: bool, overlays: list, srt: Path | None, follow: list | None = None) -> list[str]:  # fmt: skip
+    """One clip, encoded: picture fitted (or cropped, with reframe) to WIDTHxHEIGHT, overlays, burned captions.
+    ``follow``: the crop window's centre ``[(seconds in the clip, fraction of the width)]`` (else the centre)."""
     start, duration = clip["start"], clip["end"] - clip["start"]
     # vstream's fMP4 uses signed composition offsets; ffmpeg shifts that video late by the reordering delay
     shift = video.meta.get("video_delay", 0) / TICKS if video.meta.get("timing") == "cmaf" else 0.0
@@ -154,7 +157,12 @@ def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: 
             "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(media)]  # fmt: skip
     for o, _, _ in overlays:
         argv += ["-i", str(o["path"])]
-    if reframe:  # crop the centre to the output's aspect ratio, then scale (what the player's CSS does)
+    if reframe and follow:  # the window follows the faces (moving linearly between the path's points)
+        from vstream.compose.reframe import ffmpeg_x
+
+        fit = (f"crop='min(iw,ih*{width}/{height})':'min(ih,iw*{height}/{width})':'{ffmpeg_x(follow)}':"
+               f"'(ih-oh)/2',scale={width}:{height}")  # fmt: skip
+    elif reframe:  # crop the centre to the output's aspect ratio, then scale (what the player's CSS does)
         fit = (f"crop='min(iw,ih*{width}/{height})':'min(ih,iw*{height}/{width})',scale={width}:{height}")
     else:
         fit = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
@@ -250,12 +258,29 @@ def _overlay_file(o: dict, cache: Path) -> dict:
             "digest": path.stem}  # fmt: skip
 
 
-def _key(video, clip, width, height, fps, looks, cues) -> str:
+def _clip_path(reframe: dict, at: float, duration: float) -> list[tuple[float, float]] | None:
+    """The part of a following reframe's path inside one clip, in the clip's own seconds."""
+    path = reframe.get("path")
+    if not path:
+        return None
+    from vstream.compose.reframe import at as position
+
+    inside = [(round(t - at, 3), x) for t, x in path if at - 1e-6 <= t <= at + duration + 1e-6]
+    # the points at a clip boundary belong to both clips: this clip starts at the last of those at its
+    # start, and ends at the first of those at its end (the window jumps at the cut between them)
+    head = [p for p in inside if p[0] <= 1e-6]
+    tail = [p for p in inside if p[0] >= duration - 1e-6 and p not in head]
+    middle = [p for p in inside if p not in head and p not in tail]
+    first = [(0.0, head[-1][1])] if head else [(0.0, position([tuple(p) for p in path], at))]
+    return first + middle + tail[:1]
+
+
+def _key(video, clip, width, height, fps, looks, cues, follow=None) -> str:
     look = [{k: v for k, v in o.items() if k not in ("image", "path", "start", "end")} | {"a": round(a, 3), "b": round(b, 3)}
             for o, a, b in looks]  # fmt: skip
     spec = {"v": RENDER_VERSION, "media": video.content_hash, "start": clip["start"], "end": clip["end"],
             "size": [width, height], "fps": fps, "overlays": look, "cues": [[round(s, 3), round(e, 3), t] for s, e, t in cues],
-            "encoder": ENCODER}  # fmt: skip
+            "encoder": ENCODER} | ({"follow": follow} if follow else {})  # fmt: skip
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 
