@@ -261,18 +261,19 @@ def create_app(settings: Settings):
         return JSONResponse({"error": scrub(exc.message), "hint": scrub(exc.hint), "exit_code": exc.exit_code},
                             status_code=status)  # fmt: skip
 
-    def minting_refused(request: Request) -> Response | None:
-        """On a server with a secret, a signed link is a grant: only the admin token may ask for one."""
+    def minting_refused(request: Request, what: str = "minting a signed link") -> Response | None:
+        """On a server with a secret, a signed link is a grant: only the admin token may ask for one.
+        (People's faces and names are the admin's too.)"""
         if not settings.secret:
             return None  # an open server's links are unsigned and grant nothing the URL itself does not
         if not settings.admin_token:
-            return JSONResponse({"error": "this server does not hand out signed links",
+            return JSONResponse({"error": f"this server does not allow {what}",
                                  "hint": "start vstream serve with --admin-token (or $VSTREAM_ADMIN_TOKEN)",
                                  "exit_code": errors.USAGE}, status_code=403)  # fmt: skip
         given = request.headers.get("authorization", "")
         expected = f"Bearer {settings.admin_token}"
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            return JSONResponse({"error": "minting a signed link needs the admin token",
+            return JSONResponse({"error": f"{what} needs the admin token",
                                  "hint": "send Authorization: Bearer TOKEN", "exit_code": errors.USAGE},
                                 status_code=401, headers={"www-authenticate": 'Bearer realm="vstream"'})  # fmt: skip
         return None
@@ -340,7 +341,11 @@ def create_app(settings: Settings):
         q = request.query_params
         opts = SearchOptions(mode=q.get("mode", "hybrid"), videos=q.getlist("video"), tags=parse_tags(q.getlist("tag")),
                              kind=q.get("kind") or None, limit=int(q.get("limit", 12)),
-                             padding=float(q.get("padding", 0)))  # fmt: skip
+                             padding=float(q.get("padding", 0)), people=q.getlist("person"))  # fmt: skip
+        if opts.people:
+            refused = minting_refused(request, "searching by person")
+            if refused:
+                return refused
         with streams.lock:
             result = streams.searcher.search(q.get("q", ""), opts)
         data = result.to_dict()
@@ -355,6 +360,35 @@ def create_app(settings: Settings):
                                      "source": PurePosixPath(v.source).name}  # the file's name, not where it lies
                       for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
         return JSONResponse({"videos": videos})
+
+    def api_people(request: Request) -> Response:
+        """The library's people with their face crops inline (data: URIs: no URL hands out a face)."""
+        refused = minting_refused(request, "seeing people")
+        if refused:
+            return refused
+        from vstream import people
+
+        with streams.lock:
+            found = people.people(lib)
+        out = []
+        for p in found:
+            crop = lib.root / p.thumbnail if p.thumbnail else None
+            image = ("data:image/jpeg;base64," + base64.b64encode(crop.read_bytes()).decode()
+                     if crop is not None and crop.is_file() else "")  # fmt: skip
+            out.append(p.to_dict() | {"image": image})
+        return JSONResponse({"people": out}, headers={"cache-control": "no-store"})
+
+    def api_people_name(request: Request, body: dict) -> Response:
+        """Name a person: POST {"person": "p3", "name": "Alice"} (an empty name takes it away)."""
+        refused = minting_refused(request, "naming people")
+        if refused:
+            return refused
+        from vstream import people
+
+        with streams.lock, lib.writing(wait=10):
+            name = str(body.get("name") or "").strip()
+            person = people.name(lib, str(body.get("person", "")), name) if name else people.unname(lib, str(body.get("person", "")))
+        return JSONResponse(person.to_dict())
 
     def api_recipes(request: Request) -> Response:
         return JSONResponse({"recipes": streams.recipes()})
@@ -456,6 +490,8 @@ def create_app(settings: Settings):
         Route("/reels/{token}/{file}", guarded(reel_stream)),
         Route("/api/search", guarded(api_search)),
         Route("/api/videos", guarded(api_videos)),
+        Route("/api/people", guarded(api_people)),
+        Route("/api/people/name", guarded(api_people_name, json_body=True), methods=["POST"]),
         Route("/api/recipes", guarded(api_recipes)),
         Route("/api/brands", guarded(api_brands)),
         Route("/api/link", guarded(api_link)),

@@ -40,10 +40,12 @@ async function api(path, options = {}) {
 $("search").addEventListener("submit", async (event) => {
   event.preventDefault();
   const q = $("q").value.trim();
-  if (!q) { return; }
+  const person = $("person").value;
+  if (!q && !person) { return; }
   $("status").textContent = "Searching…";
   try {
-    const data = await api(`/api/search?q=${encodeURIComponent(q)}&mode=${$("mode").value}&limit=12`);
+    const who = person ? `&person=${encodeURIComponent(person)}` : "";
+    const data = await api(`/api/search?q=${encodeURIComponent(q)}&mode=${$("mode").value}&limit=12${who}`);
     showResults(data);
   } catch (err) {
     $("status").textContent = err.message;
@@ -70,7 +72,8 @@ function showResults(data) {
     li.querySelector("img").src = m.thumbnail_url || "";
     li.querySelector("strong").textContent = m.video_id;
     li.querySelector(".time").textContent = `${fmt(m.start)}–${fmt(m.end)} · ${m.score.toFixed(2)}`;
-    li.querySelector(".snippet").textContent = m.text || m.kinds.join(", ");
+    li.querySelector(".snippet").textContent = (m.people && m.people.length ? `[${m.people.join(", ")}] ` : "") +
+      (m.text || m.kinds.join(", "));
     const box = li.querySelector("input");
     box.checked = selected.has(key);
     box.addEventListener("click", (e) => e.stopPropagation());
@@ -83,6 +86,44 @@ function showResults(data) {
     li.addEventListener("click", () => playMoments([m], false));
     list.appendChild(li);
   });
+}
+
+// --- people ---------------------------------------------------------------------------------
+async function loadPeople() {
+  let data;
+  // (no token prompt at page load: on a server with a secret, people are the admin's, asked for on a reel)
+  try { data = await api("/api/people", { retried: true }); } catch (err) { $("people-box").hidden = true; return; }
+  const list = $("people"), pick = $("person");
+  const chosen = pick.value;
+  list.replaceChildren();
+  pick.replaceChildren(new Option("anyone", ""));
+  $("people-box").hidden = data.people.length === 0;
+  data.people.forEach((p) => {
+    pick.appendChild(new Option(p.label, p.name || `p${p.id}`));
+    const li = document.createElement("li");
+    li.className = "person";
+    li.dataset.person = p.id;
+    li.innerHTML = `<img alt=""><input aria-label="name" placeholder="name…"><span class="muted"></span>`;
+    li.querySelector("img").src = p.image;
+    li.querySelector("img").title = `${p.label}: ${p.appearances} appearances in ${p.videos} videos`;
+    li.querySelector("span").textContent = `${p.appearances}×`;
+    const name = li.querySelector("input");
+    name.value = p.name || "";
+    name.addEventListener("change", async () => {
+      try {
+        await api("/api/people/name", { method: "POST", headers: { "content-type": "application/json" },
+                                        body: JSON.stringify({ person: `p${p.id}`, name: name.value }) });
+        loadPeople();
+      } catch (err) { $("status").textContent = err.message; }
+    });
+    li.querySelector("img").addEventListener("click", () => {
+      $("person").value = p.name || `p${p.id}`;
+      $("q").value = "";
+      $("search").requestSubmit();
+    });
+    list.appendChild(li);
+  });
+  pick.value = [...pick.options].some((o) => o.value === chosen) ? chosen : "";
 }
 
 // --- reels ----------------------------------------------------------------------------------
@@ -185,7 +226,34 @@ function placeOverlay() {
   overlay.style.top = `${top}px`;
 }
 
+// A following reframe: the crop window's centre (fraction of the source width) at stream times,
+// linear in between; CSS object-position moves the covered picture (the same window vstream render burns in).
+function windowAt(path, t) {
+  if (t <= path[0][0]) { return path[0][1]; }
+  for (let i = 0; i + 1 < path.length; i++) {
+    const [t0, x0] = path[i], [t1, x1] = path[i + 1];
+    if (t >= t0 && t < t1) { return x0 + (x1 - x0) * (t - t0) / (t1 - t0); }
+  }
+  return path[path.length - 1][1];
+}
+
+function followSubject() {
+  const r = window.vstream.reframe;
+  if (r && r.path && r.path.length && video.videoWidth) {
+    const crop = Math.min(1, (video.videoHeight * r.width / r.height) / video.videoWidth);
+    const x = windowAt(r.path, video.currentTime);
+    const pos = crop < 1 ? Math.max(0, Math.min(1, (x - crop / 2) / (1 - crop))) : 0.5;
+    video.style.objectPosition = `${(pos * 100).toFixed(2)}% 50%`;
+    window.vstream.window = x;
+  } else {
+    video.style.objectPosition = "";
+  }
+  if (!video.paused) { requestAnimationFrame(followSubject); }
+}
+
 video.addEventListener("timeupdate", placeOverlay);
+video.addEventListener("play", followSubject);
+video.addEventListener("seeked", followSubject);
 video.addEventListener("playing", () => { window.vstream.state = "playing"; placeOverlay(); });
 video.addEventListener("ended", () => { window.vstream.state = "ended"; });
 overlay.addEventListener("load", placeOverlay);
@@ -196,6 +264,7 @@ for (const track of [video.textTracks]) {
 
 // --- brands and recipes -----------------------------------------------------------------------
 async function init() {
+  loadPeople();
   try {
     const brands = await api("/api/brands");
     for (const name of brands.brands) {

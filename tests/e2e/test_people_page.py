@@ -1,0 +1,93 @@
+"""The web page's People view and the subject-following reframe, in a real server and Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import vstream, vstream_json
+from tests.e2e.test_serve import ADMIN, SECRET, Server, open_page
+from tests.support.faces import Place, build_pan, build_video, photos_dir
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def faces_server(tmp_path_factory):
+    photos_dir()
+    root = tmp_path_factory.mktemp("people-page")
+    lib = root / "library"
+    build_pan(root / "walk.mp4")
+    build_video(root / "duo.mp4", [[Place("obama", .5, .8)], [Place("biden", .4, .8)], [Place("obama2", .6, .8)]])
+    vstream("ingest", "-L", str(lib), str(root / "walk.mp4"), str(root / "duo.mp4"), check=True)
+    vstream("index", "-L", str(lib), "--only", "scenes", "--only", "faces", check=True, timeout=600)
+    plain = Server(lib, None)
+    signed = Server(lib, None, "--secret", SECRET, "--admin-token", ADMIN)
+    yield plain, signed, lib
+    plain.stop()
+    signed.stop()
+
+
+def test_faces_are_only_handed_to_the_admin_on_a_signed_server(faces_server):
+    plain, signed, lib = faces_server
+    status, body = signed.json("/api/people")
+    assert status == 401 and "admin token" in body["error"]
+    status, body = signed.json("/api/search?q=&person=p1")
+    assert status == 401
+    status, body = signed.json("/api/people", token=ADMIN)
+    assert status == 200 and len(body["people"]) == 2
+    assert all(p["image"].startswith("data:image/jpeg;base64,") for p in body["people"])
+    crop = body["people"][0]["thumbnail"]
+    for path in (f"/{crop}", f"/thumbs/../faces/{crop.split('/', 2)[2]}", f"/media/../{crop}"):
+        assert plain.get(path)[0] == 404  # no URL serves a face crop
+    status, body = signed.json("/api/people/name", {"person": "p1", "name": "Alice"})
+    assert status == 401
+
+
+def test_the_page_names_a_person_and_finds_their_moments(faces_server, browser):
+    plain, _, lib = faces_server
+    page = open_page(browser, plain)
+    page.click("#people-box summary")
+    page.wait_for_selector("#people .person img")
+    faces = page.query_selector_all("#people .person")
+    assert len(faces) == 2
+    assert page.evaluate("[...document.querySelectorAll('#people img')].every(i => i.complete && i.naturalWidth > 0)")
+    obama = max(vstream_json("people", "-L", str(lib))["people"], key=lambda p: p["appearances"])
+    box = page.query_selector(f"#people .person[data-person='{obama['id']}'] input")
+    box.fill("Barack Obama")
+    box.dispatch_event("change")
+    page.wait_for_function("() => [...document.getElementById('person').options].some(o => o.value === 'Barack Obama')")
+    assert vstream_json("people", "-L", str(lib))["people"][0]["name"] == "Barack Obama"
+    page.click(f"#people .person[data-person='{obama['id']}'] img")
+    page.wait_for_selector("#results .card")
+    cards = page.query_selector_all("#results .card")
+    assert len(cards) == 3  # walking, and the two duo scenes he is in
+    assert all("Barack Obama" in c.inner_text() for c in cards)
+    page.close()
+
+
+def test_a_portrait_reel_follows_the_walker_in_the_browser(faces_server, browser):
+    plain, _, lib = faces_server
+    status, reel = plain.json("/api/reels", {"clips": [{"video_id": "walk", "start": 0, "end": 12}],
+                                             "resolution": "608x1080"})  # fmt: skip
+    assert status == 200
+    page = open_page(browser, plain)
+    page.evaluate("url => play(url)", reel["url"])
+    page.wait_for_function("() => window.vstream.state === 'playing'", timeout=30_000)
+    assert page.evaluate("window.vstream.reframe.mode") == "follow"
+    seen = []
+    for t in (1.0, 10.5):
+        page.evaluate(f"() => {{ const v = document.getElementById('video'); v.pause(); v.currentTime = {t}; }}")
+        page.wait_for_function(f"() => Math.abs(document.getElementById('video').currentTime - {t}) < 0.1 && "
+                               "window.vstream.window !== undefined")  # fmt: skip
+        page.wait_for_timeout(300)
+        seen.append((page.evaluate("window.vstream.window"),
+                     float(page.evaluate("document.getElementById('video').style.objectPosition").split("%")[0])))
+    (x1, pos1), (x2, pos2) = seen
+    assert x1 < 0.3 and x2 > 0.7  # the window's centre moved with him, left to right
+    assert pos1 < 20 and pos2 > 80  # and so did the picture under the portrait frame
+    page.close()
+
+
+@pytest.fixture
+def browser(hls_player):
+    return hls_player.browser
