@@ -71,11 +71,25 @@ class MomentHit(BaseModel):
     score: float = Field(description="0..1, the same scale for every query")
     kinds: list[str]
     snippet: str
+    people: list[str] = Field(default_factory=list, description="who is on screen (names, else p<id>)")
 
 
 class MomentList(BaseModel):
     query: str
     moments: list[MomentHit]
+    truncated: bool = False
+
+
+class PersonSummary(BaseModel):
+    id: str = Field(description="p<id>, usable wherever a name is")
+    name: str | None
+    videos: int
+    appearances: int
+    seconds: float = Field(description="time on screen")
+
+
+class PeopleList(BaseModel):
+    people: list[PersonSummary]
     truncated: bool = False
 
 
@@ -161,10 +175,11 @@ class Tools:
 
     def search_moments(self, query: str, mode: str = "hybrid", kind: str | None = None,
                        videos: list[str] | None = None, tags: dict[str, str] | None = None,
-                       limit: int = 10) -> MomentList:  # fmt: skip
+                       limit: int = 10, people: list[str] | None = None) -> MomentList:  # fmt: skip
         from vstream.search import SearchOptions
 
-        opts = SearchOptions(mode=mode, kind=kind, videos=list(videos or []), tags=dict(tags or {}), limit=limit)
+        opts = SearchOptions(mode=mode, kind=kind, videos=list(videos or []), tags=dict(tags or {}), limit=limit,
+                             people=list(people or []))  # fmt: skip
         try:
             result = self.searcher.search(query, opts)
         except NotFound as exc:
@@ -172,9 +187,17 @@ class Tools:
                 return MomentList(query=query, moments=[])  # no match is an empty list, not an error
             raise
         hits = [MomentHit(video_id=m.video_id, start=m.start, end=m.end, score=m.score, kinds=m.kinds,
-                          snippet=m.text[:300]) for m in result.moments]  # fmt: skip
+                          snippet=m.text[:300], people=m.people) for m in result.moments]  # fmt: skip
         hits, truncated = _cap(hits)
         return MomentList(query=query, moments=hits, truncated=truncated)
+
+    def list_people(self) -> PeopleList:
+        from vstream import people
+
+        found = [PersonSummary(id=f"p{p.id}", name=p.name, videos=p.videos, appearances=p.appearances, seconds=p.seconds)
+                 for p in people.people(self.lib)]  # fmt: skip
+        found, truncated = _cap(found)
+        return PeopleList(people=found, truncated=truncated)
 
     def transcript_window(self, video_id: str, start: float = 0.0, end: float | None = None,
                           cursor: str | None = None) -> TranscriptWindow:  # fmt: skip
@@ -476,10 +499,20 @@ def build_server(lib: Library, *, base_url: str | None = None, allow_write: bool
                        kind: Literal["scene", "speech"] | None = None,
                        videos: Annotated[list[str], Field(max_length=50)] | None = None,
                        tags: dict[str, str] | None = None,
-                       limit: Annotated[int, Field(ge=1, le=25)] = 10) -> MomentList:  # fmt: skip
+                       limit: Annotated[int, Field(ge=1, le=25)] = 10,
+                       people: Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(max_length=8)] | None = None,
+                       ) -> MomentList:  # fmt: skip
         """Moments by meaning, spoken or on-screen words, or loudness (mode peaks, empty query).
-        Each moment starts and ends on keyframes; no match is an empty list."""
-        return call(tools.search_moments, query, mode, kind, videos, tags, limit)
+        people: only while these people (names or p<id> from list_people) are on screen together;
+        with an empty query, every moment they are. Each moment starts and ends on keyframes and
+        says who is on screen; no match is an empty list."""
+        return call(tools.search_moments, query, mode, kind, videos, tags, limit, people)
+
+    @server.tool(annotations=_read_only())
+    def list_people() -> PeopleList:
+        """The people the faces index found (names the user gave, else p<id>), the most seen first.
+        No face images or embeddings: only names and counts."""
+        return call(tools.list_people)
 
     @server.tool(annotations=_read_only())
     def transcript_window(video_id: Annotated[str, Field(min_length=1, max_length=64)],

@@ -53,7 +53,7 @@ def test_the_tools_and_their_schemas(lib):
     (listed,) = in_process(lib, ("list_tools", None))
     tools = {t.name: t for t in listed.tools}
     assert set(tools) == {"list_videos", "video_details", "search_moments", "transcript_window", "validate_recipe",
-                          "compose_stream", "compose_explainer"}  # fmt: skip
+                          "compose_stream", "compose_explainer", "list_people"}  # fmt: skip
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
     limit = tools["search_moments"].input_schema["properties"]["limit"]

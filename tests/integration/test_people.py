@@ -285,3 +285,18 @@ def test_without_the_face_models_the_stage_is_skipped_and_doctor_says_so(cast, t
     assert line["status"] == "optional" and "dlib-bin is not installed" in line["detail"] and "vstream[faces]" in line["fix"]
     proc = vstream("index", "-L", str(lib), "--only", "faces", env=env)
     assert proc.returncode == 6 and proc.stderr.count("\n") == 1 and "vstream[faces]" in proc.stderr
+
+
+def test_an_agent_finds_people_and_their_moments_over_mcp(cast, tmp_path):
+    pytest.importorskip("mcp", reason="the mcp extra is installed by make test")
+    from tests.integration.test_mcp import in_process
+
+    lib = copy(cast, tmp_path)
+    vstream("people", "name", str(obama(lib)), "Barack Obama", "-L", str(lib), check=True)
+    listed, found = in_process(lib, ("list_people", {}),
+                               ("search_moments", {"query": "", "people": ["Barack Obama"], "limit": 25}))
+    people = listed.structured_content["people"]
+    assert people[0]["name"] == "Barack Obama" and set(people[0]) == {"id", "name", "videos", "appearances", "seconds"}
+    moments = found.structured_content["moments"]
+    assert close(spans(moments), truth_spans("obama"))
+    assert all("Barack Obama" in m["people"] for m in moments)
