@@ -58,6 +58,11 @@ def test_every_readme_command_and_option_exists(argv):
     command = argv[1]
     help_text = vstream(command, "--help").stdout
     assert "Usage: vstream " + command in help_text, f"no such command: vstream {command}"
-    for token in argv[2:]:
+    rest = argv[2:]
+    if rest and not rest[0].startswith("-") and "Commands" in help_text:  # a group: `vstream people name ...`
+        sub = vstream(command, rest[0], "--help").stdout
+        if f"Usage: vstream {command} {rest[0]}" in sub:
+            help_text, rest = sub, rest[1:]
+    for token in rest:
         if token.startswith("--"):
             assert token.split("=")[0] in help_text, f"vstream {command} has no option {token}"

@@ -145,6 +145,14 @@ def _moment_clips(lib, recipe: Recipe, spec: dict[str, Any], path: str, searcher
                           hint='e.g. person: "{{character}}" (names: vstream people)')  # fmt: skip
     if wanted and select == "loudest":
         raise RecipeError(f"{recipe.where(path)}: {path}.person: goes with select: person or search:, not select: loudest")
+    if wanted:  # someone not (yet) in the library: nothing to select (on_empty decides), not a bad recipe
+        from vstream import people
+
+        try:
+            for who in wanted:
+                people.resolve(lib, who)
+        except NotFound as exc:
+            return _nothing(recipe, spec, f"{path}.person", exc.message, exc.hint or "see vstream people", warnings)
     videos = list(spec.get("videos", []))
     tags = {k: str(v) for k, v in (spec.get("tags") or {}).items()}
     for v in videos:
