@@ -43,10 +43,19 @@ def list_videos(
     """List the library's videos."""
     from vstream.library import Library, parse_tags
 
+    from vstream import live
+
     lib = Library.open(library)
     videos = [v.summary() for v in lib.videos(parse_tags(tag))]
+    # events being recorded (or whose recorder died) are not library videos yet: listed as live
+    recording = [] if tag else [e.summary() for e in live.events(lib) if e.status != "ended"]
     if json:
-        print_json({"library": lib.location, "videos": videos})
+        print_json({"library": lib.location, "videos": videos} | ({"live": recording} if recording else {}))
+        return
+    for e in recording:
+        out.print(f"{e['id']}  {e['status'].upper()}  {e['duration']:.1f}s so far, {e['takes']} take(s)  "
+                  f"{e['playlist']}", markup=False, highlight=False)  # fmt: skip
+    if not videos and recording:
         return
     if not videos:
         out.print("no videos" + (" with these tags" if tag else f" in {lib.location} (add some with `vstream ingest FILE`)"))
@@ -69,8 +78,24 @@ def info(video_id: str = typer.Argument(..., help="Video id."), library: Optiona
     from vstream.library import Library
     from vstream.timecode import TICKS
 
+    from vstream import live
+    from vstream.errors import NotFound, UsageError
+
     lib = Library.open(library)
-    video = lib.get(video_id)
+    try:
+        video = lib.get(video_id)
+    except NotFound as missing:
+        try:  # a live event not (yet) a library video
+            event = live.load(lib, video_id)
+        except (NotFound, UsageError):
+            raise missing from None
+        data = event.summary() | {"warnings": event.warnings}
+        if json:
+            print_json(data)
+        else:
+            for key, value in data.items():
+                out.print(f"{key + ':':<12} {value}", markup=False, highlight=False)
+        return
     meta = video.meta
     data = video.summary() | {
         "content_hash": video.content_hash,

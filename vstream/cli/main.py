@@ -41,7 +41,7 @@ def main(
 
 
 def _register() -> None:
-    from vstream.cli import compose, doctor, index, ingest, library_cmds, mcp, people, search, serve, subtitles
+    from vstream.cli import compose, doctor, index, ingest, library_cmds, live, mcp, people, search, serve, subtitles
 
     library_cmds.register(app)
     ingest.register(app)
@@ -53,6 +53,7 @@ def _register() -> None:
     mcp.register(app)
     subtitles.register(app)
     people.register(app)
+    live.register(app)
 
 
 _register()

@@ -1,0 +1,207 @@
+"""`vstream live`: real senders on loopback (ffmpeg -re over UDP, SRT, RTMP, a growing file), the real recorder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import vstream, vstream_json
+from tests.media_checks import played_duration
+
+pytestmark = pytest.mark.slow
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def send(url: str, seconds: float, *, fmt: str = "mpegts", audio: bool = True) -> subprocess.Popen:
+    """A live encoder: test pattern and a tone in real time (-re), 2 s keyframe interval."""
+    inputs = ["-re", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}"]
+    if audio:
+        inputs += ["-re", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+              "-pix_fmt", "yuv420p"] + (["-c:a", "aac", "-b:a", "64k"] if audio else [])  # fmt: skip
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", *inputs, *codecs, "-f", fmt, url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def recorder(lib: Path, source: str, event: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vstream", "live", "record", source, "--id", event, "-L", str(lib),
+                             "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def segments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE:")]
+
+
+def watch(playlist: Path, proc: subprocess.Popen, timeout: float = 90) -> list[str]:
+    """The playlist as it was at every read while the recorder ran (a read every 0.2 s)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if playlist.exists():
+            text = playlist.read_text()
+            if not seen or text != seen[-1]:
+                seen.append(text)
+        time.sleep(0.2)
+    return seen
+
+
+def test_a_udp_event_grows_as_a_live_playlist_then_becomes_a_library_video(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "game", "--idle", "2", "--reconnect", "0")
+    time.sleep(1.0)
+    started = time.monotonic()
+    sender = send(f"udp://127.0.0.1:{port}", 10)
+    playlist = lib / "live" / "game" / "index.m3u8"
+    first = None
+    listed = None
+    while rec.poll() is None and time.monotonic() - started < 90:
+        if first is None and playlist.exists() and segments(playlist.read_text()):
+            first = time.monotonic() - started
+            listed = vstream_json("list", "-L", str(lib))
+        time.sleep(0.2)
+        if first is not None:
+            break
+    seen = watch(playlist, rec)
+    sender.wait(timeout=30)
+    out, errors = rec.communicate(timeout=60)
+    assert rec.returncode == 0, errors
+    assert first is not None and first <= 5.0, f"the first fragment was listed {first} s after the source started"
+    assert listed["live"][0]["id"] == "game" and listed["live"][0]["status"] == "recording"
+    for before, after in zip(seen, seen[1:]):  # only ever grows; the target duration never changes
+        assert segments(after)[: len(segments(before))] == segments(before)
+        assert "#EXT-X-TARGETDURATION:6" in before and "#EXT-X-TARGETDURATION:6" in after
+        assert "#EXT-X-ENDLIST" not in before
+    final = playlist.read_text()
+    assert final.rstrip().endswith("#EXT-X-ENDLIST") and "#EXT-X-PROGRAM-DATE-TIME:" in final
+    result = json.loads(out)
+    assert result["status"] == "ended" and result["video"] == "game"
+    info = vstream_json("info", "game", "-L", str(lib))
+    assert abs(info["duration"] - 10.0) <= 0.5 and info["tags"] == {"live": "recorded"}
+    assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1)  # decodes whole
+    assert played_duration(playlist) == pytest.approx(info["duration"], abs=0.1)  # and the live playlist too
+
+
+def test_an_srt_sender_that_drops_and_comes_back_is_a_new_take(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"srt://127.0.0.1:{port}?mode=listener", "match", "--idle", "2", "--reconnect", "10")
+    time.sleep(1.0)
+    send(f"srt://127.0.0.1:{port}", 6).wait(timeout=30)
+    time.sleep(2.5)  # the recorder notices the drop and listens again
+    send(f"srt://127.0.0.1:{port}", 4).wait(timeout=30)
+    out, errors = rec.communicate(timeout=90)
+    assert rec.returncode == 0, errors
+    event = json.loads(out)
+    assert event["takes"] == 2 and abs(event["duration"] - 10.0) <= 1.0
+    text = (lib / "live" / "match" / "index.m3u8").read_text()
+    assert text.count("#EXT-X-DISCONTINUITY") == 1 and text.count("#EXT-X-MAP:") == 2
+    info = vstream_json("info", "match", "-L", str(lib))
+    assert played_duration(Path(info["playlist"])) == pytest.approx(event["duration"], abs=0.2)
+
+
+def test_rtmp_pushes_are_recorded_and_the_stream_key_is_not_shown(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/s3cr3t-key"
+    rec = recorder(lib, url, "studio", "--idle", "2", "--reconnect", "0")
+    time.sleep(1.5)  # vstream listens; the encoder pushes
+    send(url, 5, fmt="flv").wait(timeout=30)
+    out, errors = rec.communicate(timeout=60)
+    assert rec.returncode == 0, errors
+    assert abs(json.loads(out)["duration"] - 5.0) <= 0.5
+    listed = vstream("live", "list", "-L", str(lib), "--json", check=True).stdout
+    assert "s3cr3t" not in listed and "s3cr3t" not in out + errors
+
+
+def test_a_file_still_being_written_is_followed_until_it_stops_growing(tmp_path):
+    lib = tmp_path / "lib"
+    growing = tmp_path / "recorder-output.ts"
+    writer = send(str(growing), 6)
+    time.sleep(0.5)
+    proc = vstream("live", "record", str(growing), "--id", "dvr", "-L", str(lib), "--idle", "3", "--json", timeout=90)
+    writer.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert abs(json.loads(proc.stdout)["duration"] - 6.0) <= 0.5
+
+
+def test_an_instant_clip_plays_while_recording_and_sigterm_ends_the_event(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "final", "--idle", "3")
+    time.sleep(1.0)
+    sender = send(f"udp://127.0.0.1:{port}", 30)
+    playlist = lib / "live" / "final" / "index.m3u8"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= 4):
+        time.sleep(0.2)
+    clip = vstream_json("live", "clip", "final", "--last", "4", "-L", str(lib))
+    assert clip["live"] and 4.0 <= clip["duration"] <= 6.0  # whole keyframe intervals covering the last 4 s
+    assert played_duration(Path(clip["playlist"])) == pytest.approx(clip["duration"], abs=0.1)
+    early = vstream("live", "clip", "final", "--from", "0", "--to", "600", "-L", str(lib))
+    assert early.returncode == 3 and "not yet" in early.stderr and "Traceback" not in early.stderr
+    rec.send_signal(signal.SIGTERM)
+    out, errors = rec.communicate(timeout=60)
+    sender.kill()
+    assert rec.returncode == 0, errors
+    assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
+    assert vstream_json("info", "final", "-L", str(lib))["duration"] == pytest.approx(json.loads(out)["duration"], abs=0.1)
+    assert played_duration(Path(clip["playlist"])) == pytest.approx(clip["duration"], abs=0.1)  # the clip outlives the event
+
+
+def test_a_killed_recorder_leaves_an_event_the_next_command_closes(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "crash", "--idle", "3")
+    time.sleep(1.0)
+    sender = send(f"udp://127.0.0.1:{port}", 30)
+    playlist = lib / "live" / "crash" / "index.m3u8"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= 2):
+        time.sleep(0.2)
+    os.kill(rec.pid, signal.SIGKILL)
+    rec.wait()
+    sender.kill()
+    time.sleep(1.0)
+    events = vstream_json("live", "list", "-L", str(lib))["events"]
+    assert events[0]["status"] == "interrupted" and events[0]["fragments"] >= 2
+    assert vstream_json("list", "-L", str(lib))["live"][0]["status"] == "interrupted"
+    stopped = vstream_json("live", "stop", "crash", "-L", str(lib), timeout=120)
+    assert stopped["status"] == "ended" and stopped["video"] == "crash"
+    info = vstream_json("info", "crash", "-L", str(lib))
+    assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1)
+    assert vstream_json("doctor", "-L", str(lib))["ok"]
+
+
+def test_a_silent_source_times_out_and_leaves_nothing(tmp_path):
+    lib = tmp_path / "lib"
+    proc = vstream("live", "record", f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--id", "nothing",
+                   "-L", str(lib), "--timeout", "2", timeout=60)  # fmt: skip
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1 and "no video arrived" in proc.stderr
+    assert not (lib / "live" / "nothing").exists()
+    assert vstream_json("list", "-L", str(lib)).get("live") is None
+
+
+def test_a_source_without_video_is_refused(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "radio", "--idle", "2", "--timeout", "20")
+    time.sleep(1.0)
+    subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-f", "lavfi", "-i", "sine=duration=8",
+                      "-c:a", "aac", "-f", "mpegts", f"udp://127.0.0.1:{port}"])  # fmt: skip
+    _, errors = rec.communicate(timeout=60)
+    assert rec.returncode == 4 and "carries no video" in errors
+    assert not (lib / "live" / "radio").exists()

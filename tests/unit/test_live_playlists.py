@@ -1,0 +1,68 @@
+"""The live event's playlists (pure): takes behind discontinuities, ENDLIST only at the end, clips."""
+
+import m3u8
+import pytest
+
+from vstream.live import Event, Fragment, Take, clip_playlist, parse_take, redact, render_playlist, select
+
+TAKE_1 = Take(1, "2026-12-01T20:00:00.000Z", [1350, 0], [Fragment(2.0, 1000, 1350), Fragment(2.0, 900, 2350)])
+TAKE_2 = Take(2, "2026-12-01T20:00:09.500Z", [1340, 0], [Fragment(2.0, 800, 1340)])
+
+GOLDEN = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-PLAYLIST-TYPE:EVENT
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MAP:URI="take-001/media.m4s",BYTERANGE="1350@0"
+#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:00.000Z
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:1000@1350
+take-001/media.m4s
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:900@2350
+take-001/media.m4s
+#EXT-X-DISCONTINUITY
+#EXT-X-MAP:URI="take-002/media.m4s",BYTERANGE="1340@0"
+#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:09.500Z
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:800@1340
+take-002/media.m4s
+"""
+
+
+def test_the_event_playlist_is_exactly_this_while_live_and_ends_only_when_ended():
+    event = Event("game", "udp://x", "recording", takes=[TAKE_1, TAKE_2])
+    assert render_playlist(event) == GOLDEN
+    parsed = m3u8.loads(GOLDEN)
+    assert parsed.playlist_type == "event" and not parsed.is_endlist and len(parsed.segments) == 3
+    assert parsed.segments[2].discontinuity and parsed.target_duration == 6
+    event.status = "ended"
+    assert render_playlist(event) == GOLDEN + "#EXT-X-ENDLIST\n"
+
+
+def test_ffmpegs_take_playlist_is_read_as_completed_fragments():
+    text = ('#EXTM3U\n#EXT-X-MAP:URI="media.m4s",BYTERANGE="1350@0"\n#EXTINF:2.000000,\n#EXT-X-BYTERANGE:183664@1350\n'
+            "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T22:53:18.244+0000\nmedia.m4s\n#EXTINF:1.5,\n#EXT-X-BYTERANGE:10@185014\n")
+    init, started, fragments, ended = parse_take(text)
+    assert init == [1350, 0] and started.startswith("2026-12-01T22:53:18.244")
+    assert fragments == [Fragment(2.0, 183664, 1350), Fragment(1.5, 10, 185014)] and not ended
+
+
+def test_a_clip_takes_the_whole_fragments_covering_it_across_takes():
+    event = Event("game", "udp://x", "recording", takes=[TAKE_1, TAKE_2])
+    spans = select(event, 3.0, 5.0)  # the second fragment of take 1 and the first of take 2
+    assert [(s.take.n, len(s.fragments), s.start) for s in spans] == [(1, 1, 2.0), (2, 1, 4.0)]
+    text = clip_playlist(event, spans, "../")
+    parsed = m3u8.loads(text)
+    assert parsed.is_endlist and [s.uri for s in parsed.segments] == ["../take-001/media.m4s", "../take-002/media.m4s"]
+    assert "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:02.000Z" in text  # the first fragment's own wall clock
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("rtmp://127.0.0.1:1935/live/s3cr3t", "rtmp://127.0.0.1:1935/live/…"),
+    ("srt://user:pw@10.0.0.1:9000?mode=listener&passphrase=x", "srt://10.0.0.1:9000"),
+    ("/srv/dvr/game.ts", "/srv/dvr/game.ts"),
+])
+def test_sources_are_shown_without_their_secrets(url, shown):
+    assert redact(url) == shown

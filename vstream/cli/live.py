@@ -1,0 +1,119 @@
+"""`vstream live record|list|stop|clip`: live events recorded into the library as they happen."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from vstream.cli.common import JsonOption, LibraryOption
+from vstream.cli.output import err, out, print_json
+
+app = typer.Typer(help="Record a live source into the library as it arrives, and clip it at once.", no_args_is_help=True)
+
+
+def register(main: typer.Typer) -> None:
+    main.add_typer(app, name="live")
+
+
+@app.command("record")
+def record(
+    source: str = typer.Argument(..., help="srt://HOST:PORT?mode=listener, rtmp://HOST:PORT/APP/KEY (vstream listens), "
+                                          "udp://HOST:PORT, rtp://..., an http(s) HLS URL, or a file being written."),
+    event_id: str = typer.Option(..., "--id", help="The event's id (the library video it becomes at the end)."),
+    timeout: float = typer.Option(15.0, "--timeout", help="Seconds to wait for the first video before giving up (exit 3)."),
+    reconnect: float = typer.Option(10.0, "--reconnect", help="After a drop, seconds to wait for the sender to come back (a new take)."),
+    idle: float = typer.Option(5.0, "--idle", help="Seconds without data that count as a drop."),
+    target: int = typer.Option(6, "--target-duration", help="The live playlist's target duration, fixed for the event."),
+    library: Optional[str] = LibraryOption,
+    json: bool = JsonOption,
+) -> None:
+    """Record until SIGINT/SIGTERM (or vstream live stop), the source's end, or no reconnect:
+    the playlist LIBRARY/live/EVENT/index.m3u8 grows as fragments complete, then the event
+    becomes the library video EVENT (stream copy, no re-encode)."""
+    from vstream import live
+    from vstream.cli.output import RichProgress
+    from vstream.library import Library
+
+    lib = Library.open(library, create=True)
+    with RichProgress() as progress:
+        announced = []
+
+        def first(event) -> None:
+            if not announced:
+                announced.append(True)
+                err.print(f"{event.id}: recording; live playlist {lib.root / live.LIVE_DIR / event.id / live.PLAYLIST}",
+                          markup=False, highlight=False)  # fmt: skip
+
+        recorder = live.Recorder(lib, source, event_id, timeout=timeout, reconnect=reconnect, idle=idle, target=target,
+                                 progress=progress, on_fragment=first)  # fmt: skip
+        event = recorder.run()
+    if json:
+        print_json(event.summary() | {"warnings": event.warnings})
+    else:
+        out.print(f"{event.id}: ended, {event.duration:.1f} s in {len(event.takes)} take(s); library video {event.video}",
+                  markup=False, highlight=False)  # fmt: skip
+
+
+@app.command("list")
+def list_events(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> None:
+    """Live events: recording, interrupted (its recorder died: record --id resumes, stop closes) or ended."""
+    from vstream import live
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    found = [e.summary() for e in live.events(lib)]
+    if json:
+        print_json({"events": found})
+        return
+    if not found:
+        err.print("no live events", markup=False)
+    for e in found:
+        out.print(f"{e['id']:<20} {e['status']:<12} {e['duration']:>8.1f}s  {e['takes']} take(s)  {e['playlist']}",
+                  markup=False, highlight=False)  # fmt: skip
+
+
+@app.command("stop")
+def stop(
+    event_id: str = typer.Argument(..., help="The event."),
+    library: Optional[str] = LibraryOption,
+    json: bool = JsonOption,
+) -> None:
+    """Stop a recording (its recorder finishes it), or close an interrupted event into a library video."""
+    from vstream import live
+    from vstream.cli.output import RichProgress
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    with RichProgress() as progress:
+        event = live.stop(lib, event_id, progress=progress)
+    if json:
+        print_json(event.summary())
+    else:
+        out.print(f"{event.id}: ended, {event.duration:.1f} s; library video {event.video}", markup=False)
+
+
+@app.command("clip")
+def clip(
+    event_id: str = typer.Argument(..., help="The event."),
+    last: Optional[float] = typer.Option(None, "--last", help="The last N seconds recorded."),
+    start: Optional[str] = typer.Option(None, "--from", help="Event seconds, HH:MM:SS, or a wall-clock ISO time."),
+    end: Optional[str] = typer.Option(None, "--to", help="Event seconds, HH:MM:SS, or a wall-clock ISO time [default: now]."),
+    out_file: Optional[str] = typer.Option(None, "--out", help="Write the playlist here [default: LIBRARY/live/EVENT/clips/]."),
+    library: Optional[str] = LibraryOption,
+    json: bool = JsonOption,
+) -> None:
+    """An instant clip: a VOD playlist of the recorded fragments (whole keyframe intervals, no
+    re-encode), as soon as they exist; a range not recorded yet is exit 3 ("not yet")."""
+    from pathlib import Path
+
+    from vstream import live
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    result = live.clip(lib, event_id, last=last, start=start, end=end, out=Path(out_file).expanduser() if out_file else None)
+    if json:
+        print_json(result)
+    else:
+        out.print(result["playlist"], markup=False)
+        err.print(f"{result['duration']:.1f} s ({result['start']:.1f}-{result['end']:.1f} s of {event_id})", markup=False)
