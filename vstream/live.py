@@ -580,24 +580,7 @@ def clip(lib: Library, event_id: str, *, last: float | None = None, start: str |
     """A VOD playlist of an event's recorded fragments: the last N seconds, or from/to (media seconds
     or wall-clock ISO times). Written into the event's folder (or ``out``); returns what it holds."""
     event = load(lib, event_id)
-    recorded = event.duration
-    if last is not None:
-        if start or end:
-            raise UsageError("give --last, or --from/--to, not both")
-        if last <= 0:
-            raise UsageError("--last must be more than 0 seconds")
-        lo, hi = max(0.0, recorded - last), recorded
-    else:
-        lo = _when(event, start) if start else 0.0
-        hi = _when(event, end) if end else recorded
-    if hi <= lo:
-        raise UsageError(f"the clip {lo:.1f}-{hi:.1f} s is empty")
-    if hi > recorded + 1e-6:
-        raise NotYet(f"not yet: {event_id} holds {recorded:.1f} s so far, the clip ends at {hi:.1f} s",
-                     hint=f"ask again in {hi - recorded:.0f} s", retry_after=hi - recorded)  # fmt: skip
-    spans = select(event, lo, hi)
-    if not spans:
-        raise NotYet(f"not yet: nothing recorded of {event_id} at {lo:.1f}-{hi:.1f} s", retry_after=event.target)
+    lo, hi, spans = clip_spans(event, last=last, start=start, end=end)
     folder = events_dir(lib) / event.id
     name = f"clip-{lo:.1f}-{hi:.1f}.m3u8".replace(".0-", "-").replace(".0.m3u8", ".m3u8")
     target = out or folder / "clips" / name
@@ -611,6 +594,30 @@ def clip(lib: Library, event_id: str, *, last: float | None = None, start: str |
     duration = sum(f.duration for s in spans for f in s.fragments)
     return {"event": event.id, "playlist": str(target), "start": round(first, 3), "end": round(first + duration, 3),
             "duration": round(duration, 3), "requested": [round(lo, 3), round(hi, 3)], "live": event.status != "ended"}  # fmt: skip
+
+
+def clip_spans(event: Event, *, last: float | None = None, start: str | None = None,
+               end: str | None = None) -> tuple[float, float, list[Span]]:  # fmt: skip
+    """The range asked for (event seconds) and the fragments covering it; :class:`NotYet` if not recorded yet."""
+    recorded = event.duration
+    if last is not None:
+        if start or end:
+            raise UsageError("give --last, or --from/--to, not both")
+        if last <= 0:
+            raise UsageError("--last must be more than 0 seconds")
+        lo, hi = max(0.0, recorded - last), recorded
+    else:
+        lo = _when(event, start) if start else 0.0
+        hi = _when(event, end) if end else recorded
+    if hi <= lo:
+        raise UsageError(f"the clip {lo:.1f}-{hi:.1f} s is empty")
+    if hi > recorded + 1e-6:
+        raise NotYet(f"not yet: {event.id} holds {recorded:.1f} s so far, the clip ends at {hi:.1f} s",
+                     hint=f"ask again in {hi - recorded:.0f} s", retry_after=hi - recorded)  # fmt: skip
+    spans = select(event, lo, hi)
+    if not spans:
+        raise NotYet(f"not yet: nothing recorded of {event.id} at {lo:.1f}-{hi:.1f} s", retry_after=event.target)
+    return lo, hi, spans
 
 
 def _when(event: Event, text: str) -> float:

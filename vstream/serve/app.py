@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import math
 import os
 import re
 import threading
@@ -245,6 +246,15 @@ def create_app(settings: Settings):
             response.headers["access-control-allow-origin"] = "*"
             return response
 
+    class LiveFiles(Files):
+        """A live event's takes (fMP4 files that grow; a completed fragment's bytes never change).
+        Only ``EVENT/take-NNN/media.m4s``: never event.json, which holds the source's credentials."""
+
+        async def get_response(self, path, scope):
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}/take-\d{3}/media\.m4s", path):
+                raise HTTPException(status_code=404)
+            return await super().get_response(path, scope)
+
     # where this server's files lie is nobody's business but its own: answers name them relatively
     hidden = sorted({str(p) for p in (lib.root, lib.root.resolve(), settings.recipes, settings.recipes.resolve())},
                     key=len, reverse=True)  # fmt: skip
@@ -360,6 +370,30 @@ def create_app(settings: Settings):
                                      "source": PurePosixPath(v.source).name}  # the file's name, not where it lies
                       for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
         return JSONResponse({"videos": videos})
+
+    def live_playlist(request: Request) -> Response:
+        """A live event's EVENT playlist: re-read at every request, cached one second while it grows."""
+        from vstream import live
+
+        event = live.load(lib, request.path_params["event"])
+        text = (live.events_dir(lib) / event.id / live.PLAYLIST).read_text()
+        cache = "public, max-age=1" if event.status != "ended" else "public, max-age=3600"
+        return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
+
+    def live_clip(request: Request) -> Response:
+        """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=); 425 Too Early while not recorded yet."""
+        from vstream import live
+
+        q = request.query_params
+        event = live.load(lib, request.path_params["event"])
+        try:
+            _, _, spans = live.clip_spans(event, last=float(q["last"]) if "last" in q else None,
+                                          start=q.get("from"), end=q.get("to"))  # fmt: skip
+        except live.NotYet as exc:
+            return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=425,
+                                headers={"retry-after": str(max(1, math.ceil(exc.retry_after)))})  # fmt: skip
+        return Response(live.clip_playlist(event, spans, ""), media_type=HLS,
+                        headers={"cache-control": "public, max-age=60", "access-control-allow-origin": "*"})  # fmt: skip
 
     def api_people(request: Request) -> Response:
         """The library's people with their face crops inline (data: URIs: no URL hands out a face)."""
@@ -489,6 +523,9 @@ def create_app(settings: Settings):
         Route("/streams/{name}/{file}", guarded(recipe_stream)),
         Route("/reels/{token}/{file}", guarded(reel_stream)),
         Route("/api/search", guarded(api_search)),
+        Route("/live/{event}/index.m3u8", guarded(live_playlist)),
+        Route("/live/{event}/clip.m3u8", guarded(live_clip)),
+        Mount("/live", app=LiveFiles(lib.root / "live", "public, max-age=86400")),
         Route("/api/videos", guarded(api_videos)),
         Route("/api/people", guarded(api_people)),
         Route("/api/people/name", guarded(api_people_name, json_body=True), methods=["POST"]),
