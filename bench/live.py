@@ -1,0 +1,137 @@
+"""Benchmark: `vstream live record` on a 720p25 source sent in real time over UDP.
+
+The source (generated once into bench/out/) is the sample match scaled to 720p25 H.264 (2 s
+GOPs) with AAC, looped; `ffmpeg -re -stream_loop -1 -c copy` sends it as MPEG-TS, so the sender
+costs no encoding. The script measures, for every fragment, the time from its last frame's
+arrival (the sender's start + the fragment's end in media time) to its listing in the event's
+playlist; the time to the first listed fragment; and the recorder's CPU (vstream + its ffmpeg)
+as a share of the machine, and its peak memory.
+
+    python bench/live.py [--seconds 60] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+from bench.results import record  # noqa: E402
+
+
+def make_source() -> Path:
+    src = OUT / "live-720p.ts"
+    if src.exists():
+        return src
+    from sample_media.build import build
+
+    samples = OUT / "samples"
+    build(samples)
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = src.with_suffix(".tmp.ts")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / "match.mp4"), "-vf", "scale=1280:720,fps=25",
+                    "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+                    "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", str(tmp)], check=True)  # fmt: skip
+    tmp.rename(src)
+    return src
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (from /proc)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] if Path(f"/proc/{pid}").exists() else []
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError):
+            continue
+    return total
+
+
+def rss(pid: int) -> int:
+    total = 0
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] if Path(f"/proc/{pid}").exists() else []
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--record", action="store_true", help="append the result lines to bench/RESULTS.md")
+    args = parser.parse_args()
+    src = make_source()
+    lib = OUT / "live-lib"
+    shutil.rmtree(lib, ignore_errors=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = subprocess.Popen([sys.executable, "-m", "vstream", "live", "record", f"udp://127.0.0.1:{port}", "--id", "bench",
+                            "-L", str(lib), "--idle", "3", "--reconnect", "0", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.5)
+    sent_at = time.monotonic()
+    sender = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(src), "-t", str(args.seconds),
+                               "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])  # fmt: skip
+    playlist = lib / "live" / "bench" / "index.m3u8"
+    listed: list[tuple[float, float]] = []  # (media end, seconds after the sender started) per fragment
+    cpu_start = cpu_seconds(rec.pid)
+    peak = 0
+    while rec.poll() is None:
+        if playlist.exists():
+            durations = [float(line[8:].split(",")[0]) for line in playlist.read_text().splitlines() if line.startswith("#EXTINF:")]
+            now = time.monotonic() - sent_at
+            end = sum(durations[: len(listed)])
+            for d in durations[len(listed):]:
+                end += d
+                listed.append((end, now))
+        peak = max(peak, rss(rec.pid))
+        cpu_now = cpu_seconds(rec.pid)
+        if cpu_now:
+            cpu_last = cpu_now
+        time.sleep(0.05)
+    wall = time.monotonic() - sent_at
+    sender.wait()
+    cpu_used = cpu_last - cpu_start
+    lags = sorted(max(0.0, at - end) for end, at in listed[:-1])  # the last one is listed at the end of the event
+    first = listed[0][1] if listed else float("nan")
+    p50, p95 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.95))]
+    share = cpu_used / (wall * (os.cpu_count() or 1))
+    print(f"fragments listed: {len(listed)}; first {first:.2f} s after the source started")
+    print(f"fragment listed after its last frame: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s")
+    print(f"recorder CPU (vstream + ffmpeg): {cpu_used:.1f} s over {wall:.0f} s = {share:.1%} of {os.cpu_count()} cores; peak RSS {peak / 2**20:.0f} MiB")
+    day = datetime.date.today()
+    where = f"{args.seconds} s of 720p25 H.264 + AAC over UDP from ffmpeg -re (2 s GOPs); {os.cpu_count()} cores"
+    lines = [
+        f"live first fragment listed {first:.2f} s after the source started ({day}; {where})",
+        f"live fragment listed after its last frame arrived: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s ({day})",
+        f"live recorder load: {share:.1%} of the machine's CPU (headroom {1 / max(share, 1e-9):.0f}x), peak RSS {peak / 2**20:.0f} MiB ({day})",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        record(lines)
+    rec.wait()
+    shutil.rmtree(lib, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
