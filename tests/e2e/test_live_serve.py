@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.e2e.test_serve import Server
-from tests.integration.test_live import free_port, recorder, segments, send
+from tests.integration.test_live import free_port, recorder, send, wait_for_fragments
 
 pytestmark = pytest.mark.browser
 
@@ -20,10 +20,7 @@ def test_hlsjs_follows_a_live_event_to_its_end_and_clips_wait_for_their_fragment
     rec = recorder(lib, f"udp://127.0.0.1:{port}", "match", "--idle", "2", "--reconnect", "0")
     time.sleep(1.0)
     sender = send(f"udp://127.0.0.1:{port}", 24)
-    playlist = lib / "live" / "match" / "index.m3u8"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= 3):
-        time.sleep(0.2)
+    wait_for_fragments(lib / "live" / "match" / "index.m3u8", 3)
     server = Server(lib, None)
     try:
         status, headers, body = server.get("/live/match/index.m3u8")

@@ -45,6 +45,13 @@ def segments(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE:")]
 
 
+def wait_for_fragments(playlist: Path, count: int, timeout: float = 40) -> None:
+    """Until the live playlist lists ``count`` fragments."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= count):
+        time.sleep(0.2)
+
+
 def watch(playlist: Path, proc: subprocess.Popen, timeout: float = 90) -> list[str]:
     """The playlist as it was at every read while the recorder ran (a read every 0.2 s)."""
     seen = []
@@ -145,9 +152,7 @@ def test_an_instant_clip_plays_while_recording_and_sigterm_ends_the_event(tmp_pa
     time.sleep(1.0)
     sender = send(f"udp://127.0.0.1:{port}", 30)
     playlist = lib / "live" / "final" / "index.m3u8"
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= 4):
-        time.sleep(0.2)
+    wait_for_fragments(playlist, 4)
     clip = vstream_json("live", "clip", "final", "--last", "4", "-L", str(lib))
     assert clip["live"] and 4.0 <= clip["duration"] <= 6.0  # whole keyframe intervals covering the last 4 s
     assert played_duration(Path(clip["playlist"])) == pytest.approx(clip["duration"], abs=0.1)
@@ -169,9 +174,7 @@ def test_a_killed_recorder_leaves_an_event_the_next_command_closes(tmp_path):
     time.sleep(1.0)
     sender = send(f"udp://127.0.0.1:{port}", 30)
     playlist = lib / "live" / "crash" / "index.m3u8"
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not (playlist.exists() and len(segments(playlist.read_text())) >= 2):
-        time.sleep(0.2)
+    wait_for_fragments(playlist, 2)
     os.kill(rec.pid, signal.SIGKILL)
     rec.wait()
     sender.kill()

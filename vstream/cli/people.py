@@ -65,6 +65,13 @@ def _library(ctx: typer.Context, library: Optional[str]):
     return Library.open(library or (ctx.obj or {}).get("library"))
 
 
+def _change(ctx: typer.Context, library: Optional[str], wait: float, json: bool, verb: str, change) -> None:
+    """Run ``change(lib)`` (a vstream.people function) under the writer lock and show the person it returns."""
+    lib = _library(ctx, library)
+    with lib.writing(wait=wait):
+        _show(change(lib), json, verb)
+
+
 @app.command("name")
 def name(
     ctx: typer.Context,
@@ -77,9 +84,7 @@ def name(
     """Name a person. Names stay through re-indexing, new videos and new face models."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.name(lib, person, new_name), json, "named")
+    _change(ctx, library, wait, json, "named", lambda lib: people.name(lib, person, new_name))
 
 
 @app.command("unname")
@@ -93,9 +98,7 @@ def unname(
     """Take a person's name away (their faces stay together)."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.unname(lib, person), json, "unnamed")
+    _change(ctx, library, wait, json, "unnamed", lambda lib: people.unname(lib, person))
 
 
 @app.command("merge")
@@ -110,9 +113,7 @@ def merge(
     """Merge people the clustering kept apart (the first keeps its name, else takes the others')."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.merge(lib, person, others), json, "merged into")
+    _change(ctx, library, wait, json, "merged into", lambda lib: people.merge(lib, person, others))
 
 
 @app.command("faces")
@@ -147,9 +148,7 @@ def split(
     """Move wrongly clustered faces to a new person (or --to someone). Later index runs keep them there."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.split(lib, faces, to=to), json, "moved to")
+    _change(ctx, library, wait, json, "moved to", lambda lib: people.split(lib, faces, to=to))
 
 
 @app.command("unlink")
@@ -163,9 +162,7 @@ def unlink(
     """Take one wrong face out of its person (it becomes a person of its own)."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.split(lib, [face]), json, "unlinked to")
+    _change(ctx, library, wait, json, "unlinked to", lambda lib: people.split(lib, [face]))
 
 
 @app.command("hide")
@@ -180,9 +177,7 @@ def hide(
     """Hide a person from the list and from search results' people (their faces stay indexed)."""
     from vstream import people
 
-    lib = _library(ctx, library)
-    with lib.writing(wait=wait):
-        _show(people.hide(lib, person, not undo), json, "shown" if undo else "hidden")
+    _change(ctx, library, wait, json, "shown" if undo else "hidden", lambda lib: people.hide(lib, person, not undo))
 
 
 @app.command("forget")
