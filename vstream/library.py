@@ -689,6 +689,9 @@ class Library:
             db.execute("UPDATE videos SET id=? WHERE id=?", (new, video.id))
             db.execute("UPDATE tags SET video_id=? WHERE video_id=?", (new, video.id))
             db.execute("DELETE FROM index_state WHERE video_id=?", (video.id,))
+            from vstream import people
+
+            people.rename_video(db, video.id, new)  # named faces stay named under the new id
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -713,6 +716,9 @@ class Library:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM videos WHERE id=?", (video_id,))  # index_state rows cascade
+            from vstream import people
+
+            people.drop_video(db, video_id)
             self._retire(video)  # its media stays while published streams point at it (`vstream gc`)
             db.execute("COMMIT")
         except BaseException:

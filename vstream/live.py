@@ -247,7 +247,9 @@ def media_time(event: Event, when: datetime) -> float:
         if (when - begin).total_seconds() <= take.duration:
             return t + (when - begin).total_seconds()
         t += take.duration
-    return t + 1e9  # after everything recorded so far
+    last = event.takes[-1] if event.takes else None
+    recorded_until = parse_time(last.started_at) + timedelta(seconds=last.duration) if last else when
+    return t + max(0.0, (when - recorded_until).total_seconds())  # later than recorded: that much later
 
 
 def input_argv(source: str, idle: float) -> list[str]:
@@ -382,7 +384,8 @@ class Recorder:
                 raise UsageError(f"live event {event_id!r} is being recorded (pid {self.event.pid})",
                                  hint="choose another --id, or stop it: vstream live stop " + event_id)  # fmt: skip
             if self.event.status == "ended":
-                raise UsageError(f"live event {event_id!r} has ended", hint="choose another --id")
+                hint = "choose another --id" if self.event.video else f"vstream live stop {event_id} adds its video"
+                raise UsageError(f"live event {event_id!r} has ended", hint=hint)
             self.event.source, self.event.status = source, "starting"  # interrupted: resume with a new take
         else:
             if event_id in {v.id for v in lib.videos()}:
@@ -514,12 +517,14 @@ class Recorder:
 
 
 def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
-    """End an event: ENDLIST on its playlist, then its takes become the library video ``EVENT``."""
+    """End an event: ENDLIST on its playlist (players see the end at once), then its takes become the
+    library video ``EVENT``. An event ended without its video (a failed or killed finish) is finished
+    again by ``vstream live stop``."""
     from vstream.ingest import IngestOptions, ingest_file
     from vstream.media import ffmpeg as ff
 
     event.status = "ended"
-    event.pid = None
+    event.pid = os.getpid()  # finishing: `stop` waits for this process to add the video
     save(lib, event)
     takes = [t for t in event.takes if t.fragments]
     folder = events_dir(lib) / event.id
@@ -531,7 +536,11 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
         parts = []
         for take in takes:  # each take as a plain MP4 (stream copy), then one file of them all
             part = work / f"{take.folder}.mp4"
-            ff.run([binary, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(folder / take.folder / "take.m3u8"),
+            # what event.json says was recorded, as a finished playlist: a take cut off by a crash has no
+            # ENDLIST, and ffmpeg would read it as live (from its last fragments, reloading forever)
+            listing = folder / take.folder / "finished.m3u8"
+            atomic_write(listing, _take_playlist(take), durable=False)
+            ff.run([binary, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(listing),
                     "-c", "copy", "-movflags", "+faststart", str(part)], what="live finish")  # fmt: skip
             parts.append(part)
         whole = work / f"{event.id}.mp4"
@@ -547,32 +556,47 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
         if result.status == "failed":
             raise MediaError(f"{event.id}: the recording could not be ingested: {result.message}")
         event.video = result.id
-        save(lib, event)
     finally:
+        event.pid = None
+        save(lib, event)
         shutil.rmtree(work, ignore_errors=True)
     return event
+
+
+def _take_playlist(take: Take) -> str:
+    """One take's recorded fragments as a VOD playlist beside its media (for finishing)."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(f.duration for f in take.fragments)))}",
+             "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="media.m4s",BYTERANGE="{take.init[0]}@{take.init[1]}"']  # fmt: skip
+    for f in take.fragments:
+        lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", "media.m4s"]
+    return "\n".join(lines + ["#EXT-X-ENDLIST"]) + "\n"
 
 
 def stop(lib: Library, event_id: str, *, wait: float = 30.0, progress: Progress = SILENT) -> Event:
     """Stop a recording (its recorder finishes the event) or close an interrupted one."""
     event = load(lib, event_id)
-    if event.status == "ended":
-        return event
-    if event.status == "interrupted" or not _alive(event.pid):
+    if event.status == "ended" and (event.video or _alive(event.pid)):
+        return _finished(lib, event_id, wait) if not event.video else event
+    if event.status in ("interrupted", "ended") or not _alive(event.pid):
         if not any(t.fragments for t in event.takes):
             shutil.rmtree(events_dir(lib) / event.id, ignore_errors=True)
             raise NotFound(f"live event {event_id!r} recorded nothing; removed it")
         return finish(lib, event, progress)
     os.kill(event.pid, signal.SIGTERM)
+    return _finished(lib, event_id, wait, progress)
+
+
+def _finished(lib: Library, event_id: str, wait: float, progress: Progress = SILENT) -> Event:
+    """Wait for the recorder to add the library video (or finish it here if the recorder died)."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         time.sleep(POLL)
         event = load(lib, event_id)
-        if event.status == "ended" and (event.video or not _alive(event.pid)):
+        if event.video:
             return event
-        if event.status == "interrupted":
+        if not _alive(event.pid):
             return finish(lib, event, progress)
-    raise UsageError(f"live event {event_id!r} did not stop within {wait:g} s", hint="try again, or kill its recorder")
+    raise UsageError(f"live event {event_id!r} did not finish within {wait:g} s", hint="run vstream live stop again")
 
 
 def clip(lib: Library, event_id: str, *, last: float | None = None, start: str | None = None,
@@ -600,6 +624,9 @@ def clip_spans(event: Event, *, last: float | None = None, start: str | None = N
                end: str | None = None) -> tuple[float, float, list[Span]]:  # fmt: skip
     """The range asked for (event seconds) and the fragments covering it; :class:`NotYet` if not recorded yet."""
     recorded = event.duration
+    if recorded <= 0:
+        raise NotYet(f"not yet: nothing of {event.id} is recorded so far", hint="ask again in a few seconds",
+                     retry_after=event.target)  # fmt: skip
     if last is not None:
         if start or end:
             raise UsageError("give --last, or --from/--to, not both")

@@ -8,6 +8,9 @@ the videos and tags), so names survive re-indexing, new models and new videos:
 * ``face_tracks``  video_id, track, person_id, start, end, centre, face size, thumbnail, pinned
 * ``faces_forgotten``  where a forgotten person was (video, time, position): no face data at all
 
+(No foreign keys to ``videos``: a re-ingest replaces a video's row, and its people, corrections
+and forgotten places must survive that; :meth:`Library.remove` and ``rename`` keep them in step.)
+
 Clustering is incremental (immich's way): when a video's faces are (re)indexed, each new track
 first **inherits** the person of the previous track of the same video at the same time and
 place (a re-index, or a new face model whose vectors cannot be compared with the old ones,
@@ -38,7 +41,7 @@ CREATE TABLE IF NOT EXISTS people (
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS face_tracks (
-    video_id   TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    video_id   TEXT NOT NULL,
     track      INTEGER NOT NULL,
     person_id  INTEGER NOT NULL REFERENCES people(id),
     start      REAL NOT NULL,
@@ -52,7 +55,7 @@ CREATE TABLE IF NOT EXISTS face_tracks (
 );
 CREATE INDEX IF NOT EXISTS face_tracks_person ON face_tracks(person_id);
 CREATE TABLE IF NOT EXISTS faces_forgotten (
-    video_id   TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    video_id   TEXT NOT NULL,
     start      REAL NOT NULL,
     end        REAL NOT NULL,
     cx         REAL NOT NULL,
@@ -205,6 +208,21 @@ def assign_video(lib, video_id: str, tracks: list[TrackInfo], thumbs: dict[int, 
         db.execute("ROLLBACK")
         raise
     return assigned
+
+
+def drop_video(db, video_id: str) -> None:
+    """In the caller's transaction: a removed video's faces and forgotten places go with it."""
+    if _has_schema(db):
+        db.execute("DELETE FROM face_tracks WHERE video_id=?", (video_id,))
+        db.execute("DELETE FROM faces_forgotten WHERE video_id=?", (video_id,))
+        _drop_empty(db)
+
+
+def rename_video(db, old: str, new: str) -> None:
+    """In the caller's transaction: a renamed video's faces keep their people under the new id."""
+    if _has_schema(db):
+        db.execute("UPDATE face_tracks SET video_id=? WHERE video_id=?", (new, old))
+        db.execute("UPDATE faces_forgotten SET video_id=? WHERE video_id=?", (new, old))
 
 
 def forgotten(lib, video_id: str) -> list[TrackInfo]:
@@ -444,4 +462,5 @@ def purge(table) -> None:
 
     dataset = table.to_lance()
     dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
-    dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+    # (not delete_unverified: that could take the files of an index commit still in flight)
+    dataset.cleanup_old_versions(older_than=timedelta(0))

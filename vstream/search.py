@@ -429,6 +429,8 @@ class Searcher:
                              hint='vstream search "" --mode peaks [--video ID] [--tag k=v]')  # fmt: skip
         where = self._where(opts, only=set(on_screen) if on_screen is not None else None)
         k = max(30, opts.limit * 3)  # candidates per list: enough for fusion to agree on the top moments
+        if on_screen is not None:
+            k *= 4  # most candidates fall where the person is not: look further down the lists
         if opts.mode == "peaks":
             scored = self._peaks(opts, where)
         else:

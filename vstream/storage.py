@@ -325,7 +325,7 @@ class RemoteLock:
 
 # --- the mirror ---------------------------------------------------------------------------
 
-PUSH_SKIP_DIRS = ("cache/", "index/lancedb/", "media/.stage-")
+PUSH_SKIP_DIRS = ("cache/", "index/lancedb/", "media/.stage-", "live/")  # live/: a recorder's own (its source's key)
 PUSH_SKIP_NAMES = {".lock", ".owner", STATE, DIRTY, CATALOG, ".catalog.push.sqlite", f"{CATALOG}-journal", f"{CATALOG}-wal", f"{CATALOG}-shm"}
 SMALL_FILES = ("library.json", "config.json", "index/models.json")  # pulled whenever they change
 

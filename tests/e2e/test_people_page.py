@@ -41,6 +41,21 @@ def test_faces_are_only_handed_to_the_admin_on_a_signed_server(faces_server):
         assert plain.get(path)[0] == 404  # no URL serves a face crop
     status, body = signed.json("/api/people/name", {"person": "p1", "name": "Alice"})
     assert status == 401
+    # a page elsewhere can POST text/plain to a server on localhost without a preflight: refused
+    status, _, body = plain.get("/api/people/name", {"content-type": "text/plain"}, b'{"person": "p1", "name": "X"}')
+    assert status == 400 and b"application/json" in body
+    assert all(p["name"] != "X" for p in plain.json("/api/people")[1]["people"])
+
+
+def test_a_name_given_in_the_server_shows_in_its_next_search(faces_server):
+    plain, _, lib = faces_server
+    before = plain.json("/api/search?q=&person=p2")[1]["moments"]
+    status, person = plain.json("/api/people/name", {"person": "p2", "name": "Joe Biden"})
+    assert status == 200 and person["name"] == "Joe Biden"
+    after = plain.json("/api/search?q=&person=Joe%20Biden")[1]["moments"]
+    assert [m["start"] for m in after] == [m["start"] for m in before]
+    assert all("Joe Biden" in m["people"] for m in after)
+    plain.json("/api/people/name", {"person": "p2", "name": ""})  # unnamed again for the other tests
 
 
 def test_the_page_names_a_person_and_finds_their_moments(faces_server, browser):

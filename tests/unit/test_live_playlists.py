@@ -3,7 +3,8 @@
 import m3u8
 import pytest
 
-from vstream.live import Event, Fragment, Take, clip_playlist, parse_take, redact, render_playlist, select
+from vstream.live import (Event, Fragment, NotYet, Take, clip_playlist, clip_spans, media_time, parse_take, parse_time,
+                          redact, render_playlist, select)
 
 TAKE_1 = Take(1, "2026-12-01T20:00:00.000Z", [1350, 0], [Fragment(2.0, 1000, 1350), Fragment(2.0, 900, 2350)])
 TAKE_2 = Take(2, "2026-12-01T20:00:09.500Z", [1340, 0], [Fragment(2.0, 800, 1340)])
@@ -66,3 +67,13 @@ def test_a_clip_takes_the_whole_fragments_covering_it_across_takes():
 ])
 def test_sources_are_shown_without_their_secrets(url, shown):
     assert redact(url) == shown
+
+
+def test_a_clip_of_what_is_not_recorded_yet_says_not_yet_with_a_sane_wait():
+    with pytest.raises(NotYet):
+        clip_spans(Event("game", "udp://x", "starting"), last=30)
+    event = Event("game", "udp://x", "recording", takes=[TAKE_1, TAKE_2])  # 20:00:00-20:00:04, 20:00:09.5-20:00:11.5
+    assert media_time(event, parse_time("2026-12-01T20:00:10.000Z")) == pytest.approx(4.5)
+    with pytest.raises(NotYet) as early:
+        clip_spans(event, start="2026-12-01T20:00:10Z", end="2026-12-01T20:00:20Z")  # ends 8.5 s after the last frame
+    assert 8 <= early.value.retry_after <= 9

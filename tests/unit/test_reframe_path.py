@@ -35,3 +35,22 @@ def test_nobody_on_screen_is_the_centre_and_a_clip_span_is_respected():
     path = follow([face_at(0, 0.9), face_at(4, 0.9)], [0.0], CROP, start=2.0, end=6.0)
     assert path[0][0] == 2.0 and path[-1][0] == 6.0
     assert all(CROP / 2 - 1e-4 <= x <= 1 - CROP / 2 + 1e-4 for _, x in path)  # never past the picture's edge
+
+
+def test_a_still_window_is_two_points_however_long_the_clip():
+    sightings = [face_at(t, 0.6) for t in range(0, 600, 2)]
+    path = follow(sightings, [0.0], CROP, start=0.0, end=600.0)
+    assert len(path) == 2 and path[0][1] == path[1][1]
+
+
+def test_ffmpeg_accepts_the_crop_expression_of_a_long_moving_path(tmp_path):
+    import subprocess
+
+    from vstream.compose.reframe import ffmpeg_x
+
+    path = [(float(t), 0.3 + 0.4 * ((t // 2) % 2)) for t in range(0, 400)]  # a zigzag: 400 points, none redundant
+    expr = ffmpeg_x(path)
+    graph = f"crop='min(iw,ih*608/1080)':'min(ih,iw*1080/608)':'{expr}':'(ih-oh)/2'"
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=1280x720:d=1:r=5", "-vf", graph,
+                           "-f", "null", "-"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-500:]

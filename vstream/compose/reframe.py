@@ -97,7 +97,7 @@ def follow(sightings: list[Sighting], cuts: list[float], crop: float, *, start: 
                 x = x + max(-step, min(step, want - x))
             points.append((scene_end, x))
         path += points
-    return [(round(t, 3), round(x, 4)) for t, x in path]
+    return simplify([(round(t, 3), round(x, 4)) for t, x in path])
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -121,14 +121,45 @@ def at(path: list[tuple[float, float]], t: float) -> float:
     return path[-1][1]
 
 
+def simplify(path: list[tuple[float, float]], tolerance: float = 1e-3) -> list[tuple[float, float]]:
+    """The same moving window with fewer points: a point on the line between its neighbours goes
+    (a still window over a two-minute interview is two points, not one per keyframe). Cuts (two
+    points at one time) stay."""
+    out: list[tuple[float, float]] = []
+    for point in path:
+        while len(out) >= 2:
+            (t0, x0), (t1, x1) = out[-2], out[-1]
+            t2, x2 = point
+            if t1 <= t0 or t2 <= t1:
+                break
+            expected = x0 + (x2 - x0) * (t1 - t0) / (t2 - t0)
+            if abs(expected - x1) > tolerance:
+                break
+            out.pop()
+        out.append(point)
+    return out
+
+
 def ffmpeg_x(path: list[tuple[float, float]], width_expr: str = "iw", crop_expr: str = "ow") -> str:
-    """An ffmpeg ``crop`` x expression (in ``t``, seconds from the clip's start) following ``path``."""
-    if not path:
-        return f"({width_expr}-{crop_expr})/2"
-    expr = f"{path[-1][1]:.4f}"
-    for (t0, x0), (t1, x1) in reversed(list(zip(path, path[1:]))):
-        if t1 <= t0:
-            continue
-        slope = (x1 - x0) / (t1 - t0)
-        expr = f"if(lt(t,{t1:.3f}),{x0:.4f}+({slope:.5f})*(t-{t0:.3f}),{expr})"
+    """An ffmpeg ``crop`` x expression (in ``t``, seconds from the clip's start) following ``path``.
+
+    The pieces are chosen by a balanced tree of ``if(lt(t,T),...)``: ffmpeg's expression parser
+    stops at a fixed nesting depth (about 90), and a linear chain over a long clip would pass it."""
+    pieces = [(t0, x0, t1, x1) for (t0, x0), (t1, x1) in zip(path, path[1:]) if t1 > t0]
+    if not pieces:
+        x = path[-1][1] if path else 0.5
+        return f"max(0,min({width_expr}-{crop_expr},{x:.4f}*{width_expr}-{crop_expr}/2))"
+
+    def line(piece) -> str:
+        t0, x0, t1, x1 = piece
+        return f"{x0:.4f}+({(x1 - x0) / (t1 - t0):.5f})*(t-{t0:.3f})"
+
+    def tree(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return line(pieces[lo])
+        mid = (lo + hi) // 2
+        return f"if(lt(t,{pieces[mid][0]:.3f}),{tree(lo, mid)},{tree(mid, hi)})"
+
+    last = pieces[-1]
+    expr = f"if(gte(t,{last[2]:.3f}),{last[3]:.4f},{tree(0, len(pieces))})"
     return f"max(0,min({width_expr}-{crop_expr},({expr})*{width_expr}-{crop_expr}/2))"

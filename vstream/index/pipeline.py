@@ -135,13 +135,17 @@ def run_job(lib: Library, job: Job, models: Models, opts: IndexOptions, progress
 def commit(lib: Library, store: Store, job: Job, output: Output, opts: IndexOptions, progress: Progress = SILENT) -> None:
     """Write one job's rows (one LanceDB commit per table) and record it in the catalog."""
     for name, rows in output.rows.items():
-        store.replace(name, job.video_id, rows, clip_dim=output.clip_dim if name == "clip" else None)
+        if name != "faces":  # faces: below, under the lock, with who they are
+            store.replace(name, job.video_id, rows, clip_dim=output.clip_dim if name == "clip" else None)
     with lib.writing(wait=opts.wait, on_wait=progress.note):
         current = lib.get(job.video_id)
         if current.media_dir != job.media_dir:  # re-ingested meanwhile: redo next time
             raise MediaError(f"{job.video_id} was re-ingested while it was being indexed; run index again")
-        if job.stage == "faces":  # who they are: clustered into the library's people, in the catalog
-            assign_people(lib, store, job.video_id, output.rows.get("faces", []))
+        if job.stage == "faces":  # the tracks and who they are change together (a forget may run meanwhile)
+            rows = without_forgotten(lib, job.video_id, output.rows.get("faces", []))
+            store.replace("faces", job.video_id, rows)
+            assign_people(lib, store, job.video_id, rows)
+            output.count = len(rows)
         lib.set_index_state(current, job.stage, job.fingerprint, output.count, output.seconds)
 
 
@@ -391,14 +395,18 @@ def _faces(lib: Library, video: Video, media: Path, models: Models, store, opts:
     model = models.faces()
     detector = SceneDetector(sample_seconds=opts.sample_seconds)  # the same cuts as the scenes table's rows
     tracker = Tracker()
-    scene = 0
+    row, cut = 0, 0  # the scenes table's row (long shots are split in parts) and the real cuts
+    rows_of_cut: dict[int, str] = {}
     end = video.meta["end"]
     try:
         for kf in decode_keyframes(media, video.meta["keyframes"]):
             if detector.feed(kf) is not None:
-                scene += 1
+                row += 1
+                part = detector._scene.part if detector._scene is not None else 0
+                cut += 0 if part else 1  # a face stays one track through the parts of a long shot
+            rows_of_cut.setdefault(cut, f"{video.id}:{row}")
             faces = [] if kf.is_black or kf.is_blank else model.detect(kf.image)
-            tracker.feed(kf.t / TICKS, scene, faces)
+            tracker.feed(kf.t / TICKS, cut, faces)
             progress.update(kf.t / end if end else 0)
     except Exception as exc:  # PyAV's errors: a damaged media file
         if type(exc).__module__.startswith("av"):
@@ -411,7 +419,7 @@ def _faces(lib: Library, video: Video, media: Path, models: Models, store, opts:
     rows = []
     for n, track in enumerate(tracks):
         rows.append({
-            "video_id": video.id, "row_id": f"{video.id}:{n}", "track": n, "scene": f"{video.id}:{track.scene}",
+            "video_id": video.id, "row_id": f"{video.id}:{n}", "track": n, "scene": rows_of_cut[track.scene],
             "start": track.start, "end": track.end, "times": track.times,
             "boxes": [round(v, 4) for box in track.boxes for v in box], "vector": track.vector().tolist(),
             "size": float(track.best.area if track.best else 0.0), "thumbnail": thumbs[n], "model": model.fingerprint,
@@ -452,6 +460,26 @@ def _write_face_crops(lib: Library, video: Video, tracks) -> list[str]:
         if old.name not in keep:
             old.unlink(missing_ok=True)
     return out
+
+
+def without_forgotten(lib: Library, video_id: str, rows: list[dict]) -> list[dict]:
+    """The rows whose place (time, position) is not where a forgotten person was (checked again
+    under the lock: a forget may have run while the stage computed them)."""
+    import numpy as np
+
+    from vstream import people
+
+    gone = people.forgotten(lib, video_id)
+    if not gone:
+        return rows
+    kept = []
+    for r in rows:
+        boxes = np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4)
+        here = people.TrackInfo(r["track"], r["start"], r["end"], float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)),
+                                float(np.median((boxes[:, 1] + boxes[:, 3]) / 2)))  # fmt: skip
+        if not any(people.same_sighting(here, g) for g in gone):
+            kept.append(r)
+    return kept
 
 
 def assign_people(lib: Library, store: Store, video_id: str, rows: list[dict]) -> dict[int, int]:

@@ -271,6 +271,18 @@ def create_app(settings: Settings):
         return JSONResponse({"error": scrub(exc.message), "hint": scrub(exc.hint), "exit_code": exc.exit_code},
                             status_code=status)  # fmt: skip
 
+    def people_refused(request: Request, what: str) -> Response | None:
+        """Faces and names are personal data: a server with an admin token gives them to it alone
+        (with or without a secret); one with a secret and no token gives them to nobody."""
+        if settings.admin_token and not settings.secret:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {settings.admin_token}".encode()):
+                return JSONResponse({"error": f"{what} needs the admin token", "hint": "send Authorization: Bearer TOKEN",
+                                     "exit_code": errors.USAGE}, status_code=401,
+                                    headers={"www-authenticate": 'Bearer realm="vstream"'})  # fmt: skip
+            return None
+        return minting_refused(request, what)
+
     def minting_refused(request: Request, what: str = "minting a signed link") -> Response | None:
         """On a server with a secret, a signed link is a grant: only the admin token may ask for one.
         (People's faces and names are the admin's too.)"""
@@ -323,6 +335,9 @@ def create_app(settings: Settings):
 
             args: tuple = (request,)
             if json_body:
+                # a page elsewhere may POST to a server on localhost, but not with this type (CORS preflight)
+                if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+                    return fail(errors.UsageError("send the body as Content-Type: application/json"))
                 try:
                     body = await request.json()
                 except ValueError as exc:
@@ -353,7 +368,7 @@ def create_app(settings: Settings):
                              kind=q.get("kind") or None, limit=int(q.get("limit", 12)),
                              padding=float(q.get("padding", 0)), people=q.getlist("person"))  # fmt: skip
         if opts.people:
-            refused = minting_refused(request, "searching by person")
+            refused = people_refused(request, "searching by person")
             if refused:
                 return refused
         with streams.lock:
@@ -397,7 +412,7 @@ def create_app(settings: Settings):
 
     def api_people(request: Request) -> Response:
         """The library's people with their face crops inline (data: URIs: no URL hands out a face)."""
-        refused = minting_refused(request, "seeing people")
+        refused = people_refused(request, "seeing people")
         if refused:
             return refused
         from vstream import people
@@ -414,14 +429,16 @@ def create_app(settings: Settings):
 
     def api_people_name(request: Request, body: dict) -> Response:
         """Name a person: POST {"person": "p3", "name": "Alice"} (an empty name takes it away)."""
-        refused = minting_refused(request, "naming people")
+        refused = people_refused(request, "naming people")
         if refused:
             return refused
         from vstream import people
 
-        with streams.lock, lib.writing(wait=10):
-            name = str(body.get("name") or "").strip()
-            person = people.name(lib, str(body.get("person", "")), name) if name else people.unname(lib, str(body.get("person", "")))
+        name, who = str(body.get("name") or "").strip(), str(body.get("person", ""))
+        with lib.writing(wait=10), streams.lock:  # (searches go on while another writer holds the lock)
+            person = people.name(lib, who, name) if name else people.unname(lib, who)
+            # this process's own commit does not move SQLite's data_version: forget the cached answers
+            streams.searcher._catalog_version = None
         return JSONResponse(person.to_dict())
 
     def api_recipes(request: Request) -> Response:
