@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,26 @@ def test_an_agent_finds_people_and_their_moments_over_mcp(cast, tmp_path):
     moments = found.structured_content["moments"]
     assert close(spans(moments), truth_spans("obama"))
     assert all("Barack Obama" in m["people"] for m in moments)
+
+
+def test_faces_in_a_phone_video_are_found_upright(tmp_path):
+    """A phone stores a portrait video as landscape frames plus 'turn 90° clockwise to show'."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.support.faces import compose
+
+    upright = compose([P("obama", .5, .5, y=.35), P("biden", .5, .5, y=.75)], size=(720, 1280))
+    coded = Image.fromarray(np.rot90(np.asarray(upright), k=1))  # as the sensor wrote it: turned counter-clockwise
+    coded.save(tmp_path / "coded.png")
+    raw, phone = tmp_path / "raw.mp4", tmp_path / "phone.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(tmp_path / "coded.png"), "-t", "4", "-r", "25",
+                    "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", str(raw)], check=True)  # fmt: skip
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(phone)],
+                   check=True)  # fmt: skip
+    lib = tmp_path / "lib"
+    vstream("ingest", "-L", str(lib), str(phone), check=True)
+    assert vstream_json("info", "phone", "-L", str(lib))["rotation"] == 90
+    vstream("index", "-L", str(lib), "--only", "faces", check=True, timeout=300)
+    people = vstream_json("people", "-L", str(lib))["people"]
+    assert len(people) == 2  # both faces, found the way the phone shows them

@@ -233,7 +233,7 @@ def _scenes(lib, video, media, models: Models, store: Store, opts: IndexOptions,
     scenes = []
     end = video.meta["end"]
     try:
-        for kf in decode_keyframes(media, video.meta["keyframes"]):
+        for kf in decode_keyframes(media, video.meta["keyframes"], rotation_of(video)):
             done = detector.feed(kf)
             if done is not None:
                 scenes.append(done)
@@ -373,6 +373,11 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
     return count
 
 
+def rotation_of(video: Video) -> int:
+    """Degrees clockwise players turn the picture (a phone's display matrix)."""
+    return int((video.meta["stream"].get("video") or {}).get("rotation") or 0)
+
+
 def has_real_audio(video: Video) -> bool:
     """False for video-only sources, whose silent track was added at ingest."""
     return video.meta["stream"].get("audio_source") in ("copy", "encode")
@@ -399,7 +404,7 @@ def _faces(lib: Library, video: Video, media: Path, models: Models, store, opts:
     rows_of_cut: dict[int, str] = {}
     end = video.meta["end"]
     try:
-        for kf in decode_keyframes(media, video.meta["keyframes"]):
+        for kf in decode_keyframes(media, video.meta["keyframes"], rotation_of(video)):
             if detector.feed(kf) is not None:
                 row += 1
                 part = detector._scene.part if detector._scene is not None else 0

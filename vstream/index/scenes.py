@@ -49,10 +49,12 @@ class Scene:
     part: int = 0  # 0: starts a shot (a cut); 1, 2...: the next part of a long shot (no cut here)
 
 
-def decode_keyframes(media: Path, keyframes: list[int] | None = None) -> Iterator[KeyFrame]:
+def decode_keyframes(media: Path, keyframes: list[int] | None = None, rotation: int = 0) -> Iterator[KeyFrame]:
     """Decode every keyframe of ``media`` downscaled; times relative to its first video frame.
 
-    With the ingest's ``keyframes`` table the times are snapped to its exact ticks.
+    With the ingest's ``keyframes`` table the times are snapped to its exact ticks. ``rotation``
+    (degrees clockwise, a phone's display matrix) turns the image the models see upright, as
+    players show it: a face on its side is not a face to a frontal detector.
     """
     import av
     import numpy as np
@@ -79,6 +81,8 @@ def decode_keyframes(media: Path, keyframes: list[int] | None = None) -> Iterato
             scale = SAMPLE_LONG_SIDE / max(w, h)
             sw, sh = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
             image = frame.reformat(width=sw, height=sh, format="rgb24").to_ndarray()
+            if rotation % 360:
+                image = np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))  # rot90 turns counter-clockwise
             small_rgb = frame.reformat(width=ANALYSIS_SIZE[0], height=ANALYSIS_SIZE[1], format="rgb24").to_ndarray()
             grey = small_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
             yield KeyFrame(
