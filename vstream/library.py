@@ -232,6 +232,7 @@ class Library:
         self.generation = 0  # moves when a pull replaced the catalog (its data_version starts over)
         self._pulled_at = 0.0
         self._pulled_videos: dict[str, str] = {}  # id -> media_dir when the writer lock was taken
+        self.dead_files: list[str] = []  # library-relative files deleted locally: the next push deletes them remotely
         if remote is not None:
             from vstream.storage import Mirror
 
@@ -353,8 +354,10 @@ class Library:
         if lock.took_over:  # a writer died here: sweep what it may have uploaded without a catalog
             dead |= {"/".join(o["path"].split("/")[:2]) for o in self.remote.list("media/")} - kept
         folders = sorted(dead) + [f"index/{kind}/{vid}" for vid in gone for kind in ("thumbs", "faces")]
+        keys = [f"index/transcripts/{vid}.{ext}" for vid in gone for ext in ("vtt", "json")] + self.dead_files
         try:
-            self.mirror.push(snapshot, folders, [f"index/transcripts/{vid}.{ext}" for vid in gone for ext in ("vtt", "json")])
+            self.mirror.push(snapshot, folders, keys)
+            self.dead_files = []
         finally:
             snapshot.unlink(missing_ok=True)
 

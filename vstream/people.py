@@ -401,6 +401,7 @@ def forget(lib, ref: str) -> tuple[Person, int]:
     for r in rows:
         if r["thumbnail"]:
             (lib.root / r["thumbnail"]).unlink(missing_ok=True)
+            lib.dead_files.append(r["thumbnail"])  # on object storage: deleted there by this command's push
     return person, len(rows)
 
 

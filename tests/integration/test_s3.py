@@ -297,3 +297,34 @@ def test_credentials_region_and_endpoint_from_an_aws_profile(s3, s3_library, tmp
     found = subprocess.run([sys.executable, "-m", "vstream", "search", "the budget discussion", "-L", s3_library, "--json"],
                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip  (LanceDB gets the same keys)
     assert found.returncode == 0 and json.loads(found.stdout)["moments"][0]["video_id"] == "talk", found.stderr
+
+
+def test_forgetting_a_person_deletes_their_crops_and_embeddings_from_the_bucket(s3, tmp_path):
+    from tests.support.faces import Place, build_video, photos_dir
+
+    photos_dir()
+    url = f"s3://{BUCKET}/people"
+    env = s3.machine("p")
+    build_video(tmp_path / "duo.mp4", [[Place("obama", .5, .8)], [Place("biden", .4, .8)]])
+    vstream("ingest", "-L", url, str(tmp_path / "duo.mp4"), env=env, check=True)
+    vstream("index", "-L", url, "--only", "faces", env=env, check=True, timeout=300)
+    people = vstream_json("people", "-L", url, env=s3.machine("q"))["people"]  # another machine sees them
+    assert len(people) == 2
+    gone = people[0]
+    crop = f"people/{gone['thumbnail']}"
+    assert crop in s3.keys("people/index/faces/")
+    read = ("import json, sys\nfrom vstream.library import Library\nfrom vstream.index.store import Store\n"
+            "table = Store(Library.open(sys.argv[1])).table('faces', create=False)\n"
+            "print(json.dumps([r['vector'] for r in table.to_arrow().to_pylist()]))")
+    proc = subprocess.run([sys.executable, "-c", read, url], env=os.environ | env, capture_output=True, text=True)
+    vectors = json.loads(proc.stdout)
+    assert len(vectors) == 2
+    vstream("people", "forget", str(gone["id"]), "--yes", "-L", url, env=env, check=True)
+    assert crop not in s3.keys("people/")
+    data = b"".join(s3.client().get_object(Bucket=BUCKET, Key=k)["Body"].read()
+                    for k in s3.keys("people/index/lancedb/faces.lance/"))  # fmt: skip
+    import numpy as np
+
+    left = [v for v in vectors if np.asarray(v, dtype=np.float32).tobytes()[:64] in data]
+    assert len(left) == 1  # the other person's embedding only
+    assert [p["id"] for p in vstream_json("people", "-L", url, env=s3.machine("q"))["people"]] == [people[1]["id"]]

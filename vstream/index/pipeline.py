@@ -464,6 +464,7 @@ def _write_face_crops(lib: Library, video: Video, tracks) -> list[str]:
     for old in folder.glob("*.jpg"):
         if old.name not in keep:
             old.unlink(missing_ok=True)
+            lib.dead_files.append(str(old.relative_to(lib.root)))  # and from object storage at the commit
     return out
 
 
