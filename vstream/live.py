@@ -140,25 +140,30 @@ def redact(source: str) -> str:
 # --- the pure part -----------------------------------------------------------------------------
 
 
-def render_playlist(event: Event) -> str:
+def render_playlist(event: Event, since: float = 0.0) -> str:
     """The event's EVENT playlist (pure): every take behind a discontinuity, each starting with its
-    init section and its wall-clock time; ENDLIST once the event has ended."""
+    init section and its wall-clock time; ENDLIST once the event has ended. ``since`` (event
+    seconds) starts it at the fragment holding that time: a start-over playlist that keeps growing."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{event.target}", "#EXT-X-MEDIA-SEQUENCE:0",
              "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS"]  # fmt: skip
-    first = True
-    for take in event.takes:
-        if not take.fragments:
-            continue
-        if not first:
+    for i, span in enumerate(select(event, since, float("inf"))):
+        take = span.take
+        if i:
             lines.append("#EXT-X-DISCONTINUITY")
-        first = False
         lines.append(f'#EXT-X-MAP:URI="{take.media}",BYTERANGE="{take.init[0]}@{take.init[1]}"')
-        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{take.started_at}")
-        for f in take.fragments:
+        skipped = sum(f.duration for f in take.fragments[: take.fragments.index(span.fragments[0])])
+        when = take.started_at if not skipped else iso(parse_time(take.started_at) + timedelta(seconds=skipped))
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{when}")
+        for f in span.fragments:
             lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", take.media]
     if event.status == "ended":
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+def since_of(event: Event, start: str) -> float:
+    """A start-over point (event seconds, HH:MM:SS or wall-clock ISO) in event seconds."""
+    return _when(event, start)
 
 
 def parse_take(text: str) -> tuple[list[int], str | None, list[Fragment], bool]:

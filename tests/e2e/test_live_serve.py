@@ -28,6 +28,11 @@ def test_hlsjs_follows_a_live_event_to_its_end_and_clips_wait_for_their_fragment
         assert server.get("/live/match/event.json")[0] == 404  # the source's address and key stay private
         status, headers, body = server.get("/live/match/clip.m3u8?from=0&to=600")
         assert status == 425 and int(headers["retry-after"]) >= 1 and b"not yet" in body
+        full = server.get("/live/match/index.m3u8")[2]
+        status, _, over = server.get("/live/match/index.m3u8?start=2.5")  # start-over from 2.5 s: still growing
+        ranges = [line for line in full.splitlines() if line.startswith(b"#EXT-X-BYTERANGE:")]
+        assert status == 200 and b"#EXT-X-ENDLIST" not in over
+        assert [line for line in over.splitlines() if line.startswith(b"#EXT-X-BYTERANGE:")][0] == ranges[1]  # 2-4 s
         status, _, body = server.get("/live/match/clip.m3u8?last=4")
         assert status == 200 and body.count(b"#EXTINF") >= 2 and b"#EXT-X-ENDLIST" in body
         played = hls_player.play(f"{server.base}/live/match/index.m3u8", timeout=90, rate=1.0)

@@ -77,3 +77,12 @@ def test_a_clip_of_what_is_not_recorded_yet_says_not_yet_with_a_sane_wait():
     with pytest.raises(NotYet) as early:
         clip_spans(event, start="2026-12-01T20:00:10Z", end="2026-12-01T20:00:20Z")  # ends 8.5 s after the last frame
     assert 8 <= early.value.retry_after <= 9
+
+
+def test_a_start_over_playlist_begins_at_the_fragment_holding_that_time_and_keeps_growing():
+    event = Event("game", "udp://x", "recording", takes=[TAKE_1, TAKE_2])
+    text = render_playlist(event, media_time(event, parse_time("2026-12-01T20:00:03Z")))  # inside fragment 2 of take 1
+    parsed = m3u8.loads(text)
+    assert [s.byterange for s in parsed.segments] == ["900@2350", "800@1340"]
+    assert "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:02.000Z" in text and not parsed.is_endlist
+    assert render_playlist(event, 0.0) == GOLDEN  # from the start: the event's own playlist

@@ -387,11 +387,16 @@ def create_app(settings: Settings):
         return JSONResponse({"videos": videos})
 
     def live_playlist(request: Request) -> Response:
-        """A live event's EVENT playlist: re-read at every request, cached one second while it grows."""
+        """A live event's EVENT playlist: re-read at every request, cached one second while it grows;
+        ``?start=`` (an ISO wall-clock time or event seconds) starts it there (start-over)."""
         from vstream import live
 
         event = live.load(lib, request.path_params["event"])
-        text = (live.events_dir(lib) / event.id / live.PLAYLIST).read_text()
+        start = request.query_params.get("start")
+        if start:  # start-over: from that time (wall clock or event seconds), still growing
+            text = live.render_playlist(event, live.since_of(event, start))
+        else:
+            text = (live.events_dir(lib) / event.id / live.PLAYLIST).read_text()
         cache = "public, max-age=1" if event.status != "ended" else "public, max-age=3600"
         return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
 
