@@ -47,11 +47,18 @@ def make_source() -> Path:
     return src
 
 
+def family(pid: int) -> list[int]:
+    """A process and its live children (the recorder and its ffmpeg)."""
+    if not Path(f"/proc/{pid}").exists():
+        return []
+    return [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its live children (from /proc)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] if Path(f"/proc/{pid}").exists() else []
+    pids = family(pid)
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -63,7 +70,7 @@ def cpu_seconds(pid: int) -> float:
 
 def rss(pid: int) -> int:
     total = 0
-    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] if Path(f"/proc/{pid}").exists() else []
+    pids = family(pid)
     for p in pids:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():

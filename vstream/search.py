@@ -494,11 +494,7 @@ class Searcher:
 
     def _appearances(self, on_screen: dict[str, list[tuple[float, float]]], opts: SearchOptions) -> list[Moment]:
         """A person search without words: every span where they are on screen, in library order."""
-        chosen = None
-        if opts.tags:
-            chosen = {v.id for v in self.lib.videos(opts.tags)}
-        if opts.videos:
-            chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        chosen = self._chosen(opts)
         order = {v.id: i for i, v in enumerate(self.lib.videos())}
         moments = []
         for video_id in sorted(on_screen, key=lambda v: order.get(v, len(order))):
@@ -519,6 +515,15 @@ class Searcher:
         self._fill(kept)
         return kept
 
+    def _chosen(self, opts: SearchOptions) -> set[str] | None:
+        """The video ids ``--tag`` and ``--video`` allow (None: every video)."""
+        chosen = None
+        if opts.tags:
+            chosen = {v.id for v in self.lib.videos(opts.tags)}
+        if opts.videos:
+            chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        return chosen
+
     def _where(self, opts: SearchOptions, only: set[str] | None = None) -> str | None:
         """The row filter: None when every indexed video is searched (so vector indexes are used as-is)."""
         catalog = self._catalog()
@@ -528,11 +533,7 @@ class Searcher:
             raise NotFound("nothing is indexed yet", hint="run vstream index")
         for video_id in opts.videos:
             self.lib.get(video_id)  # a clear "no video" error, with suggestions
-        chosen = None
-        if opts.tags:
-            chosen = {v.id for v in self.lib.videos(opts.tags)}
-        if opts.videos:
-            chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
+        chosen = self._chosen(opts)
         if only is not None:
             chosen = set(only) if chosen is None else chosen & set(only)
         if chosen is None:

@@ -468,11 +468,19 @@ def _write_face_crops(lib: Library, video: Video, tracks) -> list[str]:
     return out
 
 
+def _centre(flat_boxes: list[float]) -> tuple[float, float]:
+    """The median centre (0..1) of a stored track's boxes (x0 y0 x1 y1 per sighting)."""
+    import numpy as np
+
+    boxes = np.asarray(flat_boxes, dtype=np.float32).reshape(-1, 4)
+    if not len(boxes):
+        return 0.5, 0.5
+    return float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)), float(np.median((boxes[:, 1] + boxes[:, 3]) / 2))
+
+
 def without_forgotten(lib: Library, video_id: str, rows: list[dict]) -> list[dict]:
     """The rows whose place (time, position) is not where a forgotten person was (checked again
     under the lock: a forget may have run while the stage computed them)."""
-    import numpy as np
-
     from vstream import people
 
     gone = people.forgotten(lib, video_id)
@@ -480,9 +488,7 @@ def without_forgotten(lib: Library, video_id: str, rows: list[dict]) -> list[dic
         return rows
     kept = []
     for r in rows:
-        boxes = np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4)
-        here = people.TrackInfo(r["track"], r["start"], r["end"], float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)),
-                                float(np.median((boxes[:, 1] + boxes[:, 3]) / 2)))  # fmt: skip
+        here = people.TrackInfo(r["track"], r["start"], r["end"], *_centre(r["boxes"]))
         if not any(people.same_sighting(here, g) for g in gone):
             kept.append(r)
     return kept
@@ -497,9 +503,7 @@ def assign_people(lib: Library, store: Store, video_id: str, rows: list[dict]) -
     people.ensure_schema(lib.db)
     tracks, thumbs = [], {}
     for r in rows:
-        boxes = np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4)
-        cx = float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)) if len(boxes) else 0.5
-        cy = float(np.median((boxes[:, 1] + boxes[:, 3]) / 2)) if len(boxes) else 0.5
+        cx, cy = _centre(r["boxes"])
         tracks.append(people.TrackInfo(r["track"], r["start"], r["end"], cx, cy, np.asarray(r["vector"], dtype=np.float32)))
         thumbs[r["track"]] = (r["thumbnail"], r["size"])
     known = []
