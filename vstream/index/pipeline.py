@@ -322,28 +322,40 @@ def merge_descriptions(frames: list) -> tuple[str, str, str]:
 
 def _write_thumbnails(lib: Library, video: Video, scenes) -> list[str]:
     """One JPEG per scene (its first sampled frame), written atomically; returns library-relative paths."""
-    import io
-
     from PIL import Image
 
-    folder = thumbnails_dir(lib, video.id)
+    images = []
+    for scene in scenes:
+        image = Image.fromarray(scene.frames[0].image) if scene.frames else None
+        if image is not None:
+            image.thumbnail((320, 320))
+        images.append(image)
+    return _save_jpegs(lib, video, thumbnails_dir(lib, video.id), images, quality=80)
+
+
+def _save_jpegs(lib: Library, video: Video, folder: Path, images: list, *, quality: int) -> list[str]:
+    """Write ``images`` (PIL, or None for none) as ``<media dir>-NNNN.jpg`` atomically and sweep the
+    folder's older JPEGs (an earlier ingest or index of the video; on object storage too, at the
+    commit's push). Returns library-relative paths, "" where there was no image."""
+    import io
+
     folder.mkdir(parents=True, exist_ok=True)
+    tail = video.media_dir.rsplit("/", 1)[-1]
     out = []
-    for i, scene in enumerate(scenes):
-        if not scene.frames:
+    for n, image in enumerate(images):
+        if image is None:
             out.append("")
             continue
-        image = Image.fromarray(scene.frames[0].image)
-        image.thumbnail((320, 320))
-        name = f"{video.media_dir.rsplit('/', 1)[-1]}-{i:04d}.jpg"
         buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=80)
+        image.save(buf, "JPEG", quality=quality)
+        name = f"{tail}-{n:04d}.jpg"
         atomic_write(folder / name, buf.getvalue())
         out.append(str((folder / name).relative_to(lib.root)))
     keep = {Path(p).name for p in out if p}
-    for old in folder.glob("*.jpg"):  # thumbnails of an earlier ingest or cut of this video
+    for old in folder.glob("*.jpg"):
         if old.name not in keep:
             old.unlink(missing_ok=True)
+            lib.dead_files.append(str(old.relative_to(lib.root)))
     return out
 
 
@@ -441,31 +453,12 @@ def _info(n: int, track):
 
 def _write_face_crops(lib: Library, video: Video, tracks) -> list[str]:
     """Each track's largest face crop as a JPEG (library-relative paths); older crops of the video go."""
-    import io
-
     from PIL import Image
 
     from vstream.index.store import faces_dir
 
-    folder = faces_dir(lib, video.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    tail = video.media_dir.rsplit("/", 1)[-1]
-    for n, track in enumerate(tracks):
-        if track.best is None or track.best.chip is None:
-            out.append("")
-            continue
-        buf = io.BytesIO()
-        Image.fromarray(track.best.chip).save(buf, "JPEG", quality=85)
-        name = f"{tail}-{n:04d}.jpg"
-        atomic_write(folder / name, buf.getvalue())
-        out.append(str((folder / name).relative_to(lib.root)))
-    keep = {Path(p).name for p in out if p}
-    for old in folder.glob("*.jpg"):
-        if old.name not in keep:
-            old.unlink(missing_ok=True)
-            lib.dead_files.append(str(old.relative_to(lib.root)))  # and from object storage at the commit
-    return out
+    images = [Image.fromarray(t.best.chip) if t.best is not None and t.best.chip is not None else None for t in tracks]
+    return _save_jpegs(lib, video, faces_dir(lib, video.id), images, quality=85)
 
 
 def _centre(flat_boxes: list[float]) -> tuple[float, float]:
