@@ -40,13 +40,14 @@ GSTREAMER := gstreamer1.0-tools+gstreamer1.0-plugins-base+gstreamer1.0-plugins-g
 
 # Debian packages when running as root; otherwise say what is missing (vstream falls
 # back to imageio-ffmpeg's binary for ffmpeg itself, see `vstream doctor`). nginx runs the
-# docs/deploy.md test and wrk the serve benchmark.
+# docs/deploy.md test and wrk the serve benchmark; `vstream render` draws text with DejaVu (a file, not a program).
 system-deps:
 	@missing=""; \
 	for pair in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng chromium:chromium nginx:nginx wrk:wrk \
 	    gst-launch-1.0:$(GSTREAMER) cvlc:vlc-bin+vlc-plugin-base; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $$(echo $${pair##*:} | tr + ' ')"; \
 	done; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing// /}" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

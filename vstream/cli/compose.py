@@ -135,9 +135,10 @@ def render(
     out_path: str = typer.Option(..., "--out", "-o", help="OUT.mp4, or a folder for HLS (index.m3u8 + segments)."),
     library: Optional[str] = typer.Option(None, "--library", "-L", help="The library [default: the one the stream is in]."),
     copy: bool = typer.Option(False, "--copy", help="Stream copy, no re-encode: an HLS folder that plays whole in every player (ffmpeg, GStreamer, VLC, browsers) without vstream serve; overlays and captions stay metadata."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="The subtitle rendition to burn in: a language code of the stream's (es, pt-BR), or off [default: the stream's default rendition]."),
     json: bool = JsonOption,
 ) -> None:
-    """Burn a composed stream's overlay, reframe and captions into real pixels (re-encodes).
+    """Burn a composed stream's overlay, text, reframe and captions into real pixels (re-encodes).
 
     For players that ignore vstream's manifest metadata. Each clip is encoded once per look
     and cached in LIBRARY/cache/render/, then the clips are joined without another encode.
@@ -150,10 +151,15 @@ def render(
 
     folder = find_stream(stream)
     lib = Library.open(library) if library else None
+    if copy and lang is not None:
+        from vstream.errors import UsageError
+
+        raise UsageError("--lang picks the subtitles render burns in; --copy burns nothing (every rendition stays)")
+    options = {} if copy else {"lang": lang}
     if copy:
         from vstream.compose.export import export as run
     with RichProgress() as progress:
-        result = run(folder, out_path, lib=lib, progress=progress)
+        result = run(folder, out_path, lib=lib, progress=progress, **options)
     if json:
         print_json(result.to_dict())
         return

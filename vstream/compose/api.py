@@ -2,7 +2,7 @@
 
 Shaped like VideoDB's editor SDK, so its users feel at home::
 
-    from vstream.compose import CaptionAsset, Clip, ImageAsset, Timeline, Track, VideoAsset
+    from vstream.compose import CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, Track, VideoAsset
     from vstream.library import Library
 
     lib = Library.open("vstream-library")
@@ -14,6 +14,7 @@ Shaped like VideoDB's editor SDK, so its users feel at home::
     timeline.add_track(video)
     timeline.add_track(Track().add_clip(0, Clip(asset=ImageAsset(path="logo.png", opacity=0.85))))
     timeline.add_track(Track().add_clip(0, Clip(asset=CaptionAsset(src="auto"))))
+    timeline.add_track(Track().add_clip(0, Clip(asset=TextAsset("Cats, top 3", position="top"), duration=4)))
     print(timeline.generate_stream(user="u42"))
 
 A recipe (:mod:`vstream.compose.recipe`) is parsed into these same objects. Compiling writes
@@ -42,6 +43,11 @@ from vstream.timecode import SNAP_MODES, TICKS, to_ticks
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
+TEXT_POSITIONS = ("top-left", "top", "top-right", "center", "bottom-left", "bottom", "bottom-right")
+TEXT_FONTS = ("sans", "serif", "mono")
+MAX_TEXT_CHARS = 200  # a title or a scoreboard line, not a paragraph (bounds what --set can put on screen)
+MAX_TEXTS = 16
+COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 SNAP_WARNING = 2.0  # seconds: a clip starting this much before its in-point is worth a warning
 AUDIO_GAP_WARNING = 0.1  # seconds of picture without audio at a clip's end (players stall over it)
@@ -83,7 +89,31 @@ class CaptionAsset:
     default: str | None = None
 
 
-Asset = Union[VideoAsset, ImageAsset, CaptionAsset]
+@dataclass
+class TextStyle:
+    """How a :class:`TextAsset` looks: ``size`` (fraction of the frame height), colours as
+    ``#rgb``/``#rrggbb``/``#rrggbbaa`` (``background="none"``: no box), ``font`` sans, serif or mono."""
+
+    size: float = 0.05
+    color: str = "#ffffff"
+    background: str = "#00000099"
+    font: str = "sans"
+
+
+@dataclass
+class TextAsset:
+    """Text on screen (a title, a lower third, a scoreboard line), drawn by vstream's player and burned
+    in by ``vstream render``. ``position`` is a named place, or ``x``/``y`` (fractions of the frame) put
+    the text box's top-left corner there. The text is plain text, never markup."""
+
+    text: str
+    position: str = "bottom"
+    x: float | None = None
+    y: float | None = None
+    style: TextStyle = field(default_factory=TextStyle)
+
+
+Asset = Union[VideoAsset, ImageAsset, CaptionAsset, TextAsset]
 
 
 @dataclass
@@ -399,6 +429,12 @@ class Timeline:
                     continue
                 overlays.append(self._overlay(clip.asset, start or 0.0, clip.duration, total))
         tags = [_session_tag("dev.vstream.overlays", overlays)] if overlays else []
+        texts = [text_spec(clip.asset, start or 0.0, clip.duration, total / TICKS, self.origin)
+                 for track in self.tracks for start, clip in track.clips if isinstance(clip.asset, TextAsset)]  # fmt: skip
+        if len(texts) > MAX_TEXTS:
+            raise UsageError(f"{self.origin}: {len(texts)} texts on screen: at most {MAX_TEXTS}")
+        if texts:
+            tags.append(_session_tag("dev.vstream.text", texts))
         if self.resolution:
             width, height = parse_resolution(self.resolution, self.origin)
             spec: dict[str, Any] = {"width": width, "height": height, "mode": "crop-center"}
@@ -691,6 +727,57 @@ class _SafetyJudge:
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def text_spec(asset: TextAsset, start: float, duration: float | None, total: float, origin: str = "timeline") -> dict[str, Any]:
+    """A :class:`TextAsset` as vstream's manifest carries it (``dev.vstream.text``), checked and bounded.
+
+    ``start``/``duration`` are seconds on the composed timeline; colours come back as ``#rrggbbaa``."""
+    text = asset.text if isinstance(asset.text, str) else str(asset.text)
+    where = f"{origin}: text {_short(text, 30)!r}"
+    if not text.strip():
+        raise UsageError(f"{origin}: a text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UsageError(f"{where} is {len(text)} characters long: at most {MAX_TEXT_CHARS}",
+                         hint="a title or a scoreboard line; captions carry longer text")  # fmt: skip
+    if any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise UsageError(f"{where} holds a control character", hint="plain text; a newline starts a second line")
+    style = asset.style if isinstance(asset.style, TextStyle) else TextStyle(**(asset.style or {}))
+    spec: dict[str, Any] = {"text": text}
+    if asset.x is not None or asset.y is not None:
+        x, y = asset.x or 0.0, asset.y or 0.0
+        if not (isinstance(x, (int, float)) and isinstance(y, (int, float)) and 0 <= x < 1 and 0 <= y < 1):
+            raise UsageError(f"{where}: x and y are fractions of the frame, 0..1")
+        spec |= {"x": float(x), "y": float(y)}
+    elif asset.position not in TEXT_POSITIONS:
+        raise UsageError(f"{where}: position {asset.position!r}", hint="use " + ", ".join(TEXT_POSITIONS) + ", or x/y")
+    else:
+        spec["position"] = asset.position
+    if not isinstance(style.size, (int, float)) or not 0.01 <= style.size <= 0.5:
+        raise UsageError(f"{where}: style.size {style.size!r}: a fraction of the frame height, 0.01..0.5")
+    if style.font not in TEXT_FONTS:
+        raise UsageError(f"{where}: style.font {style.font!r}", hint="use " + ", ".join(TEXT_FONTS))
+    spec |= {"size": float(style.size), "color": _color(style.color, f"{where}: style.color"), "font": style.font,
+             "background": None if str(style.background).lower() == "none"
+             else _color(style.background, f"{where}: style.background")}  # fmt: skip
+    if start < 0 or (duration is not None and duration <= 0):
+        raise UsageError(f"{where}: start must not be negative and end must come after start")
+    if start:
+        spec["start"] = round(start, 6)
+    if duration is not None and start + duration < total:
+        spec["end"] = round(start + duration, 6)
+    return spec
+
+
+def _color(value: Any, where: str) -> str:
+    """``#rgb``, ``#rrggbb`` or ``#rrggbbaa`` -> ``#rrggbbaa`` (lower case)."""
+    text = str(value).strip()
+    if not COLOR_RE.match(text):
+        raise UsageError(f"{where} {value!r}: use #rrggbb or #rrggbbaa (alpha), e.g. #000000aa")
+    digits = text[1:].lower()
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return "#" + (digits if len(digits) == 8 else digits + "ff")
 
 
 def image_type(data: bytes) -> str | None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vstream.compose.api import (
-    AdBreaks, CaptionAsset, Clip, ComposeResult, ImageAsset, Timeline, Track, VideoAsset, check_name, check_user,
+    AdBreaks, CaptionAsset, Clip, ComposeResult, ImageAsset, TextAsset, TextStyle, Timeline, Track, VideoAsset,
+    check_name, check_user,
 )  # fmt: skip
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound, UsageError, VstreamError
@@ -73,6 +74,9 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
         overlays.add_clip(start, Clip(asset=image, duration=None if end is None else end - start))
     if overlays.clips:
         timeline.add_track(overlays)
+    texts = _texts(recipe, data.get("text") or [])
+    if texts.clips:
+        timeline.add_track(texts)
     captions = data.get("captions")
     if captions:
         src = captions.get("source", "auto")
@@ -248,6 +252,43 @@ def _breaks(recipe: Recipe, spec: dict[str, Any]) -> AdBreaks:
         avoid=[str(t) for t in spec.get("avoid", [])],
         threshold=_number(recipe, f"{path}.threshold", spec.get("threshold", 0.5)),
     )  # fmt: skip
+
+
+def _texts(recipe: Recipe, entries: list[dict[str, Any]]) -> Track:
+    """``text:`` entries (vars already filled in) -> a track of :class:`TextAsset` clips, timed on the composed
+    timeline; the API checks and bounds each (length, colours, size) with the recipe's line in the message."""
+    from vstream.compose.api import text_spec
+
+    track = Track()
+    for i, t in enumerate(entries):
+        path = f"text[{i}]"
+        start = _number(recipe, f"{path}.start", t.get("start", 0))
+        end = _number(recipe, f"{path}.end", t["end"]) if "end" in t else None
+        if end is not None and end <= start:
+            raise RecipeError(f"{recipe.where(path)}: {path}: end {end:g}s must come after start {start:g}s")
+        style = t.get("style") or {}
+        x = _fraction(recipe, f"{path}.x", t["x"]) if "x" in t else None
+        y = _fraction(recipe, f"{path}.y", t["y"]) if "y" in t else None
+        if (x is None) != (y is None):
+            raise RecipeError(f"{recipe.where(path)}: {path}: give both x and y (or a position)")
+        if x is not None and "position" in t:
+            raise RecipeError(f"{recipe.where(path)}: {path}: give position or x/y, not both")
+        asset = TextAsset(text=str(t["text"]), position=t.get("position", "bottom"), x=x, y=y, style=TextStyle(
+            size=_fraction(recipe, f"{path}.style.size", style.get("size", 0.05)), color=style.get("color", "#ffffff"),
+            background=style.get("background", "#00000099"), font=style.get("font", "sans")))  # fmt: skip
+        try:
+            text_spec(asset, start, None if end is None else end - start, float("inf"), recipe.path.name)
+        except UsageError as exc:
+            raise RecipeError(f"{recipe.where(path)}: {path}: {exc.message.split(': ', 1)[1]}", hint=exc.hint) from None
+        track.add_clip(start, Clip(asset=asset, duration=None if end is None else end - start))
+    return track
+
+
+def _fraction(recipe: Recipe, path: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"{recipe.where(path)}: {path}: {value!r} is not a number") from None
 
 
 def _number(recipe: Recipe, path: str, value: Any, *, signed: bool = False) -> float:

@@ -176,4 +176,8 @@ def validate(recipe: Recipe) -> None:
 
             close = difflib.get_close_matches(extra[0], sorted(allowed), n=1)
             message = f"unknown field {extra[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    elif err.validator in ("maxItems", "minItems", "maxLength", "minLength"):  # not the whole list or text back
+        what = "items" if err.validator.endswith("Items") else "characters"
+        bound = "at most" if err.validator.startswith("max") else "at least"
+        message = f"{len(err.instance)} {what}: {bound} {err.validator_value}"
     raise RecipeError(f"{recipe.where(path)}: {path or 'recipe'}: {message}")

@@ -1,4 +1,4 @@
-"""`vstream render`: burn a composed stream's overlay, reframe and captions into real pixels.
+"""`vstream render`: burn a composed stream's overlay, text, reframe and captions into real pixels.
 
 For players that ignore vstream's manifest metadata (TVs, social uploads, ffplay). This is the
 one place vstream re-encodes, and it says so: each clip is encoded once per look (its video,
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.compose import captions as cap
-from vstream.errors import NotFound, UsageError
+from vstream.errors import MissingDependency, NotFound, UsageError
 from vstream.index.transcript import stamp
 from vstream.library import Library, atomic_write, display_size
 from vstream.media import ffmpeg as ff
@@ -37,6 +37,15 @@ ENCODER = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-pix_fmt", "
 RENDER_VERSION = 2  # part of every cache key: bump when the filter graph or ENCODER changes
 OVERLAY_MARGIN = 0.02  # of the frame width, from the overlay's corner (vstream's player uses the same)
 FONT = "DejaVu Sans"
+# drawtext takes a font file: DejaVu (Debian's fonts-dejavu-core, which `make system-deps` installs) covers
+# Latin, Greek and Cyrillic; CJK text takes Noto CJK where it is installed (fonts-noto-cjk)
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
+             "/usr/local/share/fonts", "/Library/Fonts")  # fmt: skip
+FONT_FILES = {"sans": "DejaVuSans.ttf", "serif": "DejaVuSerif.ttf", "mono": "DejaVuSansMono.ttf"}
+CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+             "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # fmt: skip
+CJK_RE = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+TEXT_PADDING = 0.3  # of the font size: the box around a text (vstream's player uses the same)
 
 
 @dataclass
@@ -87,7 +96,10 @@ def library_of(stream: Path) -> Library:
     return Library.open(stream.parents[2])
 
 
-def render(stream: Path, out: str | Path, *, lib: Library | None = None, progress: Progress = SILENT) -> RenderResult:
+def render(stream: Path, out: str | Path, *, lib: Library | None = None, lang: str | None = None,
+           progress: Progress = SILENT) -> RenderResult:  # fmt: skip
+    """Burn ``stream`` into ``out``; ``lang``: the subtitle rendition to burn in (a language code of the
+    stream's, or ``off``; default: the one players show first)."""
     out = Path(out).expanduser().absolute()
     as_hls = out.suffix.lower() not in FILE_SUFFIXES
     if as_hls and (out.suffix or (out.exists() and not out.is_dir())):
@@ -97,9 +109,10 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
     lib = lib or library_of(stream)
     reel = stream.is_file()
     timeline = read_timeline(lib, stream if reel else stream / "video.m3u8")
-    session = {} if reel else session_data((stream / "master.m3u8").read_text())
-    captions = None if reel else stream / "captions.vtt"
-    cues = cap.parse(captions.read_text(), "captions.vtt") if captions and captions.exists() else []
+    master = "" if reel else (stream / "master.m3u8").read_text()
+    session = session_data(master)
+    captions = caption_file(stream, master, lang)
+    cues = cap.parse(captions.read_text(encoding="utf-8"), captions.name) if captions else []
     cues = [c for c in cues if c[2].strip()]
     cache = lib.root / "cache" / "render"
     cache.mkdir(parents=True, exist_ok=True)
@@ -107,8 +120,10 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
     width, height = _size(timeline, session, videos)
     fps = _fps(videos[timeline["clips"][0]["video_id"]])
     overlays = [_overlay_file(o, cache) for o in session.get("dev.vstream.overlays", [])]
+    warnings: list[str] = []
+    texts = [_text_font(t, warnings) for t in session.get("dev.vstream.text", [])]
     binary = ff.find_ffmpeg().path
-    parts, cached, warnings = [], 0, []
+    parts, cached = [], 0
     for i, clip in enumerate(timeline["clips"]):
         video = videos[clip["video_id"]]
         duration = clip["end"] - clip["start"]
@@ -116,8 +131,10 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
                  if e > clip["at"] and s < clip["at"] + duration]  # fmt: skip
         looks = [(o, max(0.0, o["start"] - clip["at"]), min(duration, o["end"] - clip["at"])) for o in overlays
                  if o["end"] > clip["at"] and o["start"] < clip["at"] + duration]  # fmt: skip
+        words = [(t, max(0.0, t.get("start", 0.0) - clip["at"]), min(duration, t.get("end", float("inf")) - clip["at"]))
+                 for t in texts if t.get("end", float("inf")) > clip["at"] and t.get("start", 0.0) < clip["at"] + duration]  # fmt: skip
         follow = _clip_path(session.get("dev.vstream.reframe") or {}, clip["at"], duration)
-        key = _key(video, clip, width, height, fps, looks, local, follow)
+        key = _key(video, clip, width, height, fps, looks, local, follow, words)
         part = cache / f"{key}.mp4"
         parts.append(part)
         progress.begin(f"rendering clip {i + 1}/{len(timeline['clips'])} ({video.id})", 1.0)
@@ -132,7 +149,7 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
         tmp = part.with_name(f".{part.name}.{os.getpid()}.{secrets.token_hex(3)}.mp4")
         argv = clip_argv(binary, lib.path(video, video.meta["files"]["media"]), video, clip, tmp, width=width,
                          height=height, fps=fps, reframe="dev.vstream.reframe" in session, overlays=looks, srt=srt,
-                         follow=follow)  # fmt: skip
+                         follow=follow, texts=words)  # fmt: skip
         try:
             ff.run(argv, duration=duration, on_progress=progress.update, what="render")
             os.replace(tmp, part)
@@ -146,9 +163,11 @@ def render(stream: Path, out: str | Path, *, lib: Library | None = None, progres
 
 
 def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: int, height: int, fps: float,
-              reframe: bool, overlays: list, srt: Path | None, follow: list | None = None) -> list[str]:  # fmt: skip
-    """One clip, encoded: picture fitted (or cropped, with reframe) to WIDTHxHEIGHT, overlays, burned captions.
-    ``follow``: the crop window's centre ``[(seconds in the clip, fraction of the width)]`` (else the centre)."""
+              reframe: bool, overlays: list, srt: Path | None, follow: list | None = None,
+              texts: list = ()) -> list[str]:  # fmt: skip
+    """One clip, encoded: picture fitted (or cropped, with reframe) to WIDTHxHEIGHT, overlays, text, burned captions.
+    ``follow``: the crop window's centre ``[(seconds in the clip, fraction of the width)]`` (else the centre);
+    ``texts``: ``[(manifest text with its "fontfile", from, to seconds in the clip)]``."""
     start, duration = clip["start"], clip["end"] - clip["start"]
     # vstream's fMP4 uses signed composition offsets; ffmpeg shifts that video late by the reordering delay
     shift = video.meta.get("video_delay", 0) / TICKS if video.meta.get("timing") == "cmaf" else 0.0
@@ -177,6 +196,9 @@ def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: 
         graph.append(f"[{n}:v]scale={w}:-2,format=rgba,colorchannelmixer=aa={o['opacity']:g}[o{n}]")
         graph.append(f"[{last}][o{n}]overlay=x={x}:y={y}:enable='between(t,{a:.3f},{b:.3f})'[v{n}]")
         last = f"v{n}"
+    for n, (t, a, b) in enumerate(texts):
+        graph.append(f"[{last}]{drawtext(t, width, height)}:enable='between(t,{a:.3f},{b:.3f})'[t{n}]")
+        last = f"t{n}"
     if srt is not None:
         # libass sizes SRT text on a 288-line canvas whatever the frame: 12 is ~4 % of the height
         graph.append(f"[{last}]subtitles=filename={srt}:force_style='FontName={FONT},FontSize=12,Outline=1,MarginV=16'[vs]")
@@ -185,6 +207,66 @@ def clip_argv(ffmpeg: str, media: Path, video, clip: dict, out: Path, *, width: 
     argv += ["-filter_complex", ";".join(graph), "-map", f"[{last}]", "-map", "[a]", *ENCODER,
              "-g", str(max(1, round(fps))), "-t", f"{duration:.6f}", "-movflags", "+faststart", str(out)]  # fmt: skip
     return argv
+
+
+def drawtext(t: dict[str, Any], width: int, height: int) -> str:
+    """The ``drawtext`` filter (no enable) for one manifest text on a WIDTHxHEIGHT frame: the geometry
+    vstream's player draws (size a fraction of the height, a box padded by TEXT_PADDING of the font size,
+    named places inside OVERLAY_MARGIN of the width, or x/y fractions for the box's top-left corner)."""
+    size = max(8, round(height * t["size"]))
+    pad = round(size * TEXT_PADDING)
+    m = round(width * OVERLAY_MARGIN)
+    if "x" in t:
+        x, y = str(round(width * t["x"]) + pad), str(round(height * t["y"]) + pad)
+    else:
+        where = t.get("position", "bottom")
+        x = f"{m + pad}" if where.endswith("left") else f"w-tw-{m + pad}" if where.endswith("right") else "(w-tw)/2"
+        y = f"{m + pad}" if where.startswith("top") else f"h-th-{m + pad}" if where.startswith("bottom") else "(h-th)/2"
+    opts = [f"fontfile={filter_value(str(t['fontfile']))}", f"text={filter_value(t['text'])}", "expansion=none",
+            f"fontsize={size}", f"fontcolor=0x{t['color'][1:]}", f"x={x}", f"y={y}"]  # fmt: skip
+    if t.get("background"):
+        opts += ["box=1", f"boxcolor=0x{t['background'][1:]}", f"boxborderw={pad}"]
+    return "drawtext=" + ":".join(opts)
+
+
+def filter_value(text: str) -> str:
+    """``text`` as one option value inside ``-filter_complex``: escaped for the filter's option parser
+    (``\\``, ``'``, ``:``), then for the graph parser (``\\``, ``'``, ``[``, ``]``, ``,``, ``;``), so it arrives
+    verbatim (with drawtext's ``expansion=none``, ``%`` is literal too). Argv only: no shell in between."""
+    option = re.sub(r"([\\':])", r"\\\1", text)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", option)
+
+
+def caption_file(stream: Path, master: str, lang: str | None) -> Path | None:
+    """The WebVTT file of the subtitle rendition to burn in: ``lang`` (a language of the stream, or ``off``),
+    else the stream's DEFAULT rendition; None when there is none (or ``off``)."""
+    import m3u8
+
+    if lang is not None and lang.lower() in ("off", "none"):
+        return None
+    renditions = [] if not master else [m for m in m3u8.loads(master).media if m.type == "SUBTITLES" and m.uri]
+    if lang is None:
+        if not renditions:  # composed before renditions were declared, or a reel: the original captions, if any
+            legacy = None if stream.is_file() else stream / "captions.vtt"
+            return legacy if legacy is not None and legacy.is_file() else None
+        chosen = next((m for m in renditions if m.default == "YES"), renditions[0])
+    else:
+        languages = [m.language for m in renditions]
+        chosen = next((m for m in renditions if (m.language or "").lower() == lang.lower()), None)
+        if chosen is None:
+            has = f"no {lang} subtitles (its languages: {', '.join(languages)})" if languages else "no subtitles"
+            raise UsageError(f"--lang {lang}: the stream has {has}",
+                             hint="pick one of its languages, or --lang off" if languages else
+                             "compose it with captions: (languages: [original, es, ...])")  # fmt: skip
+    folder = stream if stream.is_dir() else stream.parent
+    playlist = folder / Path(chosen.uri.split("?")[0]).name  # the rendition's playlist sits beside the master
+    if not playlist.is_file():
+        raise NotFound(f"{playlist}: the {chosen.language} subtitle playlist is missing", hint="compose the stream again")
+    segments = m3u8.loads(playlist.read_text()).segments
+    vtt = folder / Path((segments[0].uri if segments else "") or "").name
+    if not segments or not vtt.is_file():
+        raise NotFound(f"{playlist}: its WebVTT file is missing", hint="compose the stream again")
+    return vtt
 
 
 def read_timeline(lib: Library, playlist: Path) -> dict[str, Any]:
@@ -258,6 +340,23 @@ def _overlay_file(o: dict, cache: Path) -> dict:
             "digest": path.stem}  # fmt: skip
 
 
+def _text_font(t: dict, warnings: list[str]) -> dict:
+    """A manifest text with the font file drawtext uses (DejaVu; Noto CJK for CJK text where installed)."""
+    if CJK_RE.search(t["text"]):
+        cjk = next((f for f in CJK_FONTS if os.path.isfile(f)), None)
+        if cjk:
+            return {**t, "fontfile": cjk}
+        warnings.append(f"text {t['text'][:30]!r}: no CJK font installed, so its CJK characters burn in as boxes "
+                        "(install fonts-noto-cjk)")  # fmt: skip
+    name = FONT_FILES.get(t.get("font", "sans"), FONT_FILES["sans"])
+    for folder in FONT_DIRS:
+        path = Path(folder) / name
+        if path.is_file():
+            return {**t, "fontfile": str(path)}
+    raise MissingDependency(f"render: the font {name} was not found (looked in {', '.join(FONT_DIRS[:2])})",
+                            hint="install fonts-dejavu-core (make system-deps)")  # fmt: skip
+
+
 def _clip_path(reframe: dict, at: float, duration: float) -> list[tuple[float, float]] | None:
     """The part of a following reframe's path inside one clip, in the clip's own seconds."""
     path = reframe.get("path")
@@ -275,12 +374,15 @@ def _clip_path(reframe: dict, at: float, duration: float) -> list[tuple[float, f
     return first + middle + tail[:1]
 
 
-def _key(video, clip, width, height, fps, looks, cues, follow=None) -> str:
+def _key(video, clip, width, height, fps, looks, cues, follow=None, texts=()) -> str:
     look = [{k: v for k, v in o.items() if k not in ("image", "path", "start", "end")} | {"a": round(a, 3), "b": round(b, 3)}
             for o, a, b in looks]  # fmt: skip
     spec = {"v": RENDER_VERSION, "media": video.content_hash, "start": clip["start"], "end": clip["end"],
             "size": [width, height], "fps": fps, "overlays": look, "cues": [[round(s, 3), round(e, 3), t] for s, e, t in cues],
             "encoder": ENCODER} | ({"follow": follow} if follow else {})  # fmt: skip
+    if texts:  # (absent without text: the clips rendered before text existed stay cached)
+        spec["texts"] = [{k: v for k, v in t.items() if k not in ("start", "end")} | {"a": round(a, 3), "b": round(b, 3)}
+                         for t, a, b in texts]  # fmt: skip
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 
