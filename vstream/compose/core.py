@@ -15,7 +15,7 @@ from vstream.compose.api import (
     check_name, check_user,
 )  # fmt: skip
 from vstream.compose.recipe import Recipe, RecipeError
-from vstream.errors import NotFound, UsageError, VstreamError
+from vstream.errors import MissingDependency, NotFound, UsageError, VstreamError
 from vstream.library import Library, tag_matches
 from vstream.timecode import parse_time
 
@@ -33,7 +33,7 @@ def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str =
     timeline = timeline_from_recipe(lib, recipe, values | {"user": values.get("user", user)}, searcher)
     try:
         return timeline.compile(user, base_url=base_url, searcher=searcher, write=write, rebase=rebase)
-    except RecipeError:
+    except (RecipeError, MissingDependency):  # a missing package keeps its own exit code
         raise
     except VstreamError as exc:
         if isinstance(exc, NotFound) and "nothing is indexed" not in exc.message:
