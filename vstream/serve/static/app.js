@@ -9,10 +9,13 @@ const overlay = $("overlay");
 const stage = $("stage");
 const selected = new Map(); // key -> moment
 const OVERLAY_MARGIN = 0.02; // of the frame width: the same geometry `vstream render` burns in
+const TEXT_PADDING = 0.3; // of the font size: the box around a text, as `vstream render` draws it
+const TEXT_FONTS = { sans: '"DejaVu Sans", sans-serif', serif: '"DejaVu Serif", serif', mono: '"DejaVu Sans Mono", monospace' };
 let hls = null;
 let overlays = [];
+let texts = []; // [{spec, el}]: the manifest's texts and the boxes that show them
 
-window.vstream = { state: "idle", url: null, error: null, overlays: [], reframe: null };
+window.vstream = { state: "idle", url: null, error: null, overlays: [], reframe: null, texts: [], subtitles: null };
 
 function fmt(t) {
   const m = Math.floor(t / 60), s = (t % 60).toFixed(1).padStart(4, "0");
@@ -171,13 +174,15 @@ function unplayableCodecs(master) {
 }
 
 async function play(url) {
-  window.vstream = { state: "loading", url, error: null, overlays: [], reframe: null };
+  window.vstream = { state: "loading", url, error: null, overlays: [], reframe: null, texts: [], subtitles: null };
   const master = await (await fetch(url)).text();
   const data = sessionData(master);
   overlays = data["dev.vstream.overlays"] || [];
   const reframe = data["dev.vstream.reframe"] || null;
   window.vstream.overlays = overlays.map(({ image, ...rest }) => rest);
   window.vstream.reframe = reframe;
+  makeTexts(data["dev.vstream.text"] || []);
+  subtitleMenu([], -1);
   stage.classList.toggle("reframed", !!reframe);
   stage.style.aspectRatio = reframe ? `${reframe.width} / ${reframe.height}` : "16 / 9";
   stage.style.maxWidth = reframe ? `${Math.round(360 * reframe.width / reframe.height)}px` : "";
@@ -196,7 +201,15 @@ async function play(url) {
     hls.on(Hls.Events.ERROR, (_, d) => {
       if (d.fatal) { window.vstream.state = "error"; window.vstream.error = d.details; $("now").textContent = `Playback failed: ${d.details}`; }
     });
-    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => { if (hls.subtitleTracks.length) { hls.subtitleTrack = 0; } });
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => {
+      // the rendition marked DEFAULT (vstream lists it first), unless the viewer picked another
+      const tracks = hls.subtitleTracks.map((t) => ({ name: t.name, lang: t.lang, default: !!t.default }));
+      const first = tracks.findIndex((t) => t.default);
+      const chosen = tracks.length ? (first >= 0 ? first : 0) : -1;
+      hls.subtitleDisplay = chosen >= 0;
+      hls.subtitleTrack = chosen;
+      subtitleMenu(tracks, chosen);
+    });
     hls.loadSource(url);
     hls.attachMedia(video);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -226,6 +239,78 @@ function placeOverlay() {
   overlay.style.top = `${top}px`;
 }
 
+// --- text on screen (dev.vstream.text) --------------------------------------------------------
+// Each text is a box of plain text (textContent: never markup), sized by the stage's height and
+// placed by its corner, as `vstream render` burns it in with drawtext.
+function makeTexts(specs) {
+  const layer = $("texts");
+  layer.replaceChildren();
+  texts = specs.map((spec, i) => {
+    const el = document.createElement("div");
+    el.className = "text";
+    el.dataset.index = i;
+    el.textContent = spec.text;
+    el.style.color = spec.color;
+    el.style.background = spec.background || "transparent";
+    el.style.fontFamily = TEXT_FONTS[spec.font] || TEXT_FONTS.sans;
+    el.hidden = true;
+    layer.appendChild(el);
+    return { spec, el };
+  });
+  window.vstream.texts = specs;
+}
+
+function placeTexts() {
+  const t = video.currentTime;
+  const w = stage.clientWidth, h = stage.clientHeight, m = w * OVERLAY_MARGIN;
+  for (const { spec, el } of texts) {
+    const on = t >= (spec.start || 0) && (spec.end === undefined || t < spec.end);
+    el.hidden = !on;
+    if (!on) { continue; }
+    const size = Math.max(8, h * spec.size);
+    el.style.fontSize = `${size}px`;
+    el.style.padding = `${size * TEXT_PADDING}px`;
+    const bw = el.offsetWidth, bh = el.offsetHeight;
+    const where = spec.position || "";
+    let left, top;
+    if (spec.x !== undefined) {
+      left = spec.x * w;
+      top = spec.y * h;
+    } else {
+      left = where.endsWith("left") ? m : where.endsWith("right") ? w - bw - m : (w - bw) / 2;
+      top = where.startsWith("top") ? m : where.startsWith("bottom") ? h - bh - m : (h - bh) / 2;
+    }
+    el.style.left = `${left}px`;
+    el.style.top = `${top}px`;
+  }
+}
+
+// --- the subtitle language menu ----------------------------------------------------------------
+// One entry per subtitle rendition (hls.js subtitleTracks, named in their language), and Off.
+function subtitleMenu(tracks, chosen) {
+  const menu = $("subtitle-lang");
+  menu.replaceChildren(new Option("Off", "-1"));
+  tracks.forEach((t, i) => {
+    const option = new Option(t.name || t.lang || `Track ${i + 1}`, String(i));
+    option.lang = t.lang || "";
+    menu.appendChild(option);
+  });
+  menu.value = String(chosen);
+  $("subtitle-box").hidden = tracks.length === 0;
+  window.vstream.subtitles = tracks.length ? { tracks, selected: chosen } : null;
+}
+
+$("subtitle-lang").addEventListener("change", () => {
+  const chosen = parseInt($("subtitle-lang").value, 10);
+  if (hls) {
+    hls.subtitleDisplay = chosen >= 0;
+    hls.subtitleTrack = chosen;
+  } else { // Safari's own HLS: its text tracks, in the same order
+    [...video.textTracks].forEach((track, i) => { track.mode = i === chosen ? "showing" : "disabled"; });
+  }
+  if (window.vstream.subtitles) { window.vstream.subtitles.selected = chosen; }
+});
+
 // A following reframe: the crop window's centre (fraction of the source width) at stream times,
 // linear in between; CSS object-position moves the covered picture (the same window vstream render burns in).
 function windowAt(path, t) {
@@ -251,16 +336,22 @@ function followSubject() {
   if (!video.paused) { requestAnimationFrame(followSubject); }
 }
 
-video.addEventListener("timeupdate", placeOverlay);
+video.addEventListener("timeupdate", () => { placeOverlay(); placeTexts(); });
 video.addEventListener("play", followSubject);
-video.addEventListener("seeked", followSubject);
-video.addEventListener("playing", () => { window.vstream.state = "playing"; placeOverlay(); });
+video.addEventListener("seeked", () => { followSubject(); placeTexts(); });
+video.addEventListener("playing", () => { window.vstream.state = "playing"; placeOverlay(); placeTexts(); });
 video.addEventListener("ended", () => { window.vstream.state = "ended"; });
 overlay.addEventListener("load", placeOverlay);
-window.addEventListener("resize", placeOverlay);
-for (const track of [video.textTracks]) {
-  track.addEventListener("addtrack", (e) => { e.track.mode = "showing"; });
-}
+window.addEventListener("resize", () => { placeOverlay(); placeTexts(); });
+// hls.js shows the rendition chosen in the menu (and hides the others); Safari's own HLS adds its
+// tracks itself: show the default one and list them all
+video.textTracks.addEventListener("addtrack", () => {
+  if (hls) { return; }
+  const tracks = [...video.textTracks];
+  const chosen = window.vstream.subtitles ? window.vstream.subtitles.selected : 0; // the first: the default
+  tracks.forEach((t, i) => { t.mode = i === chosen ? "showing" : "disabled"; });
+  subtitleMenu(tracks.map((t, i) => ({ name: t.label, lang: t.language, default: i === 0 })), chosen);
+});
 
 // --- brands and recipes -----------------------------------------------------------------------
 async function init() {
