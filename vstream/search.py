@@ -85,6 +85,7 @@ class Moment:
     thumbnail: str
     sources: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)  # who is on screen in it (names, else p<id>)
+    language: str | None = None  # the language mostly spoken in it (None: nobody speaks)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,8 +117,15 @@ class SearchOptions:
     padding: float = 0.0
     max_per_video: int | None = None
     people: list[str] = field(default_factory=list)  # only where all of them are on screen (names or ids)
+    language: str | None = None  # only what is spoken in this language (es; pt-BR matches pt)
 
     def validate(self) -> None:
+        if self.language is not None:
+            from vstream.subtitles import check_language
+
+            check_language(self.language)
+            if self.kind == "scene" or self.mode == "peaks":
+                raise UsageError("--lang finds what is spoken in a language: it takes no --kind scene or --mode peaks")
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}", hint="use --mode hybrid, semantic, keyword or peaks")
         if self.kind is not None and self.kind not in KINDS:
@@ -421,13 +429,17 @@ class Searcher:
     def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
         on_screen = self._on_screen(opts.people) if opts.people else None
         if on_screen is not None and not query and opts.mode != "peaks":
-            return SearchResult(query, "person", (time.perf_counter() - started) * 1000, self._appearances(on_screen, opts))
+            found = self._spoken_in(self._appearances(on_screen, opts), opts.language)
+            return SearchResult(query, "person", (time.perf_counter() - started) * 1000, found)
         if not query and opts.mode != "peaks":
             raise UsageError("empty query", hint='give words to search for, e.g. vstream search "rocket launch"')
         if opts.mode == "peaks" and (query or opts.kind):
             raise UsageError("--mode peaks ranks moments by loudness: it takes no query and no --kind",
                              hint='vstream search "" --mode peaks [--video ID] [--tag k=v]')  # fmt: skip
         where = self._where(opts, only=set(on_screen) if on_screen is not None else None)
+        kind = opts.kind
+        if opts.language:  # spoken in that language: transcript rows only
+            kind, where = "speech", both(where, f"language = {quote(primary(opts.language))}")
         k = max(30, opts.limit * 3)  # candidates per list: enough for fusion to agree on the top moments
         if on_screen is not None:
             k *= 4  # most candidates fall where the person is not: look further down the lists
@@ -436,9 +448,9 @@ class Searcher:
         else:
             futures = []  # each list starts as soon as it can: full-text while the query is embedded
             if opts.mode in ("keyword", "hybrid"):
-                futures += [self._submit(job) for job in self._keyword(query, where, k, opts.kind)]
+                futures += [self._submit(job) for job in self._keyword(query, where, k, kind)]
             if opts.mode in ("semantic", "hybrid"):
-                futures += [self._submit(job) for job in self._semantic(query, where, k, opts.kind)]
+                futures += [self._submit(job) for job in self._semantic(query, where, k, kind)]
             lists = [f.result() for f in futures]
             terms = content_words(query)
             for hit in (h for lst in lists for h in lst):
@@ -467,6 +479,9 @@ class Searcher:
             moments = drop_overlaps(moments)
         self._fill(moments)
         return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
+
+    def _spoken_in(self, moments: list[Moment], language: str | None) -> list[Moment]:
+        return [m for m in moments if m.language == primary(language)] if language else moments
 
     # -- the catalog, read once per change (PRAGMA data_version moves when another process commits)
     def _catalog(self) -> dict[str, Any]:
@@ -625,21 +640,21 @@ class Searcher:
         if missing:
             ds = self.index.dataset("speech")
             where = f"video_id IN ({', '.join(quote(v) for v in missing)})"
-            table = ds.to_table(columns=["video_id", "start", "end", "text"], filter=where) if ds is not None else None
+            table = ds.to_table(columns=["video_id", "start", "end", "text", "language"], filter=where) if ds is not None else None
             ids = np.asarray(table["video_id"].to_numpy(zero_copy_only=False)) if table is not None else np.array([])
             while cache and len(cache) + len(missing) > TRANSCRIPT_CACHE:
                 cache.pop(next(iter(cache)))
             for video_id in missing:
                 rows = table.take(np.flatnonzero(ids == video_id)).sort_by("start") if table is not None else None
                 cache[video_id] = (
-                    (rows["start"].to_numpy(), rows["end"].to_numpy(), rows["text"]) if rows is not None and rows.num_rows
-                    else (np.zeros(0), np.zeros(0), None)
+                    (rows["start"].to_numpy(), rows["end"].to_numpy(), rows["text"], rows["language"].to_pylist())
+                    if rows is not None and rows.num_rows else (np.zeros(0), np.zeros(0), None, [])
                 )  # fmt: skip
         return {v: cache[v] for v in video_ids}
 
     def transcript(self, video_id: str) -> list[dict]:
         """A video's sentences, ``{start, end, text}`` in time order (captions read them)."""
-        starts, ends, texts = self.sentences([video_id])[video_id]
+        starts, ends, texts, _ = self.sentences([video_id])[video_id]
         if texts is None:
             return []
         return [{"start": float(a), "end": float(b), "text": t} for a, b, t in zip(starts, ends, texts.to_pylist())]
@@ -648,9 +663,19 @@ class Searcher:
         """What was said between ``start`` and ``end`` (the sentences that overlap it)."""
         import numpy as np
 
-        starts, ends, texts = self.sentences([video_id])[video_id]
+        starts, ends, texts, _ = self.sentences([video_id])[video_id]
         inside = np.flatnonzero((ends > start) & (starts < end))
         return " ".join(t.strip() for t in texts.take(inside).to_pylist()) if len(inside) else ""
+
+    def spoken_language(self, video_id: str, start: float, end: float) -> str | None:
+        """The language spoken longest between ``start`` and ``end`` (None: nobody speaks)."""
+        starts, ends, _, languages = self.sentences([video_id])[video_id]
+        spoken: dict[str, float] = {}
+        for a, b, lang in zip(starts, ends, languages):
+            overlap = min(b, end) - max(a, start)
+            if overlap > 0 and lang:
+                spoken[lang] = spoken.get(lang, 0.0) + overlap
+        return max(spoken, key=spoken.get) if spoken else None
 
     def faces(self) -> dict[str, Any]:
         """Every video's face tracks with who they are (read once per catalog change)."""
@@ -663,7 +688,7 @@ class Searcher:
 
     def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, who is on screen, and a thumbnail for moments found without one."""
-        self.sentences([m.video_id for m in moments if not m.text])  # one read for all of them
+        self.sentences([m.video_id for m in moments])  # one read for all of them
         faces = self.faces()
         for m in moments:
             seen: list[str] = []
@@ -673,11 +698,21 @@ class Searcher:
             m.people = seen
             if not m.text:  # what was said in it (a scene hit keeps the words it was found by)
                 m.text = self.said(m.video_id, m.start, m.end)
+            m.language = self.spoken_language(m.video_id, m.start, m.end)
             if not m.thumbnail:
                 video = self._video(m.video_id)
                 m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
             if m.thumbnail:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
+
+
+def primary(language: str) -> str:
+    """The language of a BCP 47 tag, as the index stores it (Whisper's codes): pt-BR -> pt."""
+    return language.split("-")[0].lower()
+
+
+def both(where: str | None, condition: str) -> str:
+    return f"({where}) AND {condition}" if where else condition
 
 
 def overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool:

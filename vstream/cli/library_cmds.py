@@ -96,8 +96,11 @@ def info(video_id: str = typer.Argument(..., help="Video id."), library: Optiona
             for key, value in data.items():
                 out.print(f"{key + ':':<12} {value}", markup=False, highlight=False)
         return
+    from vstream.index.transcript import languages
+
     meta = video.meta
     data = video.summary() | {
+        "languages": languages(lib, video),
         "content_hash": video.content_hash,
         "media_dir": str(lib.root / video.media_dir),
         "playlist": str(lib.path(video, meta["files"]["playlist"])),
@@ -130,10 +133,18 @@ def info(video_id: str = typer.Argument(..., help="Video id."), library: Optiona
         f"playlist:    {data['playlist']}",
         f"thumbnail:   {data['thumbnail']}",
         "tags:        " + (" ".join(f"{k}={val}" for k, val in video.tags.items()) or "-"),
+        "languages:   " + _languages_line(data["languages"]),
     ]
     if meta["plan"]["problems"]:
         lines.append("re-encoded:  " + "; ".join(meta["plan"]["problems"]))
     out.print("\n".join(lines), markup=False)
+
+
+def _languages_line(found: dict) -> str:
+    spoken = found["spoken"]
+    said = ("spoken " + ", ".join(f"{k} ({v:g}s)" for k, v in spoken.items())) if spoken else (
+        "no speech" if spoken is not None else "speech not indexed yet")  # fmt: skip
+    return said + ("; subtitles " + ", ".join(found["subtitles"]) if found["subtitles"] else "")
 
 
 def tag(

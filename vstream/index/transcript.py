@@ -67,3 +67,25 @@ def stored_json(rows: list[dict[str, Any]], media_dir: str) -> str:
     keep = ("start", "end", "text", "words", "language")
     return json.dumps({"media_dir": media_dir, "rows": [{k: r[k] for k in keep if k in r} for r in rows]},
                       ensure_ascii=False, separators=(",", ":"))  # fmt: skip
+
+
+def spoken_languages(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds of speech per language, most spoken first."""
+    seconds: dict[str, float] = {}
+    for r in rows:
+        if r.get("language"):
+            seconds[r["language"]] = seconds.get(r["language"], 0.0) + max(0.0, r["end"] - r["start"])
+    return {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+def languages(lib, video) -> dict[str, Any]:
+    """What ``vstream info`` says of a video's languages: spoken (seconds each; None before the
+    speech stage ran) and its subtitle files."""
+    from vstream import subtitles
+    from vstream.errors import NotFound
+
+    try:
+        spoken: dict[str, float] | None = spoken_languages(stored_rows(lib, video))
+    except NotFound:
+        spoken = None
+    return {"spoken": spoken, "subtitles": sorted(r["language"] for r in subtitles.listing(lib, video))}

