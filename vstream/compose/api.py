@@ -771,7 +771,8 @@ class _SafetyJudge:
         self.spec, self.scenes = spec, scenes
         self.terms = [t.strip().lower() for t in spec.avoid if t.strip()]
         self.patterns = [re.compile(rf"\b{re.escape(t)}\b", re.IGNORECASE) for t in self.terms]
-        self.vectors = np.asarray(searcher.embedder().embed_texts(self.terms), dtype=np.float32)
+        self.embedder = searcher.embedder()
+        self.vectors = np.asarray(self.embedder.embed_queries(self.terms), dtype=np.float32)
         speech = searcher.index.rows("speech", f"video_id IN ({', '.join(quote(v) for v in ids)})",
                                      ["video_id", "start", "end", "text", "vector"]) if searcher.index.dataset("speech") else []  # fmt: skip
         self.speech: dict[str, list[dict]] = {}
@@ -815,7 +816,7 @@ class _SafetyJudge:
                 return f"{what} {_short(text)!r} mentions {term!r}"
         vector = row.get("vector")
         if vector is not None and len(self.vectors):
-            sims = self.vectors @ np.asarray(vector, dtype=np.float32)
+            sims = self.embedder.comparable(self.vectors @ np.asarray(vector, dtype=np.float32))  # MiniLM's scale
             best = int(np.argmax(sims))
             if sims[best] >= self.spec.threshold:
                 return f"{what} {_short(text)!r} is like {self.terms[best]!r} ({sims[best]:.2f})"

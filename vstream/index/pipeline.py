@@ -277,7 +277,7 @@ def _scenes(lib, video, media, models: Models, store: Store, opts: IndexOptions,
 
     embedder = models.text()
     to_embed = descriptions + ocr_texts
-    vectors = embedder.embed_texts([t or " " for t in to_embed]) if to_embed else np.zeros((0, TEXT_DIM))
+    vectors = embedder.embed_passages([t or " " for t in to_embed]) if to_embed else np.zeros((0, TEXT_DIM))
     zero = [0.0] * TEXT_DIM
     thumbs = _write_thumbnails(lib, video, scenes)
     model = f"{visual.fingerprint};{embedder.fingerprint}"
@@ -368,7 +368,7 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
     # first video frame puts every word that much later in the video
     sentences = shift_sentences(sentences, float(video.meta.get("audio_start") or 0.0))
     embedder = models.text()
-    vectors = embedder.embed_texts([s.text for s in sentences]) if sentences else []
+    vectors = embedder.embed_passages([s.text for s in sentences]) if sentences else []
     rows = [
         {"video_id": video.id, "row_id": f"{video.id}:{i}", "start": s.start, "end": s.end, "text": s.text,
          "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in s.words],

