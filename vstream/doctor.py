@@ -49,7 +49,7 @@ def diagnose(library: str | None = None) -> dict[str, Any]:
         detail = f"{m['name']}{size} from {m['path']} ({m['source']}; licence: {m['licence']})" if m["found"] else m["detail"]
         checks.append(_check(f"model: {m['kind']}", status, detail, m.get("fix")))
     checks.extend(lib_checks)
-    ok = all(c["status"] in ("ok", "optional") for c in checks)
+    ok = all(c["status"] in ("ok", "optional", "warn") for c in checks)  # warn: works, but worth fixing
     return {"ok": ok, "checks": checks, "models": models}
 
 
@@ -76,8 +76,9 @@ def model_report() -> list[dict[str, Any]]:
 
         files = default_model_files()
         size = sum(Path(files[k]).stat().st_size for k in ("onnx", "tokenizer"))
-        return [{"name": DEFAULTS["text"]["name"], "path": str(files["onnx"]), "size_bytes": size,
-                 "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+        found = [{"name": DEFAULTS["text"]["name"], "path": str(files["onnx"]), "size_bytes": size,
+                  "source": files["source"], "licence": files["licence"]}]  # fmt: skip
+        return found + _e5_report()
 
     def whisper():
         from vstream.index.speech import base_model_files, default_model_files
@@ -106,6 +107,18 @@ def model_report() -> list[dict[str, Any]]:
     report.append(_clip_report())
     report.append(_faces_report())
     return report
+
+
+def _e5_report() -> list[dict[str, Any]]:
+    """The multilingual text model (``--text-model e5``), when its package is installed."""
+    from vstream.index.textembed import e5_model_files
+
+    try:
+        files = e5_model_files()
+    except MissingDependency:
+        return []
+    return [{"name": "multilingual-e5-small (4-bit; --text-model e5)", "path": str(files["path"]),
+             "size_bytes": files["size_bytes"], "source": files["source"], "licence": files["licence"]}]  # fmt: skip
 
 
 def _faces_report() -> dict[str, Any]:
@@ -159,9 +172,44 @@ def _library_checks(library: str | None) -> list[dict[str, Any]]:
     else:
         detail = f"{root}: layout {health['layout']}, {health['videos']} videos" + (", indexed" if indexed else "")
         checks = [_check("library", "ok", detail) | {"has_index": indexed}]
+    if indexed:
+        checks.append(_text_model_check(root))
     if not is_remote(value):
         checks.append(_streams_check(root))
     return checks
+
+
+def _text_model_check(root) -> dict[str, Any]:
+    """Which text model embedded each table's rows; a warning when that is not the configured one
+    (search would compare a query with vectors of another model), with the fix: re-embed."""
+    from vstream.index.textembed import model_name
+    from vstream.library import Library
+    from vstream.models import ModelSettings
+    from vstream.search import Index
+
+    try:
+        with Library.open(root) as lib:
+            configured = model_name(ModelSettings.load(lib.root).text)
+            index = Index(lib)
+            built: dict[str, dict[str, int]] = {}
+            for name in ("speech", "scenes", "onscreen"):
+                ds = index.dataset(name)
+                for model in ds.to_table(columns=["model"])["model"].to_pylist() if ds is not None else []:
+                    text = (model or "").rsplit(";", 1)[-1].split(":", 1)[0] or "unknown"
+                    built.setdefault(name, {}).setdefault(text, 0)
+                    built[name][text] += 1
+    except (VstreamError, OSError, ValueError) as exc:
+        return _check("text model", "problem", f"cannot read the index's tables ({exc})", "run vstream index")
+    if not built:
+        return _check("text model", "ok", f"{configured} (configured); no text rows yet")
+    tables = "; ".join(f"{name}: " + ", ".join(f"{m} ({n} rows)" for m, n in sorted(models.items()))
+                       for name, models in built.items())  # fmt: skip
+    others = sorted({m for models in built.values() for m in models if m != configured})
+    if not others:
+        return _check("text model", "ok", f"{tables}: the configured model")
+    return _check("text model", "warn", f"{tables}; configured: {configured}",
+                  f"run vstream index to re-embed the tables with {configured} (only their vectors are redone), "
+                  f"or configure {others[0]} in the library's config.json (\"models\": {{\"text\": ...}})")  # fmt: skip
 
 
 def _streams_check(root) -> dict[str, Any]:

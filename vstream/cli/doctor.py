@@ -24,7 +24,7 @@ def doctor(library: Optional[str] = LibraryOption, json: bool = JsonOption) -> N
         print_json(report)
     else:
         for check in report["checks"]:
-            mark = {"ok": "ok  ", "missing": "MISSING", "optional": "--  ", "problem": "PROBLEM"}[check["status"]]
+            mark = {"ok": "ok  ", "missing": "MISSING", "optional": "--  ", "problem": "PROBLEM", "warn": "WARN"}[check["status"]]
             line = f"{mark:<8} {check['name']:<22} {check['detail']}"
             if check.get("fix") and check["status"] != "ok":
                 line += f"\n{'':<31}fix: {check['fix']}"

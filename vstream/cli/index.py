@@ -31,7 +31,7 @@ VisualOption = typer.Option(None, "--visual", help="Visual backend: clip, labels
 ClipModelOption = typer.Option(None, "--clip-model", help="open_clip architecture, e.g. ViT-B-32.")
 ClipWeightsOption = typer.Option(None, "--clip-weights", help="Local open_clip checkpoint (or a pretrained tag when online).")
 WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: tiny.en (packaged) or a CTranslate2 model directory.")
-TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged) or a directory with model.onnx + tokenizer.json.")
+TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged, English), e5 (packaged multilingual-e5-small: finds any language from any language) or a directory with model.onnx + tokenizer.json. Changing it re-embeds the stored texts; nothing else is redone.")
 OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sampled frames [default: on].")
 DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
 FacesOption = typer.Option(None, "--faces/--no-faces", help="Find faces and cluster them into people "
@@ -58,7 +58,7 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
         finally:
             if executor is not None:
                 executor.close()
-    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "failed")}
+    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "re-embedded", "skipped", "failed")}
     failed_videos = sorted({r.video_id for r in results if r.status == "failed"})
     data = {"library": lib.location, **counts, "failed_videos": failed_videos, "results": [r.to_dict() for r in results]}
     if json:
@@ -68,8 +68,8 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
         for r in results:
             if r.status == "failed":
                 err.print(f"failed   {r.video_id} {r.stage}: {r.message}", markup=False, highlight=False)
-            elif r.status == "indexed":
-                out.print(f"indexed  {r.video_id:<16} {r.stage:<7} {r.rows:>5} rows  {r.seconds:.2f}s",
+            elif r.status in ("indexed", "re-embedded"):
+                out.print(f"{r.status:<8} {r.video_id:<16} {r.stage:<7} {r.rows:>5} rows  {r.seconds:.2f}s",
                           markup=False, highlight=False)  # fmt: skip
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to index"
         err.print(f"{summary} (video × stage) in {lib.location}", markup=False, highlight=False)

@@ -5,7 +5,9 @@ Stages: ``scenes`` (keyframe shots, visual labels or CLIP, on-screen text),
 loudness) and ``faces`` (face tracks per scene, clustered into the library's
 people; on when the face models are installed). Each (video, stage) is skipped when its recorded fingerprint (models,
 settings) and media still match; otherwise its rows are replaced in one LanceDB
-commit and the catalog records the new state. A failing video is reported and
+commit and the catalog records the new state. When only the text model changed, the
+stored texts (sentences, scene descriptions, on-screen words) are re-embedded with the new
+model and nothing else is redone: no Whisper, no visual models, no OCR. A failing video is reported and
 the batch goes on (like ingest).
 """
 
@@ -17,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import LibraryBusy, MediaError, MissingDependency, UsageError, VstreamError
-from vstream.index.store import TEXT_DIM, Store, thumbnails_dir
+from vstream.index.store import Store, thumbnails_dir
 from vstream.library import Library, Video, atomic_write
-from vstream.models import Models, ModelSettings, fingerprint
+from vstream.models import Models, ModelSettings, fingerprint, with_text, without_text
 from vstream.progress import SILENT, Progress
 from vstream.timecode import TICKS
 
 STAGES = ("scenes", "speech", "audio", "faces")
+# The tables whose vectors the text model makes, by the stage that writes them, and the column embedded.
+TEXT_TABLES = {"scenes": (("scenes", "description"), ("onscreen", "text")), "speech": (("speech", "text"),)}
 
 
 @dataclass
@@ -59,7 +63,7 @@ def faces_wanted(settings: ModelSettings | None) -> bool:
 class StageResult:
     video_id: str
     stage: str
-    status: str  # indexed | skipped | failed
+    status: str  # indexed | re-embedded (texts kept, vectors from the new text model) | skipped | failed
     rows: int = 0
     seconds: float = 0.0
     message: str = ""
@@ -76,6 +80,7 @@ class Job:
     media_dir: str
     stage: str
     fingerprint: str
+    reembed: bool = False  # only the text model changed: new vectors for the stored texts
 
 
 @dataclass
@@ -115,6 +120,9 @@ def plan(lib: Library, video_ids: list[str], opts: IndexOptions, settings: Model
             done = state.get(stage)
             if done and done["fingerprint"] == fp and done["media_dir"] == video.media_dir and not opts.force:
                 skipped.append(StageResult(video.id, stage, "skipped", done["rows"], 0.0, "already indexed"))
+            elif (done and stage in TEXT_TABLES and done["media_dir"] == video.media_dir and not opts.force
+                  and without_text(done["fingerprint"]) == without_text(fp)):
+                jobs.append(Job(video.id, video.media_dir, stage, fp, reembed=True))
             else:
                 jobs.append(Job(video.id, video.media_dir, stage, fp))
     return jobs, skipped
@@ -165,6 +173,16 @@ def index(
     with lib.writing(wait=opts.wait, on_wait=progress.note):
         store.delete_unknown({v.id for v in lib.videos()})
     models = Models(settings)
+    redone: list[StageResult] = []
+    if any(j.stage in TEXT_TABLES for j in jobs):  # a model of another dimension rewrites whole tables first
+        redone = resize_text_tables(lib, store, models, settings, opts, progress)
+        if redone:
+            jobs, results = plan(lib, video_ids, opts, settings)
+            done = {(r.video_id, r.stage) for r in redone}
+            results = [r for r in results if (r.video_id, r.stage) not in done] + redone
+    for job in [j for j in jobs if j.reembed]:  # here, not on Ray workers: reading and embedding texts is quick
+        results.append(reembed(lib, store, job, models, opts, progress))
+    jobs = [j for j in jobs if not j.reembed]
     outputs = executor.run(jobs, opts, settings) if executor is not None else (
         (job, _local(lib, job, models, opts, progress)) for job in jobs)  # fmt: skip
     changed = False
@@ -186,17 +204,92 @@ def index(
             continue
         changed = True
         results.append(StageResult(job.video_id, job.stage, "indexed", output.count, output.seconds))
+    changed = changed or any(r.status == "re-embedded" for r in results)
     if changed:
         progress.begin("full-text and vector indexes", None)
         store.build_indexes()
         loaded = models.loaded() if executor is None else executor.loaded()
+        if executor is not None and "text" in models.loaded():  # re-embedded here
+            loaded = loaded | {"text": models.loaded()["text"]}
         with lib.writing(wait=opts.wait, on_wait=progress.note):  # on object storage, the push publishes it
-            store.write_models(store.read_models() | {"settings": settings.to_dict(), "loaded": loaded})
+            before = store.read_models()  # models this run did not load keep their entries
+            store.write_models(before | {"settings": settings.to_dict(), "loaded": before.get("loaded", {}) | loaded})
         progress.end()
     first = {}
     for item in (*results, *jobs):
         first.setdefault(item.video_id, len(first))
     return sorted(results, key=lambda r: (first[r.video_id], STAGES.index(r.stage)))
+
+
+def reembed(lib: Library, store: Store, job: Job, models: Models, opts: IndexOptions, progress: Progress = SILENT) -> StageResult:
+    """New vectors for one video's stored texts of a stage (speech: its sentences; scenes: the scene
+    descriptions and on-screen words), with the configured text model; the stage is not run again.
+    Under the writer lock, so the texts cannot be replaced between the read and the write."""
+    progress.begin(f"{job.video_id}: {job.stage} (re-embedding texts)", None)
+    started = time.monotonic()
+    try:
+        embedder = models.text()
+        with lib.writing(wait=opts.wait, on_wait=progress.note):
+            video = lib.get(job.video_id)
+            done = lib.index_state(video.id).get(job.stage)
+            if video.media_dir != job.media_dir or not done or without_text(done["fingerprint"]) != without_text(job.fingerprint):
+                return StageResult(job.video_id, job.stage, "failed", 0, 0.0,
+                                   f"{job.video_id} changed while it was being indexed; run index again")  # fmt: skip
+            for table, column in TEXT_TABLES[job.stage]:
+                rows = store.video_rows(table, video.id)
+                store.replace(table, video.id, embedded(rows, column, embedder))
+            lib.set_index_state(video, job.stage, job.fingerprint, done["rows"], done["seconds"] or 0.0)
+        return StageResult(job.video_id, job.stage, "re-embedded", done["rows"], time.monotonic() - started,
+                           f"texts re-embedded with {embedder.name}")  # fmt: skip
+    except VstreamError as exc:
+        if isinstance(exc, (LibraryBusy, MissingDependency, UsageError)):
+            raise
+        return StageResult(job.video_id, job.stage, "failed", 0, time.monotonic() - started, str(exc))
+    finally:
+        progress.end()
+
+
+def embedded(rows: list[dict], column: str, embedder) -> list[dict]:
+    """``rows`` with vectors of ``column`` from ``embedder`` (a zero vector where it is empty, as the
+    scenes stage writes) and the text model's fingerprint in their ``model`` (after the last ";")."""
+    texts = [r[column] or "" for r in rows]
+    vectors = embedder.embed_passages([t or " " for t in texts]) if rows else []
+    zero = [0.0] * embedder.dim
+    out = []
+    for r, text, vector in zip(rows, texts, vectors):
+        before = r["model"].rsplit(";", 1)[0] if r.get("model") and ";" in r["model"] else ""
+        out.append(r | {"vector": vector.tolist() if text else zero,
+                        "model": f"{before};{embedder.fingerprint}" if before else embedder.fingerprint})  # fmt: skip
+    return out
+
+
+def resize_text_tables(lib: Library, store: Store, models: Models, settings: ModelSettings, opts: IndexOptions,
+                       progress: Progress = SILENT) -> list[StageResult]:  # fmt: skip
+    """A text model of another dimension than a table's vectors: every row of the stage's tables is
+    re-embedded and the tables rewritten (one vector dimension per table), for every video in them."""
+    dims = {t: store.text_dim(t) for stage in TEXT_TABLES for t, _ in TEXT_TABLES[stage]}
+    if not any(d is not None for d in dims.values()):
+        return []
+    embedder = models.text()
+    results = []
+    for stage, tables in TEXT_TABLES.items():
+        if all(dims[t] in (None, embedder.dim) for t, _ in tables):
+            continue
+        progress.begin(f"{stage}: re-embedding every text ({embedder.name}, {embedder.dim}-d)", None)
+        started = time.monotonic()
+        with lib.writing(wait=opts.wait, on_wait=progress.note):
+            for table, column in tables:
+                if dims[table] is not None:
+                    store.rewrite(table, embedded(store.all_rows(table), column, embedder), text_dim=embedder.dim)
+            for video in lib.videos():
+                done = lib.index_state(video.id).get(stage)
+                if done and done["media_dir"] == video.media_dir:
+                    lib.set_index_state(video, stage, with_text(done["fingerprint"], settings.text), done["rows"],
+                                        done["seconds"] or 0.0)  # fmt: skip
+                    results.append(StageResult(video.id, stage, "re-embedded", done["rows"], time.monotonic() - started,
+                                               f"texts re-embedded with {embedder.name} ({embedder.dim}-d)"))  # fmt: skip
+        progress.end()
+    return results
 
 
 def _local(lib: Library, job: Job, models: Models, opts: IndexOptions, progress: Progress) -> Output | BaseException:
@@ -277,8 +370,8 @@ def _scenes(lib, video, media, models: Models, store: Store, opts: IndexOptions,
 
     embedder = models.text()
     to_embed = descriptions + ocr_texts
-    vectors = embedder.embed_passages([t or " " for t in to_embed]) if to_embed else np.zeros((0, TEXT_DIM))
-    zero = [0.0] * TEXT_DIM
+    vectors = embedder.embed_passages([t or " " for t in to_embed]) if to_embed else np.zeros((0, embedder.dim))
+    zero = [0.0] * embedder.dim
     thumbs = _write_thumbnails(lib, video, scenes)
     model = f"{visual.fingerprint};{embedder.fingerprint}"
     rows, onscreen = [], []

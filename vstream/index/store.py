@@ -33,10 +33,10 @@ TEXT_DIM = 384
 FACE_DIM = 128
 
 
-def _schemas(clip_dim: int | None = None) -> dict[str, Any]:
+def _schemas(clip_dim: int | None = None, text_dim: int | None = None) -> dict[str, Any]:
     import pyarrow as pa
 
-    vec = pa.list_(pa.float32(), TEXT_DIM)
+    vec = pa.list_(pa.float32(), text_dim or TEXT_DIM)  # the text model's dimension (384: MiniLM, e5)
     word = pa.struct([("word", pa.string()), ("start", pa.float64()), ("end", pa.float64()), ("probability", pa.float32())])
     schemas = {
         "scenes": pa.schema([
@@ -73,6 +73,7 @@ def _schemas(clip_dim: int | None = None) -> dict[str, Any]:
 
 
 FTS_COLUMNS = {"scenes": ["text"], "speech": ["text"]}
+TEXT_TABLES = ("scenes", "onscreen", "speech")  # vectors of the text model
 VECTOR_COLUMNS = {"scenes": ["vector"], "speech": ["vector"], "clip": ["vector"], "onscreen": ["vector"]}
 # Below this many rows an exact scan is fast (a few ms) and exactly right; above it, an ANN index.
 VECTOR_INDEX_MIN_ROWS = 20_000
@@ -105,20 +106,21 @@ class Store:
             return self.lib.remote.any("index/lancedb/")
         return self.path.is_dir()
 
-    def table(self, name: str, *, clip_dim: int | None = None, create: bool = True):
+    def table(self, name: str, *, clip_dim: int | None = None, create: bool = True, text_dim: int | None = None):
         names = set(self.db.list_tables().tables) if hasattr(self.db.list_tables(), "tables") else set(self.db.list_tables())
         if name in names:
             return self.db.open_table(name)
         if not create:
             return None
-        schema = _schemas(clip_dim)[name]
+        schema = _schemas(clip_dim, text_dim)[name]
         return self.db.create_table(name, schema=schema, exist_ok=True)
 
     def replace(self, name: str, video_id: str, rows: list[dict], *, clip_dim: int | None = None) -> int:
         """Replace all of ``video_id``'s rows in table ``name`` with ``rows`` in one commit."""
         import pyarrow as pa
 
-        table = self.table(name, clip_dim=clip_dim)
+        text_dim = len(rows[0]["vector"]) if name in TEXT_TABLES and rows else None
+        table = self.table(name, clip_dim=clip_dim, text_dim=text_dim)
         data = pa.Table.from_pylist(rows, schema=table.schema)
         quoted = video_id.replace("'", "''")
         (
@@ -128,6 +130,32 @@ class Store:
             .when_not_matched_by_source_delete(f"video_id = '{quoted}'")
             .execute(data)
         )
+        return len(rows)
+
+    def text_dim(self, name: str) -> int | None:
+        """The dimension of a text table's vectors (None: no such table)."""
+        table = self.table(name, create=False) if self.exists() else None
+        return table.schema.field("vector").type.list_size if table is not None else None
+
+    def video_rows(self, name: str, video_id: str) -> list[dict]:
+        """Every column of one video's rows in table ``name`` ([] when there is no such table)."""
+        table = self.table(name, create=False) if self.exists() else None
+        if table is None:
+            return []
+        quoted = video_id.replace("'", "''")
+        return table.to_lance().to_table(filter=f"video_id = '{quoted}'").to_pylist()
+
+    def all_rows(self, name: str) -> list[dict]:
+        table = self.table(name, create=False) if self.exists() else None
+        return table.to_lance().to_table().to_pylist() if table is not None else []
+
+    def rewrite(self, name: str, rows: list[dict], *, text_dim: int) -> int:
+        """Replace table ``name`` with ``rows`` whose vectors have another dimension, in one commit
+        (a vector column has one dimension: a model of another size rewrites the whole table)."""
+        import pyarrow as pa
+
+        schema = _schemas(None, text_dim)[name]
+        self.db.create_table(name, pa.Table.from_pylist(rows, schema=schema), schema=schema, mode="overwrite")
         return len(rows)
 
     def delete_video(self, video_id: str) -> None:
