@@ -72,6 +72,7 @@ class MomentHit(BaseModel):
     kinds: list[str]
     snippet: str
     people: list[str] = Field(default_factory=list, description="who is on screen (names, else p<id>)")
+    language: str | None = Field(default=None, description="the language spoken in it (es, en; null: nobody speaks)")
 
 
 class MomentList(BaseModel):
@@ -175,11 +176,11 @@ class Tools:
 
     def search_moments(self, query: str, mode: str = "hybrid", kind: str | None = None,
                        videos: list[str] | None = None, tags: dict[str, str] | None = None,
-                       limit: int = 10, people: list[str] | None = None) -> MomentList:  # fmt: skip
+                       limit: int = 10, people: list[str] | None = None, language: str | None = None) -> MomentList:  # fmt: skip
         from vstream.search import SearchOptions
 
         opts = SearchOptions(mode=mode, kind=kind, videos=list(videos or []), tags=dict(tags or {}), limit=limit,
-                             people=list(people or []))  # fmt: skip
+                             people=list(people or []), language=language)  # fmt: skip
         try:
             result = self.searcher.search(query, opts)
         except NotFound as exc:
@@ -187,7 +188,7 @@ class Tools:
                 return MomentList(query=query, moments=[])  # no match is an empty list, not an error
             raise
         hits = [MomentHit(video_id=m.video_id, start=m.start, end=m.end, score=m.score, kinds=m.kinds,
-                          snippet=m.text[:300], people=m.people) for m in result.moments]  # fmt: skip
+                          snippet=m.text[:300], people=m.people, language=m.language) for m in result.moments]  # fmt: skip
         hits, truncated = _cap(hits)
         return MomentList(query=query, moments=hits, truncated=truncated)
 
@@ -501,12 +502,14 @@ def build_server(lib: Library, *, base_url: str | None = None, allow_write: bool
                        tags: dict[str, str] | None = None,
                        limit: Annotated[int, Field(ge=1, le=25)] = 10,
                        people: Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(max_length=8)] | None = None,
+                       language: Annotated[str, Field(min_length=2, max_length=12)] | None = None,
                        ) -> MomentList:  # fmt: skip
         """Moments by meaning, spoken or on-screen words, or loudness (mode peaks, empty query).
         people: only while these people (names or p<id> from list_people) are on screen together;
-        with an empty query, every moment they are. Each moment starts and ends on keyframes and
-        says who is on screen; no match is an empty list."""
-        return call(tools.search_moments, query, mode, kind, videos, tags, limit, people)
+        with an empty query, every moment they are. language: only what is spoken in it (es, pt-BR).
+        Each moment starts and ends on keyframes and says who is on screen and the language spoken;
+        no match is an empty list."""
+        return call(tools.search_moments, query, mode, kind, videos, tags, limit, people, language)
 
     @server.tool(annotations=_read_only())
     def list_people() -> PeopleList:

@@ -136,3 +136,14 @@ def test_the_original_captions_are_labelled_with_the_language_the_clips_speak(sp
     assert "presupuesto" in cues.lower() and "gato" in cues.lower()  # as spoken, in Spanish
     # no English subtitle file and no es -> en model: each clip is reported, nothing silently empty
     assert sum("no en subtitles" in w for w in result["warnings"]) == 2, result["warnings"]
+
+
+def test_agents_search_by_language_and_see_it_on_every_moment(spoken):
+    pytest.importorskip("mcp")
+    from vstream.library import Library
+    from vstream.mcp_server import Tools
+
+    tools = Tools(Library.open(spoken))
+    found = tools.search_moments("el gato busca una familia", language="es", limit=5).moments
+    assert found and {m.language for m in found} == {"es"} and {m.video_id for m in found} <= {"charla", "mixed"}
+    assert not [m for m in tools.search_moments("el gato busca una familia", language="it").moments if m.video_id != "lezione"]
