@@ -58,7 +58,7 @@ def threads(cap: int | None = None) -> int:
 @dataclass
 class ModelSettings:
     text: str | None = None  # None: the packaged MiniLM; e5: multilingual-e5-small; else a directory with model.onnx + tokenizer.json
-    whisper: str | None = None  # None: packaged tiny.en; else a CTranslate2 model directory
+    whisper: str | None = None  # None (auto): base identifies languages, tiny.en transcribes English; tiny.en; base; a directory
     visual: str = "auto"  # auto = clip when CLIP weights are configured, else labels
     labels: str | None = None  # None: packaged EfficientNet/SSD; else a directory with the same files
     ocr: bool = True

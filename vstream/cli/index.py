@@ -30,7 +30,7 @@ def model_options(
 VisualOption = typer.Option(None, "--visual", help="Visual backend: clip, labels or auto (clip when CLIP weights are configured).")
 ClipModelOption = typer.Option(None, "--clip-model", help="open_clip architecture, e.g. ViT-B-32.")
 ClipWeightsOption = typer.Option(None, "--clip-weights", help="Local open_clip checkpoint (or a pretrained tag when online).")
-WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: tiny.en (packaged) or a CTranslate2 model directory.")
+WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: auto (default: base identifies each language, tiny.en transcribes English), tiny.en, base, or a CTranslate2 model directory.")
 TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged, English), e5 (packaged multilingual-e5-small: finds any language from any language) or a directory with model.onnx + tokenizer.json. Changing it re-embeds the stored texts; nothing else is redone.")
 OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sampled frames [default: on].")
 DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
