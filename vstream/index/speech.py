@@ -448,8 +448,10 @@ def base_model_files() -> dict[str, Any]:
                                 "transcribed as English", hint=BASE_INSTALL)  # fmt: skip
     size = sum(f.stat().st_size for p in parts for f in (p / "data").iterdir() if f.is_file())
     folder = model_cache() / f"{BASE_NAME}-{BASE_SHA256[:12]}"
-    state = "assembled" if (folder / "sha256").is_file() else "assembled on first use"
-    return {"path": f"{folder} ({state})", "size_bytes": size, "licence": LICENCE, "source": "PyPI " + " + ".join(BASE_PACKAGES)}
+    made = (folder / "sha256").is_file()
+    where = f"assembled in {folder}" if made else f"assembled into {folder} on first use"
+    return {"path": str(folder if made else parts[0] / "data"), "size_bytes": size, "licence": LICENCE,
+            "source": "PyPI " + " + ".join(BASE_PACKAGES) + "; " + where}  # fmt: skip
 
 
 def package_model_dir() -> Path:
