@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ MANY = ("version: 1\nname: many\nclips:\n  - video: talk\n    start: 8\n    dura
 ENCODERS = ("version: 1\nname: encoders\nclips:\n  - video: ntsc\n    start: 2\n    duration: 4\n"
             "  - video: talk\n    start: 0\n    duration: 4\n  - video: pal50\n    start: 4\n    duration: 4\n"
             "  - video: ntsc\n    start: 0\n    duration: 2\n")  # fmt: skip
+# Subtitles in three languages (the users' own files), one rendition each in the master playlist.
+SUBTITLED = ("version: 1\nname: subtitled\nclips:\n  - video: talk\n    start: 8\n    duration: 8\n  - video: match\n"
+             "    start: 8\n    duration: 8\ncaptions:\n  source: auto\n  languages: [es, de, pt-BR]\n  default: de\n")  # fmt: skip
+CUES = {"es": ("El presupuesto", "Gol del jugador 42"), "de": ("Das Budget", "Tor von Spieler 42"),
+        "pt-BR": ("O orçamento", "Gol do jogador 42")}
 # Made the way other encoders make them: a phone-like 29.97 fps baseline stream without B-frames and
 # 44.1 kHz mono audio; a 50 fps high-profile stream with B-frames and open GOPs in Matroska.
 SOURCES = {
@@ -46,6 +52,7 @@ def recipes(folder: Path) -> Path:
     (folder / "backward.yaml").write_text(BACKWARD)
     (folder / "many.yaml").write_text(MANY)
     (folder / "encoders.yaml").write_text(ENCODERS)
+    (folder / "subtitled.yaml").write_text(SUBTITLED)
     return folder
 
 
@@ -61,6 +68,11 @@ def served(tmp_path_factory, library, samples):
         source = root / name
         subprocess.run(["ffmpeg", "-v", "error", "-y", *args, str(source)], check=True)
         vstream("ingest", "-L", str(plain), str(source), check=True)
+    for lang, (talk, match) in CUES.items():
+        for video, text in (("talk", talk), ("match", match)):
+            srt = root / f"{video}.{lang}.srt"
+            srt.write_text(f"1\n00:00:09,000 --> 00:00:12,000\n{text}\n")
+            vstream("subtitles", "add", video, str(srt), "--lang", lang, "-L", str(plain), check=True)
     ingest_samples(in_band, samples, "--params-in-band", legacy=False)
     servers = {"default": Server(plain, recipes(root / "recipes")), "in-band": Server(in_band, root / "recipes")}
     yield servers
@@ -111,6 +123,21 @@ def test_composed_streams_play_whole(served, library_kind, name, player, known):
         with pytest.raises(AssertionError):
             assert_whole(played, frames)
         pytest.xfail(known)
+    assert_whole(played, frames)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("player", ["ffmpeg", "playbin", "playbin3"])
+def test_a_master_with_subtitles_in_three_languages_plays_whole(served, player):
+    """The players open the master playlist (video + three WebVTT renditions), not the video playlist."""
+    server = served["default"]
+    frames, _ = expected(server, "subtitled")
+    master = f"{server.base}/streams/subtitled/master.m3u8?user=u1"
+    text = urllib.request.urlopen(master, timeout=30).read().decode()
+    media = [ln for ln in text.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    assert len(media) == 3 and ['LANGUAGE="de"' in m for m in media].count(True) == 1
+    assert 'DEFAULT=YES' in next(m for m in media if 'LANGUAGE="de"' in m)
+    played = players.ffmpeg(master) if player == "ffmpeg" else players.gstreamer(master, player)
     assert_whole(played, frames)
 
 
