@@ -386,24 +386,45 @@ def create_app(settings: Settings):
                       for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
         return JSONResponse({"videos": videos})
 
+    def live_refused(request: Request, event_id: str) -> Response | None:
+        """On a server with a secret a live manifest needs a signed URL, like a recipe stream's: the
+        signature covers the event, the user and every parameter (a clip link grants that clip)."""
+        if not settings.secret:
+            return None
+        user, values = values_of(request)
+        q = request.query_params
+        why = signing.verify(settings.secret, f"live:{event_id}", user, values, q.get("exp"), q.get("sig"))
+        if why:
+            return JSONResponse({"error": why, "hint": "ask for a new link", "exit_code": errors.USAGE}, status_code=403)
+        return None
+
+    def live_cache(seconds: int) -> str:
+        return f"{'private' if settings.secret else 'public'}, max-age={seconds}"  # a signed link is one user's
+
     def live_playlist(request: Request) -> Response:
         """A live event's EVENT playlist: re-read at every request, cached one second while it grows;
         ``?start=`` (an ISO wall-clock time or event seconds) starts it there (start-over)."""
         from vstream import live
 
+        refused = live_refused(request, request.path_params["event"])
+        if refused:
+            return refused
         event = live.load(lib, request.path_params["event"])
         start = request.query_params.get("start")
         if start:  # start-over: from that time (wall clock or event seconds), still growing
             text = live.render_playlist(event, live.since_of(event, start))
         else:
             text = (live.events_dir(lib) / event.id / live.PLAYLIST).read_text()
-        cache = "public, max-age=1" if event.status != "ended" else "public, max-age=3600"
+        cache = live_cache(1 if event.status != "ended" else 3600)
         return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
 
     def live_clip(request: Request) -> Response:
         """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=); 425 Too Early while not recorded yet."""
         from vstream import live
 
+        refused = live_refused(request, request.path_params["event"])
+        if refused:
+            return refused
         q = request.query_params
         event = live.load(lib, request.path_params["event"])
         try:
@@ -413,7 +434,7 @@ def create_app(settings: Settings):
             return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=425,
                                 headers={"retry-after": str(max(1, math.ceil(exc.retry_after)))})  # fmt: skip
         return Response(live.clip_playlist(event, spans, ""), media_type=HLS,
-                        headers={"cache-control": "public, max-age=60", "access-control-allow-origin": "*"})  # fmt: skip
+                        headers={"cache-control": live_cache(60), "access-control-allow-origin": "*"})  # fmt: skip
 
     def api_people(request: Request) -> Response:
         """The library's people with their face crops inline (data: URIs: no URL hands out a face)."""
@@ -454,10 +475,20 @@ def create_app(settings: Settings):
         return JSONResponse({"brands": images})
 
     def api_link(request: Request) -> Response:
-        """A (signed, when the server has a secret) URL for a recipe stream: GET /api/link?recipe=NAME&user=..&VAR=.."""
+        """A (signed, when the server has a secret) URL for a recipe stream: GET /api/link?recipe=NAME&user=..&VAR=..;
+        for a live event: ?live=EVENT (its playlist; with start=, start-over), with last= or from=&to= a clip."""
         refused = minting_refused(request)
         if refused:
             return refused
+        if "live" in request.query_params:
+            from vstream import live
+
+            event = live.load(lib, request.query_params["live"])
+            user, values = values_of(request)
+            values.pop("live", None)
+            file = "clip.m3u8" if {"last", "from", "to"} & set(values) else "index.m3u8"
+            query = signing.signed_query(settings.secret, f"live:{event.id}", user, values, settings.link_ttl)
+            return JSONResponse({"url": f"/live/{event.id}/{file}?{query}"})
         name = request.query_params.get("recipe", "")
         streams.recipe_file(name)
         user, values = values_of(request)
