@@ -231,3 +231,41 @@ def test_rename_is_the_one_way_an_id_changes(samples, tmp_path):
     vstream("ingest", "-L", str(lib), str(sample_path(samples, "silent")), check=True)
     proc = vstream("rename", "cola", "silent", "-L", str(lib))
     assert proc.returncode == 2 and "already used" in proc.stderr
+
+
+def test_commands_draw_their_progress_on_a_terminal(samples, tmp_path):
+    """People run vstream in a terminal: stderr is a tty there, and the progress bar is drawn on it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    lib = tmp_path / "lib"
+    leader, follower = pty.openpty()
+    drawn = bytearray()
+
+    def read() -> None:  # drain the terminal while the command runs (a full pty buffer would block it)
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the command's end of the terminal is closed
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "vstream", "ingest", "-L", str(lib), str(sample_path(samples, "ad")),
+                                 "--index"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+                                env=os.environ | {"COLUMNS": "100", "TERM": "xterm"})  # fmt: skip
+        os.close(follower)
+        proc.communicate(timeout=600)
+        reader.join(timeout=10)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0, drawn.decode(errors="replace")[-2000:]
+    assert b"internal error" not in drawn and b"\x1b[" in drawn  # a drawn (ANSI) progress bar, no crash
+    assert vstream_json("list", "-L", str(lib))["videos"][0]["id"] == "ad"

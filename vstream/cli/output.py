@@ -17,11 +17,16 @@ class _Console:
         self._console = None
 
     def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+    def real(self) -> Any:
+        """The rich Console itself, for rich objects that use it directly (Progress enters it: ``with
+        console``, which a proxy cannot answer, special methods being looked up on the type)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
 
 
 out: Any = _Console(highlight=False, soft_wrap=True)
@@ -56,7 +61,7 @@ class RichProgress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+                TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err.real(), transient=True
             )
             self._progress.start()
         return self
