@@ -506,6 +506,7 @@ class Searcher:
             self._catalog_cache = {"ids": ids, "indexed": indexed & ids, "videos": {}, "transcripts": {}}
             self._catalog_version = version
             self.index = Index(self.lib)  # an index run commits to the catalog last: reopen the tables
+            self._embedder = None  # and ask again which text model embedded them (loaded ones stay cached)
         return self._catalog_cache
 
     def _video(self, video_id: str) -> Video:

@@ -141,3 +141,18 @@ def test_a_table_of_another_vector_size_is_rewritten_whole_by_the_new_model(runs
     assert {v: vstream_json("transcript", v, "-L", str(runs["lib"])) for v in VIDEOS} == runs["before"]
     found = search(runs["lib"], "the budget meeting for next year")
     assert found[0]["video_id"] == "charla" and inside(found[0], samples["languages"]["charla"]["speech"][1])
+
+
+def test_a_warm_searcher_notices_that_the_index_was_re_embedded(runs):
+    """`vstream serve` keeps one Searcher: after a re-embedding its queries use the new model."""
+    from vstream.library import Library
+    from vstream.search import Searcher, SearchOptions
+
+    with Library.open(str(runs["lib"])) as lib:
+        searcher = Searcher(lib, cache_results=False)
+        assert searcher.search("the budget meeting for next year", SearchOptions(mode="semantic")).moments
+        assert searcher.embedder().name == "multilingual-e5-small-q4"
+        back = vstream_json("index", "-L", str(runs["lib"]), "--only", "speech", "--text-model", "minilm")
+        assert back["re-embedded"] == 3, back
+        searcher.search("the rocket launch", SearchOptions(mode="semantic"))
+        assert searcher.embedder().name == "all-MiniLM-L6-v2-int8"
