@@ -222,9 +222,12 @@ def _text_model_check(root) -> dict[str, Any]:
     others = sorted({m for models in built.values() for m in models if m != configured})
     if not others:
         return _check("text model", "ok", f"{tables}: the configured model")
+    from vstream.index.textembed import E5_NAME, PACKAGED_NAME
+
+    setting = {E5_NAME: "e5", PACKAGED_NAME: "minilm"}.get(others[0], others[0])
     return _check("text model", "warn", f"{tables}; configured: {configured}",
                   f"run vstream index to re-embed the tables with {configured} (only their vectors are redone), "
-                  f"or configure {others[0]} in the library's config.json (\"models\": {{\"text\": ...}})")  # fmt: skip
+                  f"or keep {others[0]}: {{\"models\": {{\"text\": \"{setting}\"}}}} in the library's config.json")  # fmt: skip
 
 
 def _streams_check(root) -> dict[str, Any]:
