@@ -49,11 +49,17 @@ class Cue:
 
 
 def check_language(code: str) -> str:
-    """A BCP 47 tag made of an ISO 639-1 language and an optional region/script (``pt-BR``)."""
-    m = LANG_RE.match(code or "")
+    """A BCP 47 tag made of an ISO 639-1 language and an optional region/script, in its usual case
+    (``PT-br`` and ``pt_br`` are ``pt-BR``, ``EN`` is ``en``, ``zh-hant`` is ``zh-Hant``)."""
+    parts = (code or "").strip().replace("_", "-").split("-")
+    if len(parts) == 2:
+        tail = parts[1]
+        parts[1] = tail.title() if len(tail) == 4 else tail.upper()
+    normal = "-".join([parts[0].lower(), *parts[1:]])
+    m = LANG_RE.match(normal)
     if not m or m.group(1) not in LANGUAGES:
         raise UsageError(f"unknown language code {code!r}", hint="use an ISO 639-1 code, e.g. --lang es or --lang pt-BR")
-    return code
+    return normal
 
 
 def decode(data: bytes, encoding: str | None = None) -> str:
@@ -155,7 +161,7 @@ def listing(lib, video) -> list[dict[str, Any]]:
 
 def add(lib, video, path: Path, language: str, *, encoding: str | None = None, replace: bool = False) -> dict[str, Any]:
     """Store ``path``'s cues as the video's ``language`` subtitles (normalised WebVTT)."""
-    check_language(language)
+    language = check_language(language)
     if not path.is_file():
         from vstream.errors import NotFound
 
@@ -174,9 +180,9 @@ def translate(lib, video, language: str, *, source: str | None = None, replace: 
     from vstream import translate as tr
     from vstream.errors import NotFound
 
-    check_language(language)
+    language = check_language(language)
     if source is not None:
-        check_language(source)
+        source = check_language(source)
         entry = _read_index(folder(lib, video.id)).get(source)
         if entry is None:
             raise NotFound(f"{video.id} has no {source} subtitles", hint=f"vstream subtitles list {video.id}")
@@ -227,6 +233,7 @@ def remove(lib, video, language: str) -> None:
     from vstream.errors import NotFound
     from vstream.library import atomic_write
 
+    language = check_language(language)
     target = folder(lib, video.id)
     with lib.writing():
         index = _read_index(target)

@@ -168,3 +168,30 @@ def test_subtitles_translate_stores_machine_translated_cues_at_the_spoken_times(
     refused = vstream("subtitles", "translate", "charla", "--to", "de", "-L", str(lib))
     assert refused.returncode == 2 and "only en -> pt-BR and pt -> en" in refused.stderr
     assert not (lib / "subtitles" / "charla").exists()  # nothing stored
+
+
+def test_one_recipe_serves_every_clip_language_and_every_users_choice(spoken, tmp_path):
+    """languages: [original, en, pt-BR] must work whatever the clips speak: where they speak English,
+    "original" and "en" are one rendition; a user's language the stream lacks falls back, with a warning."""
+    path = tmp_path / "any.yaml"
+    path.write_text("version: 1\nname: any\nvars:\n  lang: en\nclips:\n  - video: mixed\n    start: 0\n    duration: 8\n"
+                    "captions:\n  source: auto\n  languages: [original, en, pt-BR]\n  default: '{{lang}}'\n")  # fmt: skip
+    for lang, default in (("en", "en"), ("PT-br", "pt-BR"), ("fr", "en")):
+        result = vstream_json("compose", str(path), "-L", str(spoken), "--user", f"u-{lang}", "--set", f"lang={lang}")
+        assert "error" not in result, result
+        master = Path(result["master"]).read_text()
+        media = [ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+        assert sorted(m.split('LANGUAGE="')[1].split('"')[0] for m in media) == ["en", "pt-BR"], media
+        assert f'LANGUAGE="{default}"' in next(m for m in media if "DEFAULT=YES" in m)
+        assert any("captions.default fr" in w for w in result["warnings"]) == (lang == "fr")
+
+
+def test_a_caption_file_in_windows_1252_reads_right(spoken, tmp_path):
+    srt = tmp_path / "es.srt"
+    srt.write_bytes("1\r\n00:00:01,000 --> 00:00:03,000\r\nEl Gobierno presentó el año\r\n".encode("cp1252"))
+    path = tmp_path / "file.yaml"
+    path.write_text("version: 1\nname: file\nclips:\n  - video: charla\n    start: 8\n    duration: 8\n"
+                    "captions:\n  source: es.srt\n  language: es\n")  # fmt: skip
+    result = vstream_json("compose", str(path), "-L", str(spoken))
+    cues = (Path(result["master"]).parent / "captions.vtt").read_text()
+    assert "El Gobierno presentó el año" in cues and "\ufffd" not in cues

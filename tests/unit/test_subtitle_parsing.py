@@ -48,7 +48,9 @@ def test_what_is_not_subtitles_is_refused_with_the_reason(data, needle):
 
 def test_language_codes_and_the_written_file():
     assert check_language("pt-BR") == "pt-BR" and check_language("es") == "es"
-    for bad in ("xx", "english", "EN", "es_ES", ""):
+    # what people type is written the way players and HLS expect it
+    assert [check_language(c) for c in ("EN", "pt-br", "PT_br", "es_ES", "zh-hant")] == ["en", "pt-BR", "pt-BR", "es-ES", "zh-Hant"]
+    for bad in ("xx", "english", "en-", "e", ""):
         with pytest.raises(UsageError, match="unknown language code"):
             check_language(bad)
     assert render([Cue(61.5, 3723.25, "Hi")]) == "WEBVTT\n\n00:01:01.500 --> 01:02:03.250\nHi\n\n"

@@ -115,6 +115,14 @@ def test_captions_are_retimed_to_where_each_clip_plays():
     check_golden("composed_captions.vtt", cap.render(cues))
 
 
+def test_a_sentence_cut_to_a_flash_at_a_clip_edge_is_dropped_a_short_one_kept_whole():
+    placed = place([Clip(TALK, 8 * S, 16 * S)])
+    rows = {"talk": [{"start": 4.0, "end": 8.4, "text": "a long sentence mostly before the clip"},
+                     {"start": 9.0, "end": 9.5, "text": "Goal!"}, {"start": 15.2, "end": 17.0, "text": "cut to 0.8 s"},
+                     {"start": 14.0, "end": 16.6, "text": "cut to 2 s"}]}  # fmt: skip
+    assert cap.retime(placed, rows.__getitem__) == [(1.0, 1.5, "Goal!"), (6.0, 8.0, "cut to 2 s")]
+
+
 def test_caption_files_parse_as_webvtt_or_srt_and_errors_name_the_line():
     vtt = "WEBVTT\n\nintro\n00:00:01.000 --> 00:00:02.500\nHello <b>there</b>\n\n00:03.000 --> 00:04.000\nbye\n"
     assert cap.parse(vtt, "n.vtt") == [(1.0, 2.5, "Hello there"), (3.0, 4.0, "bye")]

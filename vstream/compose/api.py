@@ -270,7 +270,7 @@ class Timeline:
             spoken = self._spoken(placed, searcher := searcher or _searcher(lib)) if str(caption.src) == "auto" else None
             caption = replace(caption, language=spoken or "en")
         if caption is not None:
-            for language, stem in self._renditions(caption):
+            for language, stem in self._renditions(caption, warnings):
                 if stem == "captions":
                     cues = self._cues(caption, placed, searcher or _searcher(lib), warnings)
                 else:
@@ -377,27 +377,32 @@ class Timeline:
                     seconds[lang] = seconds.get(lang, 0.0) + min(b, end) - max(a, start)
         return max(seconds, key=seconds.get) if seconds else None
 
-    def _renditions(self, caption: CaptionAsset) -> list[tuple[str, str]]:
+    def _renditions(self, caption: CaptionAsset, warnings: list[str]) -> list[tuple[str, str]]:
         """(language, file stem) of each subtitle rendition, the default first."""
         from vstream.subtitles import check_language
 
         wanted = caption.languages or ["original"]
         original = caption.translate or caption.language  # translate: the captions above, in that language
+        named = [check_language(e) for e in wanted if e != "original"]
+        if len(set(named)) < len(named):
+            raise UsageError(f"{self.origin}: captions.languages names a language twice ({', '.join(wanted)})")
         out: list[tuple[str, str]] = []
         for entry in wanted:
             if entry == "original":
-                pair = (original, "captions")
-            else:
-                pair = (check_language(entry), f"captions.{entry}")
-            if pair[0] in {lang for lang, _ in out}:
-                raise UsageError(f"{self.origin}: captions.languages names {pair[0]} twice")
-            out.append(pair)
-        default = caption.default or out[0][0]
+                # as spoken: when the clips speak a language also listed, the one rendition is the original
+                out = [pair for pair in out if pair[0] != original]
+                out.append((original, "captions"))
+            elif check_language(entry) != original or "original" not in wanted:
+                out.append((check_language(entry), f"captions.{check_language(entry)}"))
+        default = caption.default or "original"
         if default == "original":
-            default = original
-        if default not in {lang for lang, _ in out}:
-            raise UsageError(f"{self.origin}: captions.default {default!r} is not one of the languages "
-                             f"({', '.join(lang for lang, _ in out)})")  # fmt: skip
+            default = original if "original" in wanted else out[0][0]
+        else:
+            default = check_language(default)
+        if default not in {lang for lang, _ in out}:  # a per-user choice this stream does not offer
+            warnings.append(f"captions.default {default}: the stream has no {default} subtitles "
+                            f"({', '.join(lang for lang, _ in out)}); players start with {out[0][0]}")  # fmt: skip
+            default = out[0][0]
         return sorted(out, key=lambda pair: pair[0] != default)
 
     def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
@@ -419,7 +424,9 @@ class Timeline:
             path = Path(caption.src)
             if path.suffix.lower() not in (".vtt", ".srt") or not path.is_file():
                 raise UsageError(f"{self.origin}: captions {caption.src}: no such .vtt or .srt file")
-            cues = cap.parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+            from vstream.subtitles import decode
+
+            cues = cap.parse(decode(path.read_bytes()[: cap.MAX_FILE + 1]), path.name)  # any encoding, as subtitles add
             if not target:
                 return cues
             texts = tr.translate_texts([t for _, _, t in cues], caption.language, target)

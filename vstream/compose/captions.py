@@ -18,6 +18,7 @@ from vstream.timecode import TICKS
 
 Cue = tuple[float, float, str]  # start, end (composed seconds), text
 MIN_CUE = 0.2  # a sentence cut to less than this at a clip edge is dropped, not flashed
+READABLE = 1.0  # seconds: a sentence cut at a clip edge to less than this, and to less than most of it, is dropped
 MAX_FILE = 2 * 2**20
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
@@ -31,7 +32,8 @@ def retime(placed: Sequence[PlacedClip], transcript: Callable[[str], list[dict]]
         offset = (p.at - p.start) / TICKS
         for row in transcript(p.clip.source.video_id):
             s, e = max(row["start"], lo), min(row["end"], hi)
-            if e - s >= MIN_CUE:
+            whole = row["end"] - row["start"]
+            if e - s >= MIN_CUE and (e - s >= READABLE or e - s >= 0.9 * whole):  # no half-second flashes
                 cues.append((round(s + offset, 3), round(e + offset, 3), row["text"]))
     return cues
 
