@@ -156,3 +156,34 @@ def test_a_warm_searcher_notices_that_the_index_was_re_embedded(runs):
         assert back["re-embedded"] == 3, back
         searcher.search("the rocket launch", SearchOptions(mode="semantic"))
         assert searcher.embedder().name == "all-MiniLM-L6-v2-int8"
+
+
+def test_scene_descriptions_and_on_screen_words_are_re_embedded_without_the_visual_models(tmp_path, samples):
+    import lance
+
+    lib = tmp_path / "library"
+    vstream("ingest", "-L", str(lib), str(samples["root"] / samples["languages"]["charla"]["file"]), check=True)
+    first = vstream_json("index", "-L", str(lib), "--only", "scenes", timeout=900)
+    assert first["indexed"] == 1, first
+
+    def rows(table: str) -> list[dict]:
+        path = lib / "index" / "lancedb" / f"{table}.lance"
+        return lance.dataset(str(path)).to_table().to_pylist() if path.is_dir() else []
+
+    before = {t: rows(t) for t in ("scenes", "onscreen")}
+    second = vstream_json("index", "-L", str(lib), "--only", "scenes", "--text-model", "e5", timeout=900)
+    assert second["re-embedded"] == 1 and second["indexed"] == 0, second
+    for table, old in before.items():
+        new = {r["row_id"]: r for r in rows(table)}
+        assert set(new) == {r["row_id"] for r in old}
+        for r in old:  # the same scenes, words and thumbnails; new vectors, and the model says so
+            n = new[r["row_id"]]
+            assert {k: v for k, v in n.items() if k not in ("vector", "model")} == {
+                k: v for k, v in r.items() if k not in ("vector", "model")}
+            assert n["model"].split(";")[0] == r["model"].split(";")[0]  # the visual model's part stays
+            assert n["model"].rsplit(";", 1)[-1].startswith("multilingual-e5-small-q4:")
+            if r["vector"] and any(r["vector"]):
+                assert n["vector"] != r["vector"]
+    # the English labels of the cat scene, found by a Spanish query
+    found = vstream_json("search", "un gato", "-L", str(lib), "--kind", "scene", "--mode", "semantic")["moments"]
+    assert found and found[0]["start"] >= 15.0, found[:3]
