@@ -651,7 +651,11 @@ class Searcher:
         read in one query: one query per video, made into Python rows, was the slowest part of a search."""
         import numpy as np
 
-        cache = self._catalog()["transcripts"]
+        catalog = self._catalog()
+        cache = catalog["transcripts"]
+        for v in video_ids:  # re-ingested, not re-indexed: its rows describe the earlier media
+            if v not in catalog["indexed"]:
+                cache[v] = (np.zeros(0), np.zeros(0), None, [])
         missing = sorted({v for v in video_ids if v not in cache})
         if missing:
             ds = self.index.dataset("speech")

@@ -195,3 +195,27 @@ def test_a_caption_file_in_windows_1252_reads_right(spoken, tmp_path):
     result = vstream_json("compose", str(path), "-L", str(spoken))
     cues = (Path(result["master"]).parent / "captions.vtt").read_text()
     assert "El Gobierno presentó el año" in cues and "\ufffd" not in cues
+
+
+def test_after_a_re_ingest_captions_never_show_the_earlier_medias_words(samples, tmp_path):
+    lib, source = tmp_path / "lib", tmp_path / "charla.mp4"
+    shutil.copy(samples["root"] / samples["languages"]["charla"]["file"], source)
+    vstream("ingest", str(source), "-L", str(lib), check=True)
+    vstream("index", "-L", str(lib), "--only", "speech", check=True, timeout=600)
+    srt = tmp_path / "es.srt"
+    srt.write_text("1\n00:00:09,000 --> 00:00:12,000\nSubtítulo de antes\n")
+    vstream("subtitles", "add", "charla", str(srt), "--lang", "es", "-L", str(lib), check=True)
+    # the file changes where it lies (the Italian talk, remuxed) and is ingested again: new media, same id
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples["root"] / samples["languages"]["lezione"]["file"]),
+                    "-c", "copy", "-metadata", "title=v2", str(tmp_path / "v2.mp4")], check=True)  # fmt: skip
+    shutil.move(tmp_path / "v2.mp4", source)
+    vstream("ingest", str(source), "--force", "-L", str(lib), check=True)
+    path = tmp_path / "again.yaml"
+    path.write_text("version: 1\nname: again\nclips:\n  - video: charla\n    start: 8\n    duration: 8\n"
+                    "captions:\n  source: auto\n  language: it\n  languages: [original, es]\n")  # fmt: skip
+    result = vstream_json("compose", str(path), "-L", str(lib))
+    folder = Path(result["master"]).parent
+    said = (folder / "captions.vtt").read_text() + (folder / "captions.es.vtt").read_text()
+    assert "presupuesto" not in said.lower() and "antes" not in said  # the earlier media's words
+    assert any("no transcript for its current media" in w for w in result["warnings"]), result["warnings"]
+    assert any("earlier ingest" in w for w in result["warnings"]), result["warnings"]

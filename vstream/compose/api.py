@@ -434,6 +434,10 @@ class Timeline:
         if target:  # per video: its own subtitle file first, else its transcript translated
             return self._language_cues(target, placed, searcher, warnings)
         has_speech = searcher.index.dataset("speech") is not None
+        for v in dict.fromkeys(p.clip.source.video_id for p in placed if p.clip.pod is None):
+            if "speech" not in self.library.index_state(v):  # never indexed, or re-ingested since
+                warnings.append(f"{v} has no transcript for its current media: its clips have no captions "
+                                f"(vstream index {v})")  # fmt: skip
         return cap.retime(placed, searcher.transcript if has_speech else (lambda _id: []))
 
     def _language_cues(self, language: str, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
@@ -446,7 +450,7 @@ class Timeline:
 
         lib = self.library
         ids = list(dict.fromkeys(p.clip.source.video_id for p in placed))
-        rows = {v: _subtitle_rows(lib, v, language) for v in ids}  # each file parsed once, not once per clip
+        rows = {v: _subtitle_rows(lib, v, language, warnings) for v in ids}  # each file parsed once, not once per clip
         need = [v for v in ids if not rows[v]]
         speech = _speech_rows(searcher, need)
         indexed = searcher.index.dataset("speech") is not None
@@ -659,23 +663,27 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
 def _speech_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:
     """Each video's transcript sentences (``start``, ``end``, ``text``, ``language``; video time), in one
     read; a video without any is left out."""
-    from vstream.search import quote
-
     if not ids or searcher.index.dataset("speech") is None:
         return {}
     out: dict[str, list[dict]] = {}
-    where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
-    for r in searcher.index.rows("speech", where, ["video_id", "start", "end", "text", "language"]):
-        out.setdefault(r.pop("video_id"), []).append(r)
+    for v, (starts, ends, texts, languages) in searcher.sentences(ids).items():  # stale rows are not read
+        if texts is not None:
+            out[v] = [{"start": float(a), "end": float(b), "text": t, "language": lang}
+                      for a, b, t, lang in zip(starts, ends, texts.to_pylist(), languages)]  # fmt: skip
     return out
 
 
-def _subtitle_rows(lib, video_id: str, language: str) -> list[dict]:
-    """A video's stored subtitles in one language as transcript-like rows (video time), [] without them."""
-    from vstream.subtitles import folder, parse
+def _subtitle_rows(lib, video_id: str, language: str, warnings: list[str]) -> list[dict]:
+    """A video's stored subtitles in one language as transcript-like rows (video time), [] without them
+    or when they were added for an earlier ingest of the video (their times may not fit it: a warning)."""
+    from vstream.subtitles import folder, listing, parse
 
     path = folder(lib, video_id) / f"{language}.vtt"
     if not path.is_file():
+        return []
+    if any(r["language"] == language and r["stale"] for r in listing(lib, lib.get(video_id))):
+        warnings.append(f"the {language} subtitles of {video_id} were added for an earlier ingest of it: left out "
+                        f"(vstream subtitles add {video_id} FILE --lang {language} --replace)")  # fmt: skip
         return []
     return [{"start": c.start, "end": c.end, "text": c.text} for c in parse(path.read_bytes(), name=path.name)]
 
