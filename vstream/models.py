@@ -79,6 +79,10 @@ class ModelSettings:
                 values.update(json.loads(config.read_text()).get("models", {}))
             except (ValueError, AttributeError) as exc:
                 raise UsageError(f"{config}: not valid JSON ({exc})", hint="fix or remove the file") from None
+        if "text" not in values and overrides.get("text") is None and library_root:
+            # the library's text model is the one it was last indexed with (vstream index --text-model e5
+            # sticks: a later index, ingest --index or search keeps it) unless config.json names one
+            values["text"] = _recorded_text(library_root)
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise UsageError(f"{config}: unknown model settings {sorted(unknown)}")
@@ -106,6 +110,15 @@ class ModelSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _recorded_text(library_root: Path) -> str | None:
+    """The text model setting the library's last index run used (``index/models.json``), if any."""
+    try:
+        recorded = json.loads((library_root / "index" / "models.json").read_text()).get("settings", {}).get("text")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def _version(dist: str) -> str:

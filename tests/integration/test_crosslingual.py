@@ -49,8 +49,8 @@ def test_a_new_text_model_re_embeds_the_stored_sentences_and_transcribes_nothing
     assert {v: vstream_json("transcript", v, "-L", str(lib)) for v in VIDEOS} == runs["before"]
     # re-embedding a dozen sentences is a fraction of transcribing them
     assert sum(r["seconds"] for r in second["results"]) < sum(r["seconds"] for r in first["results"]) / 5
-    # done is done: the same model again does nothing
-    again = vstream_json("index", "-L", str(lib), "--only", "speech", "--text-model", "e5")
+    # done is done, and the choice sticks: a later plain `vstream index` keeps e5 (does not go back)
+    again = vstream_json("index", "-L", str(lib), "--only", "speech")
     assert again["skipped"] == 3 and again["indexed"] == again["re-embedded"] == 0
 
 
@@ -102,16 +102,16 @@ def test_doctor_says_which_text_model_built_each_table_and_warns_when_it_is_not_
         report = vstream_json("doctor", "-L", str(lib))
         return next(c for c in report["checks"] if c["name"] == "text model")
 
-    # indexed with --text-model e5, but the library's config names no model (the default MiniLM)
+    # indexed with --text-model e5 and no model in config.json: the library keeps e5
     found = check()
-    assert found["status"] == "warn" and "speech: multilingual-e5-small-q4" in found["detail"]
-    assert "configured: all-MiniLM-L6-v2-int8" in found["detail"] and "vstream index" in found["fix"]
-    human = vstream("doctor", "-L", str(lib))
-    assert "WARN" in human.stdout and "Traceback" not in human.stderr
-    (lib / "config.json").write_text('{"models": {"text": "e5"}}')
+    assert found["status"] == "ok" and "speech: multilingual-e5-small-q4" in found["detail"]
+    (lib / "config.json").write_text('{"models": {"text": "minilm"}}')  # a config that names another model
     try:
         found = check()
-        assert found["status"] == "ok" and "multilingual-e5-small-q4" in found["detail"]
+        assert found["status"] == "warn" and "speech: multilingual-e5-small-q4" in found["detail"]
+        assert "configured: all-MiniLM-L6-v2-int8" in found["detail"] and "vstream index" in found["fix"]
+        human = vstream("doctor", "-L", str(lib))
+        assert "WARN" in human.stdout and "Traceback" not in human.stderr
     finally:
         (lib / "config.json").unlink()
 
