@@ -87,3 +87,45 @@ def test_a_centre_crop_loses_the_walker_which_is_why_follow_is_the_default(walk,
     out = tmp_path / "centre.mp4"
     vstream("render", result["master"], "--out", str(out), check=True, timeout=600)
     assert face_inside(out) < 0.6
+
+
+PAIR = """
+version: 1
+name: pair
+output: {{resolution: 608x1080}}
+clips:
+  - select: person
+    person: "{who}"
+    videos: [pair]
+"""
+
+
+@pytest.mark.parametrize("who, side", [("Obama", "left"), ("Biden", "right")])
+def test_a_clip_chosen_for_someone_follows_them_when_another_face_is_on_screen(tmp_path_factory, who, side):
+    """Two people side by side, each alone before and after: the 9:16 crop of a person's clip is on
+    that person, whoever else the frame holds (it followed the other face half the time before)."""
+    from pathlib import Path
+
+    from tests.support.faces import Place, build_video
+    from vstream.compose.render import session_data
+
+    root = tmp_path_factory.mktemp(f"pair-{who}")
+    obama, biden = Place("obama", 0.22, 0.6), Place("biden", 0.78, 1.0, y=0.6)
+    scenes = [[obama], [obama, biden], [biden]]
+    video = build_video(root / "pair.mp4", scenes, seconds=4.0)
+    lib = root / "library"
+    vstream("ingest", "-L", str(lib), str(video), check=True)
+    vstream("index", "-L", str(lib), "--only", "scenes", "--only", "faces", check=True, timeout=600)
+    people = vstream_json("people", "-L", str(lib))["people"]
+    assert len(people) == 2, people
+    for p in people:  # the one seen first is Obama (left), the other Biden
+        name = "Obama" if min(a["start"] for a in vstream_json("search", "", "--person", str(p["id"]), "-L",
+                                                                  str(lib))["moments"]) < 2 else "Biden"  # fmt: skip
+        vstream("people", "name", str(p["id"]), name, "-L", str(lib), check=True)
+    recipe = root / "pair.yaml"
+    recipe.write_text(PAIR.format(who=who))
+    result = vstream_json("compose", "-L", str(lib), str(recipe))
+    path = session_data(Path(result["master"]).read_text())["dev.vstream.reframe"]["path"]
+    # the clip is their appearances (alone, then beside the other, 4-8 s): the crop stays on them throughout
+    assert result["clips"][0]["end"] - result["clips"][0]["start"] == 8.0, result["clips"]
+    assert all(x < 0.45 for _, x in path) if side == "left" else all(x > 0.55 for _, x in path), (who, path)

@@ -64,6 +64,7 @@ class VideoAsset:
     start: float = 0.0
     end: float | None = None
     snap: str = "outside"  # to keyframes: outside (all that was asked), inside (no more than asked), nearest
+    subject: tuple[str, ...] = ()  # people (names or p<id>) the clip is about: a reframe follows them
 
 
 @dataclass
@@ -502,14 +503,22 @@ class Timeline:
         sightings, cuts = _face_sightings(searcher, ids)
         if not any(sightings.values()):
             return None
+        subjects = {(a.id, to_ticks(float(a.start))): a.subject for a in self._video_assets() if a.subject}
         path: list[tuple[float, float]] = []
         for p in placed:
             video = sources[p.clip.source.video_id][0]
             crop = rf.crop_fraction(display_size(video.meta["stream"]["video"]), (width, height))
             start, end, at = p.start / TICKS, p.end / TICKS, p.at / TICKS
-            for t, x in rf.follow(sightings.get(video.id, []), cuts.get(video.id, []), crop, start=start, end=end):
+            seen = sightings.get(video.id, [])
+            subject = subjects.get((video.id, p.clip.start))
+            if subject:  # a clip chosen for someone follows them, not whoever else is on screen
+                seen = _sightings_of(self.library, video.id, subject, seen, searcher)
+            for t, x in rf.follow(seen, cuts.get(video.id, []), crop, start=start, end=end):
                 path.append((round(t - start + at, 3), x))
         return path
+
+    def _video_assets(self) -> list[VideoAsset]:
+        return [c.asset for t in self.tracks for _, c in t.clips if isinstance(c.asset, VideoAsset)]
 
     def _session_data(self, total: int, path: list[tuple[float, float]] | None = None) -> list[str]:
         """Overlays and reframe as EXT-X-SESSION-DATA (JSON in a base64 data: URI) for vstream's player."""
@@ -760,6 +769,29 @@ def _face_sightings(searcher, ids: list[str]):
         if not r["row_id"].endswith("+"):  # the next part of a long shot is not a cut
             cuts[r["video_id"]].append(r["start"])
     return sightings, {v: sorted(c) for v, c in cuts.items()}
+
+
+def _sightings_of(lib, video_id: str, subject: tuple[str, ...], seen: list, searcher) -> list:
+    """The sightings of ``video_id`` narrowed to the faces of the ``subject`` people where they are on
+    screen (the rest of the time, everyone seen, as before)."""
+    from vstream import people
+    from vstream.compose.reframe import Sighting
+    from vstream.search import quote
+
+    try:
+        ids = {people.resolve(lib, ref).id for ref in subject}
+    except NotFound:
+        return seen
+    tracks = {r[0] for r in lib.db.execute("SELECT track FROM face_tracks WHERE video_id=? AND person_id IN (%s)"
+                                           % ",".join("?" * len(ids)), (video_id, *sorted(ids)))}  # fmt: skip
+    if not tracks:
+        return seen
+    theirs: dict[float, list] = {}
+    for r in searcher.index.rows("faces", f"video_id = {quote(video_id)}", ["track", "times", "boxes"]):
+        if r["track"] in tracks:
+            for i, t in enumerate(r["times"]):
+                theirs.setdefault(t, []).append(tuple(r["boxes"][4 * i : 4 * i + 4]))
+    return [Sighting(s.t, tuple(theirs[s.t])) if s.t in theirs else s for s in seen]
 
 
 def _scene_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:

@@ -56,8 +56,11 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
     for i, spec in enumerate(data["clips"]):
         # search-driven clips cut to clip_duration stay within it where keyframes allow
         snap = spec.get("snap") or data.get("snap") or ("inside" if "clip_duration" in spec else "outside")
+        who = spec.get("person") or []
+        subject = tuple([who] if isinstance(who, str) else [str(p) for p in who])  # reframe follows them
         for start, duration, video_id in _clips(lib, recipe, spec, f"clips[{i}]", searcher, timeline.notes):
-            video.add_clip(None, Clip(asset=VideoAsset(id=video_id, start=start, snap=snap), duration=duration))
+            video.add_clip(None, Clip(asset=VideoAsset(id=video_id, start=start, snap=snap, subject=subject),
+                                      duration=duration))  # fmt: skip
     if not video.clips:
         raise RecipeError(f"{recipe.path.name}: the recipe selects no clips")
     timeline.add_track(video)
