@@ -106,3 +106,32 @@ def test_a_portrait_reel_follows_the_walker_in_the_browser(faces_server, browser
 @pytest.fixture
 def browser(hls_player):
     return hls_player.browser
+
+
+def test_names_stay_with_the_admin_in_search_results_and_person_recipes(faces_server, tmp_path):
+    import lance
+
+    plain, _, lib = faces_server
+    described = lance.dataset(str(lib / "index" / "lancedb" / "scenes.lance")).to_table(columns=["description"])
+    word = next(w for d in described["description"].to_pylist() for w in d.replace(",", " ").split() if len(w) > 3)
+    plain.json("/api/people/name", {"person": "p1", "name": "Alice"})
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "arc.yaml").write_text("version: 1\nname: arc\nvars:\n  who: Alice\nclips:\n  - select: person\n"
+                                      "    person: '{{who}}'\n")  # fmt: skip
+    guarded = Server(lib, recipes, "--admin-token", ADMIN)  # names guarded, links unsigned
+    try:
+        status, open_ = plain.json(f"/api/search?q={word}")
+        assert status == 200 and any("Alice" in m["people"] for m in open_["moments"]), open_  # an open server
+        status, body = guarded.json(f"/api/search?q={word}")
+        assert status == 200 and body["moments"] and all(m["people"] == [] for m in body["moments"])
+        status, body = guarded.json(f"/api/search?q={word}", token=ADMIN)
+        assert any("Alice" in m["people"] for m in body["moments"])
+        # an unsigned recipe link takes any vars: a person-selecting recipe would search people for anyone
+        status, _, body = guarded.get("/streams/arc/video.m3u8?user=x&who=p2")
+        assert status == 401 and b"admin token" in body
+        status, _, body = guarded.get("/streams/arc/video.m3u8?user=x&who=p2", {"authorization": f"Bearer {ADMIN}"})
+        assert status == 200 and body.startswith(b"#EXTM3U")
+    finally:
+        guarded.stop()
+        plain.json("/api/people/name", {"person": "p1", "name": ""})

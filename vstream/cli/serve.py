@@ -22,7 +22,7 @@ def serve(
     secret: Optional[str] = typer.Option(None, "--secret", envvar="VSTREAM_SECRET", show_envvar=False,
                                          help="Require HMAC-signed manifest URLs (segments stay public) [$VSTREAM_SECRET]."),
     admin_token: Optional[str] = typer.Option(None, "--admin-token", envvar="VSTREAM_ADMIN_TOKEN", show_envvar=False,
-                                              help="With --secret: the bearer token /api/link and POST /api/reels need to hand out signed links [$VSTREAM_ADMIN_TOKEN]."),
+                                              help="The bearer token people's faces and names (/api/people, person search, names in results, recipes that select by person) need; with --secret, also what /api/link and POST /api/reels need to hand out signed links [$VSTREAM_ADMIN_TOKEN]."),
     ttl: int = typer.Option(60, "--ttl", help="Seconds a personal manifest is cached (and may be cached by players)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Segment URLs under this base (a CDN) instead of /media."),
 ) -> None:
@@ -56,7 +56,8 @@ def serve(
     import uvicorn
 
     if admin_token and not secret:
-        warn("--admin-token without --secret: links are unsigned, so there is nothing to guard")
+        warn("--admin-token without --secret: people's faces and names need the token, but stream links are "
+             "unsigned (anyone may open any recipe stream but those that select by person)")
     if admin_token is not None and len(admin_token) < 16:
         raise UsageError("--admin-token must be at least 16 characters", hint="e.g. openssl rand -hex 24")
     app = create_app(Settings(library=lib, recipes=folder, secret=secret, ttl=ttl, base_url=base_url,

@@ -306,9 +306,21 @@ def create_app(settings: Settings):
         values = {k: v for k, v in query.multi_items() if k not in signing.RESERVED}
         return user, values
 
+    def selects_people(name: str) -> bool:
+        """Whether a recipe picks clips by who is on screen (a person search, by its URL's vars)."""
+        from vstream.compose.recipe import load
+
+        clips = load(streams.recipe_file(name)).data.get("clips") or []
+        return any(isinstance(c, dict) and (c.get("person") or c.get("select") == "person") for c in clips)
+
     def stream_response(kind: str, name: str, file: str, request: Request) -> Response:
         if file not in STREAM_FILES and not STREAM_CAPTIONS.fullmatch(file):
             raise errors.NotFound(f"no {file} in a stream", hint="streams have " + ", ".join(sorted(STREAM_FILES)))
+        if kind == "recipe" and settings.admin_token and not settings.secret and selects_people(name):
+            # unsigned links take any vars: such a recipe would search people for anyone who asks
+            refused = people_refused(request, f"the recipe {name} (it selects clips by person)")
+            if refused:
+                return refused
         user, values = values_of(request)
         if settings.secret:
             why = signing.verify(settings.secret, f"{kind}:{name}", user, values, request.query_params.get("exp"),
@@ -374,6 +386,9 @@ def create_app(settings: Settings):
         with streams.lock:
             result = streams.searcher.search(q.get("q", ""), opts)
         data = result.to_dict()
+        if people_refused(request, "seeing people") is not None:  # names are the admin's: not in moments either
+            for m in data["moments"]:
+                m["people"] = []
         for m in data["moments"]:
             m["thumbnail_url"] = file_url(lib, m["thumbnail"])
             m["thumbnail"] = library_path(lib, m["thumbnail"])
