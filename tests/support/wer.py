@@ -18,7 +18,11 @@ def words(text: str) -> list[str]:
 
 def wer(reference: str, hypothesis: str) -> float:
     """Word-level edit distance / reference length."""
-    ref, hyp = words(reference), words(hypothesis)
+    return edit_rate(words(reference), words(hypothesis))
+
+
+def edit_rate(ref: list[str], hyp: list[str]) -> float:
+    """Edits (substitutions, insertions, deletions) turning ``ref`` into ``hyp``, per word of ``ref``."""
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         prev, row[0] = row[0], i
