@@ -36,7 +36,7 @@ text:
     y: 0.5
 captions:
   source: auto
-  languages: [es, de]
+  languages: [es, de, pt-BR]
   default: es
 """
 
@@ -46,7 +46,7 @@ def server(tmp_path_factory, library):
     root = tmp_path_factory.mktemp("page-text")
     lib = root / "lib"
     shutil.copytree(library, lib)
-    for lang, words in (("es", "El presupuesto"), ("de", "Der Haushalt")):
+    for lang, words in (("es", "El presupuesto"), ("de", "Der Haushalt"), ("pt-BR", "O orçamento")):
         srt = root / f"talk.{lang}.srt"
         srt.write_text(f"1\n00:00:08,500 --> 00:00:11,500\n{words}\n")
         vstream_json("subtitles", "add", "talk", str(srt), "--lang", lang, "-L", str(lib))
@@ -112,7 +112,7 @@ def test_the_subtitle_menu_lists_the_renditions_in_their_languages_and_switches_
     page = start(browser, server)
     page.wait_for_function("() => window.vstream.subtitles !== null")
     options = page.evaluate("[...document.querySelectorAll('#subtitle-lang option')].map(o => [o.value, o.textContent])")
-    assert options == [["-1", "Off"], ["0", "Español"], ["1", "Deutsch"]]
+    assert options == [["-1", "Off"], ["0", "Español"], ["1", "Deutsch"], ["2", "Português (Brasil)"]]
     assert page.is_visible("#subtitle-lang") and page.input_value("#subtitle-lang") == "0"  # the DEFAULT rendition
     showing = """() => { const t = [...document.getElementById('video').textTracks].filter(t => t.mode === 'showing');
                          return t.length === 1 && t[0].activeCues && t[0].activeCues.length ? t[0].language + ':' +
@@ -122,6 +122,8 @@ def test_the_subtitle_menu_lists_the_renditions_in_their_languages_and_switches_
     page.select_option("#subtitle-lang", "1")
     page.wait_for_function(f"() => ({showing})() === 'de:Der Haushalt'", timeout=15_000)
     assert page.evaluate("window.vstream.subtitles.selected") == 1
+    page.select_option("#subtitle-lang", "2")  # a third rendition, its cue at the same time
+    page.wait_for_function(f"() => ({showing})() === 'pt-BR:O orçamento'", timeout=15_000)
     page.select_option("#subtitle-lang", "-1")
     page.wait_for_function(f"() => ({showing})() === 'none'", timeout=15_000)
     page.select_option("#subtitle-lang", "0")
