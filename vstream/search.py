@@ -706,10 +706,21 @@ class Searcher:
             catalog["faces"] = people.all_tracks(self.lib)
         return catalog["faces"]
 
+    def _scene_thumbnails(self, video_ids: list[str]) -> dict[str, list[tuple[float, float, str]]]:
+        """Each video's scenes as ``(start, end, thumbnail)``, in one read."""
+        if not video_ids or self.index.dataset("scenes") is None:
+            return {}
+        where = f"video_id IN ({', '.join(quote(v) for v in sorted(set(video_ids)))})"
+        out: dict[str, list[tuple[float, float, str]]] = {}
+        for r in self.index.rows("scenes", where, ["video_id", "start", "end", "thumbnail"]):
+            out.setdefault(r["video_id"], []).append((r["start"], r["end"], r["thumbnail"]))
+        return out
+
     def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, who is on screen, and a thumbnail for moments found without one."""
         self.sentences([m.video_id for m in moments])  # one read for all of them
         faces = self.faces()
+        shots = self._scene_thumbnails([m.video_id for m in moments if not m.thumbnail])
         for m in moments:
             seen: list[str] = []
             for start, end, pid, name, hidden in faces.get(m.video_id, ()):
@@ -719,9 +730,10 @@ class Searcher:
             if not m.text:  # what was said in it (a scene hit keeps the words it was found by)
                 m.text = self.said(m.video_id, m.start, m.end)
             m.language = self.spoken_language(m.video_id, m.start, m.end)
-            if not m.thumbnail:
+            if not m.thumbnail:  # the picture of the scene it starts in (a person's moment shows them), else the video's
+                inside = [t for a, b, t in shots.get(m.video_id, ()) if a <= m.start + 0.01 < b and t]
                 video = self._video(m.video_id)
-                m.thumbnail = str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
+                m.thumbnail = inside[0] if inside else str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
             if m.thumbnail:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
 

@@ -135,3 +135,17 @@ def test_names_stay_with_the_admin_in_search_results_and_person_recipes(faces_se
     finally:
         guarded.stop()
         plain.json("/api/people/name", {"person": "p1", "name": ""})
+
+
+def test_a_persons_moments_show_the_scene_they_are_in_not_the_videos_picture(faces_server):
+    import lance
+
+    _, _, lib = faces_server
+    scenes = lance.dataset(str(lib / "index" / "lancedb" / "scenes.lance")).to_table(
+        columns=["video_id", "start", "end", "thumbnail"]).to_pylist()  # fmt: skip
+    for person in vstream_json("people", "-L", str(lib))["people"]:
+        moments = vstream_json("search", "", "--person", str(person["id"]), "-L", str(lib))["moments"]
+        assert moments
+        for m in moments:
+            shot = next(s for s in scenes if s["video_id"] == m["video_id"] and s["start"] <= m["start"] + 0.01 < s["end"])
+            assert m["thumbnail"] == str(lib / shot["thumbnail"]), (m, shot)
