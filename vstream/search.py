@@ -443,6 +443,10 @@ class Searcher:
     def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
         on_screen = self._on_screen(opts.people) if opts.people else None
         if on_screen is not None and not query and opts.mode != "peaks":
+            if opts.kind:
+                raise UsageError("--kind picks a query's scene or speech hits: with --person and no query, every "
+                                 "moment the person is on screen is listed", hint='add words: vstream search "goal" '
+                                 "--person NAME --kind scene")  # fmt: skip
             found = self._spoken_in(self._appearances(on_screen, opts), opts.language)
             return SearchResult(query, "person", (time.perf_counter() - started) * 1000, found)
         if not query and opts.mode != "peaks":

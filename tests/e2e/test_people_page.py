@@ -149,3 +149,6 @@ def test_a_persons_moments_show_the_scene_they_are_in_not_the_videos_picture(fac
         for m in moments:
             shot = next(s for s in scenes if s["video_id"] == m["video_id"] and s["start"] <= m["start"] + 0.01 < s["end"])
             assert m["thumbnail"] == str(lib / shot["thumbnail"]), (m, shot)
+    # --kind sorts a query's hits: with no query it would be silently ignored, so it is refused
+    proc = vstream("search", "", "--person", "p1", "--kind", "scene", "-L", str(lib))
+    assert proc.returncode == 2 and "--kind" in proc.stderr and "Traceback" not in proc.stderr

@@ -33,6 +33,11 @@ out: Any = _Console(highlight=False, soft_wrap=True)
 err: Any = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 moment``, ``2 moments`` (nouns whose plural adds s)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()

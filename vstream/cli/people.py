@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from vstream.cli.common import JsonOption, LibraryOption, WaitOption
-from vstream.cli.output import out, print_json
+from vstream.cli.output import counted, out, print_json
 
 app = typer.Typer(
     help="People found by the faces index stage: list, name, merge, split, hide or forget them.",
@@ -24,7 +24,8 @@ def _show(person, json: bool, verb: str) -> None:
         print_json(person.to_dict())
     else:
         out.print(f"{verb} p{person.id}" + (f" {person.name}" if person.name else "") +
-                  f": {person.appearances} appearances in {person.videos} videos", markup=False)  # fmt: skip
+                  f": {counted(person.appearances, 'appearance')} in {counted(person.videos, 'video')}",
+                  markup=False)  # fmt: skip
 
 
 @app.callback()
@@ -55,7 +56,7 @@ def people_list(
         return
     for p in found:
         flag = " (hidden)" if p.hidden else ""
-        out.print(f"p{p.id:<5} {p.name or '-':<24} {p.appearances:>4} appearances  {p.videos:>3} videos  "
+        out.print(f"p{p.id:<5} {p.name or '-':<24} {counted(p.appearances, 'appearance'):>16}  {counted(p.videos, 'video'):>10}  "
                   f"{p.seconds:>8.1f}s  {p.thumbnail}{flag}", markup=False, highlight=False)  # fmt: skip
 
 
@@ -202,7 +203,7 @@ def forget(
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"forgetting {target.label} deletes their faces for good", hint="add --yes to confirm")
-        typer.confirm(f"Forget {target.label} ({target.appearances} appearances)?", abort=True, err=True)
+        typer.confirm(f"Forget {target.label} ({counted(target.appearances, 'appearance')})?", abort=True, err=True)
     with lib.writing(wait=wait):
         gone, count = people.forget(lib, str(target.id))
     if json:

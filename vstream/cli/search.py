@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from vstream.cli.common import JsonOption, LibraryOption
-from vstream.cli.output import err, out, print_json
+from vstream.cli.output import counted, err, out, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -79,4 +79,4 @@ def search(
                       *([", ".join(m.people)] if with_people else []), *([m.language or "-"] if with_lang else []),
                       snippet)  # fmt: skip
     out.print(table)
-    err.print(f"{len(result.moments)} moments in {result.took_ms:.0f} ms", markup=False)
+    err.print(f"{counted(len(result.moments), 'moment')} in {result.took_ms:.0f} ms", markup=False)
