@@ -109,8 +109,16 @@ def parse(data: bytes, *, encoding: str | None = None, name: str = "subtitles") 
     if len(data) > MAX_BYTES:
         raise MediaError(f"{name}: {len(data) / 2**20:.1f} MB is not a subtitle file (at most {MAX_BYTES // 2**20} MB)")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")) and not encoding:
+        head = data[:400]
+        for order, zeros in (("le", head[1::2]), ("be", head[0::2])):  # text in UTF-16 has every other byte 0
+            if len(zeros) > 8 and zeros.count(0) > 0.9 * len(zeros):
+                raise MediaError(f"{name}: UTF-16 text without a byte-order mark",
+                                 hint=f"add --encoding utf-16-{order}")  # fmt: skip
         raise MediaError(f"{name}: a binary file, not subtitles", hint="give an .srt or .vtt file")
-    text = decode(data, encoding).replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        text = decode(data, encoding).replace("\r\n", "\n").replace("\r", "\n")
+    except MediaError as exc:
+        raise MediaError(f"{name}: {exc.message}", hint=exc.hint) from None
     cues: list[Cue] = []
     for block in re.split(r"\n\s*\n", text):
         lines = [line for line in block.split("\n")]
@@ -120,7 +128,10 @@ def parse(data: bytes, *, encoding: str | None = None, name: str = "subtitles") 
         m = ARROW.match(lines[at])
         if not m:
             raise MediaError(f"{name}: bad cue timing line {lines[at].strip()[:60]!r}")
-        start, end = seconds(m.group(1)), seconds(m.group(2))
+        try:
+            start, end = seconds(m.group(1)), seconds(m.group(2))
+        except MediaError as exc:
+            raise MediaError(f"{name}: {exc.message} in {lines[at].strip()[:60]!r}", hint=exc.hint) from None
         body = clean("\n".join(lines[at + 1 :]))
         if end <= start:
             raise MediaError(f"{name}: a cue ends before it starts ({m.group(1)} --> {m.group(2)})")

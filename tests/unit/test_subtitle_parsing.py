@@ -54,3 +54,15 @@ def test_language_codes_and_the_written_file():
         with pytest.raises(UsageError, match="unknown language code"):
             check_language(bad)
     assert render([Cue(61.5, 3723.25, "Hi")]) == "WEBVTT\n\n00:01:01.500 --> 01:02:03.250\nHi\n\n"
+
+
+def test_errors_name_the_file_and_what_to_do():
+    with pytest.raises(MediaError, match=r"talk.srt: bad time '01.000' in '01.000 --> 00:00:02,000'"):
+        parse(b"1\n01.000 --> 00:00:02,000\nhi\n", name="talk.srt")
+    utf16 = "1\n00:00:01,000 --> 00:00:02,000\nHallo Welt\n".encode("utf-16-le")
+    with pytest.raises(MediaError, match="UTF-16 text without a byte-order mark") as err:
+        parse(utf16, name="de.srt")
+    assert err.value.hint == "add --encoding utf-16-le"
+    assert parse(utf16, encoding="utf-16-le", name="de.srt")[0].text == "Hallo Welt"
+    with pytest.raises(MediaError, match=r"es.srt: the file is not utf-8"):
+        parse("1\n00:00:01,000 --> 00:00:02,000\nAño\n".encode("cp1252"), encoding="utf-8", name="es.srt")
