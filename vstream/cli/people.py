@@ -185,7 +185,7 @@ def hide(
 def forget(
     ctx: typer.Context,
     person: str = typer.Argument(..., help="A person id or name."),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask (scripts)."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask: needed where there is no terminal to ask on (scripts, pipes; piped input does not confirm)."),
     library: Optional[str] = LibraryOption,
     wait: float = WaitOption,
     json: bool = JsonOption,
