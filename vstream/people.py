@@ -418,6 +418,19 @@ def appearances(lib, refs: Iterable[str]) -> dict[int, dict[str, list[tuple[floa
     return out
 
 
+def track_ids(lib, video_id: str, refs) -> set[int]:
+    """The face tracks of ``video_id`` that belong to these people (names or ids; unknown ones: none)."""
+    try:
+        ids = sorted({resolve(lib, ref).id for ref in refs})
+    except NotFound:
+        return set()
+    if not ids or not _has_schema(lib.db):
+        return set()
+    rows = lib.db.execute(f"SELECT track FROM face_tracks WHERE video_id=? AND person_id IN ({','.join('?' * len(ids))})",
+                          (video_id, *ids))  # fmt: skip
+    return {r[0] for r in rows}
+
+
 def all_tracks(lib) -> dict[str, list[tuple[float, float, int, str | None, bool]]]:
     """Every video's face tracks ``(start, end, person_id, name, hidden)`` (what search labels moments with)."""
     if not _has_schema(lib.db):

@@ -693,13 +693,15 @@ class Searcher:
 
     def spoken_language(self, video_id: str, start: float, end: float) -> str | None:
         """The language spoken longest between ``start`` and ``end`` (None: nobody speaks)."""
-        starts, ends, _, languages = self.sentences([video_id])[video_id]
-        spoken: dict[str, float] = {}
-        for a, b, lang in zip(starts, ends, languages):
-            overlap = min(b, end) - max(a, start)
-            if overlap > 0 and lang:
-                spoken[lang] = spoken.get(lang, 0.0) + overlap
+        spoken = self.language_seconds(video_id, start, end)
         return max(spoken, key=spoken.get) if spoken else None
+
+    def language_seconds(self, video_id: str, start: float, end: float, into: dict | None = None) -> dict[str, float]:
+        """Seconds spoken per language between ``start`` and ``end`` (added to ``into`` when given)."""
+        from vstream.index.transcript import language_seconds
+
+        starts, ends, _, languages = self.sentences([video_id])[video_id]
+        return language_seconds(zip(starts, ends, languages), start, end, into)
 
     def faces(self) -> dict[str, Any]:
         """Every video's face tracks with who they are (read once per catalog change)."""
@@ -711,14 +713,17 @@ class Searcher:
         return catalog["faces"]
 
     def _scene_thumbnails(self, video_ids: list[str]) -> dict[str, list[tuple[float, float, str]]]:
-        """Each video's scenes as ``(start, end, thumbnail)``, in one read."""
-        if not video_ids or self.index.dataset("scenes") is None:
-            return {}
-        where = f"video_id IN ({', '.join(quote(v) for v in sorted(set(video_ids)))})"
-        out: dict[str, list[tuple[float, float, str]]] = {}
-        for r in self.index.rows("scenes", where, ["video_id", "start", "end", "thumbnail"]):
-            out.setdefault(r["video_id"], []).append((r["start"], r["end"], r["thumbnail"]))
-        return out
+        """Each video's scenes as ``(start, end, thumbnail)``: the ones not yet kept read in one query,
+        then kept until the catalog changes (warm searches read nothing more)."""
+        cache = self._catalog().setdefault("shots", {})
+        missing = sorted({v for v in video_ids if v not in cache})
+        if missing and self.index.dataset("scenes") is not None:
+            where = f"video_id IN ({', '.join(quote(v) for v in missing)})"
+            for v in missing:
+                cache[v] = []
+            for r in self.index.rows("scenes", where, ["video_id", "start", "end", "thumbnail"]):
+                cache[r["video_id"]].append((r["start"], r["end"], r["thumbnail"]))
+        return {v: cache.get(v, []) for v in video_ids}
 
     def _fill(self, moments: list[Moment]) -> None:
         """The transcript text inside each moment, who is on screen, and a thumbnail for moments found without one."""

@@ -214,9 +214,8 @@ def translate(lib, video, language: str, *, source: str | None = None, replace: 
     cues: list[Cue] = []
     for lang in movable:
         group = [r for r in rows if (r.get("language") or "en") == lang]
-        texts = [r["text"] for r in group] if tr.same_language(lang, language) else tr.translate_texts(
-            [r["text"] for r in group], lang, language)  # fmt: skip
-        cues += [Cue(round(r["start"], 3), round(r["end"], 3), clean(t)) for r, t in zip(group, texts) if t.strip()]
+        said = group if tr.same_language(lang, language) else tr.translate_rows(group, lang, language)
+        cues += [Cue(round(r["start"], 3), round(r["end"], 3), clean(r["text"])) for r in said if r["text"].strip()]
     cues.sort(key=lambda c: (c.start, c.end))
     result = _store(lib, video, language, cues, label, replace=replace, machine=True)
     left = sorted(set(spoken) - set(movable))

@@ -371,11 +371,7 @@ class Timeline:
             return None
         seconds: dict[str, float] = {}
         for p in placed:
-            start, end = tl.seconds(p.clip.start), tl.seconds(p.clip.end)
-            starts, ends, _, languages = searcher.sentences([p.clip.source.video_id])[p.clip.source.video_id]
-            for a, b, lang in zip(starts, ends, languages):
-                if lang and min(b, end) > max(a, start):
-                    seconds[lang] = seconds.get(lang, 0.0) + min(b, end) - max(a, start)
+            searcher.language_seconds(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), seconds)
         return max(seconds, key=seconds.get) if seconds else None
 
     def _renditions(self, caption: CaptionAsset, warnings: list[str]) -> list[tuple[str, str]]:
@@ -491,6 +487,7 @@ class Timeline:
     def _reframe_path(self, placed: list[PlacedClip], sources: dict, searcher) -> list[tuple[float, float]] | None:
         """The crop window's centre over the stream (stream seconds, fraction of the source width),
         following the faces the index found; None when nothing is indexed for faces or nobody is found."""
+        from vstream import people
         from vstream.compose import reframe as rf
 
         if self.reframe not in ("follow", "center"):
@@ -509,10 +506,10 @@ class Timeline:
             video = sources[p.clip.source.video_id][0]
             crop = rf.crop_fraction(display_size(video.meta["stream"]["video"]), (width, height))
             start, end, at = p.start / TICKS, p.end / TICKS, p.at / TICKS
-            seen = sightings.get(video.id, [])
             subject = subjects.get((video.id, p.clip.start))
-            if subject:  # a clip chosen for someone follows them, not whoever else is on screen
-                seen = _sightings_of(self.library, video.id, subject, seen, searcher)
+            # a clip chosen for someone follows them, not whoever else is on screen
+            tracks = people.track_ids(self.library, video.id, subject) if subject else None
+            seen = _sightings(sightings.get(video.id, {}), tracks)
             for t, x in rf.follow(seen, cuts.get(video.id, []), crop, start=start, end=end):
                 path.append((round(t - start + at, 3), x))
         return path
@@ -753,45 +750,32 @@ def _report_breaks(breaks: list[tl.Break], placed: list[PlacedClip]) -> list[Com
 
 
 def _face_sightings(searcher, ids: list[str]):
-    """Per video: the faces seen at each keyframe (:class:`Sighting`) and the scene cuts (seconds)."""
-    from vstream.compose.reframe import Sighting
+    """Per video: the faces seen at each keyframe (``{time: [(track, box)]}``) and the scene cuts (seconds)."""
     from vstream.search import quote
 
     where = f"video_id IN ({', '.join(quote(v) for v in ids)})"
-    per_time: dict[str, dict[float, list]] = {v: {} for v in ids}
-    for r in searcher.index.rows("faces", where, ["video_id", "times", "boxes"]):
+    seen: dict[str, dict[float, list]] = {v: {} for v in ids}
+    for r in searcher.index.rows("faces", where, ["video_id", "track", "times", "boxes"]):
         boxes = r["boxes"]
         for i, t in enumerate(r["times"]):
-            per_time[r["video_id"]].setdefault(t, []).append(tuple(boxes[4 * i: 4 * i + 4]))
-    sightings = {v: [Sighting(t, tuple(b)) for t, b in sorted(times.items())] for v, times in per_time.items()}
+            seen[r["video_id"]].setdefault(t, []).append((r["track"], tuple(boxes[4 * i : 4 * i + 4])))
     cuts: dict[str, list[float]] = {v: [] for v in ids}
     for r in searcher.index.rows("scenes", where, ["video_id", "row_id", "start"]):
         if not r["row_id"].endswith("+"):  # the next part of a long shot is not a cut
             cuts[r["video_id"]].append(r["start"])
-    return sightings, {v: sorted(c) for v, c in cuts.items()}
+    return seen, {v: sorted(c) for v, c in cuts.items()}
 
 
-def _sightings_of(lib, video_id: str, subject: tuple[str, ...], seen: list, searcher) -> list:
-    """The sightings of ``video_id`` narrowed to the faces of the ``subject`` people where they are on
-    screen (the rest of the time, everyone seen, as before)."""
-    from vstream import people
+def _sightings(seen: dict[float, list], tracks: set[int] | None = None) -> list:
+    """:class:`Sighting` per keyframe; with ``tracks``, only theirs where any of them is on screen
+    (everyone seen elsewhere)."""
     from vstream.compose.reframe import Sighting
-    from vstream.search import quote
 
-    try:
-        ids = {people.resolve(lib, ref).id for ref in subject}
-    except NotFound:
-        return seen
-    tracks = {r[0] for r in lib.db.execute("SELECT track FROM face_tracks WHERE video_id=? AND person_id IN (%s)"
-                                           % ",".join("?" * len(ids)), (video_id, *sorted(ids)))}  # fmt: skip
-    if not tracks:
-        return seen
-    theirs: dict[float, list] = {}
-    for r in searcher.index.rows("faces", f"video_id = {quote(video_id)}", ["track", "times", "boxes"]):
-        if r["track"] in tracks:
-            for i, t in enumerate(r["times"]):
-                theirs.setdefault(t, []).append(tuple(r["boxes"][4 * i : 4 * i + 4]))
-    return [Sighting(s.t, tuple(theirs[s.t])) if s.t in theirs else s for s in seen]
+    out = []
+    for t, faces in sorted(seen.items()):
+        theirs = [box for track, box in faces if tracks is not None and track in tracks]
+        out.append(Sighting(t, tuple(theirs or [box for _, box in faces])))
+    return out
 
 
 def _scene_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:

@@ -71,11 +71,20 @@ def stored_json(rows: list[dict[str, Any]], media_dir: str) -> str:
 
 def spoken_languages(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Seconds of speech per language, most spoken first."""
-    seconds: dict[str, float] = {}
-    for r in rows:
-        if r.get("language"):
-            seconds[r["language"]] = seconds.get(r["language"], 0.0) + max(0.0, r["end"] - r["start"])
+    seconds = language_seconds((r["start"], r["end"], r.get("language")) for r in rows)
     return {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+def language_seconds(sentences, start: float = float("-inf"), end: float = float("inf"),
+                     into: dict[str, float] | None = None) -> dict[str, float]:  # fmt: skip
+    """Seconds of ``(start, end, language)`` sentences per language inside ``[start, end]`` (pure),
+    added to ``into`` when given (several clips of a stream)."""
+    seconds = {} if into is None else into
+    for a, b, lang in sentences:
+        overlap = min(b, end) - max(a, start)
+        if lang and overlap > 0:
+            seconds[lang] = seconds.get(lang, 0.0) + overlap
+    return seconds
 
 
 def languages(lib, video) -> dict[str, Any]:

@@ -306,12 +306,19 @@ def create_app(settings: Settings):
         values = {k: v for k, v in query.multi_items() if k not in signing.RESERVED}
         return user, values
 
+    picks_people: dict[tuple[str, int], bool] = {}  # (recipe file, mtime): read once per edit, not per request
+
     def selects_people(name: str) -> bool:
         """Whether a recipe picks clips by who is on screen (a person search, by its URL's vars)."""
         from vstream.compose.recipe import load
 
-        clips = load(streams.recipe_file(name)).data.get("clips") or []
-        return any(isinstance(c, dict) and (c.get("person") or c.get("select") == "person") for c in clips)
+        path = streams.recipe_file(name)
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in picks_people:
+            clips = load(path).data.get("clips") or []
+            picks_people[key] = any(isinstance(c, dict) and (c.get("person") or c.get("select") == "person")
+                                    for c in clips)  # fmt: skip
+        return picks_people[key]
 
     def stream_response(kind: str, name: str, file: str, request: Request) -> Response:
         if file not in STREAM_FILES and not STREAM_CAPTIONS.fullmatch(file):
@@ -321,12 +328,10 @@ def create_app(settings: Settings):
             refused = people_refused(request, f"the recipe {name} (it selects clips by person)")
             if refused:
                 return refused
+        refused = unsigned(request, f"{kind}:{name}")
+        if refused:
+            return refused
         user, values = values_of(request)
-        if settings.secret:
-            why = signing.verify(settings.secret, f"{kind}:{name}", user, values, request.query_params.get("exp"),
-                                 request.query_params.get("sig"))  # fmt: skip
-            if why:
-                return JSONResponse({"error": why, "hint": "ask for a new link", "exit_code": errors.USAGE}, status_code=403)
         files = streams.files(kind, name, user, values)
         if file not in files:
             raise errors.NotFound(f"this stream has no {file}")
@@ -401,14 +406,15 @@ def create_app(settings: Settings):
                       for v in lib.videos(parse_tags(request.query_params.getlist("tag")))]  # fmt: skip
         return JSONResponse({"videos": videos})
 
-    def live_refused(request: Request, event_id: str) -> Response | None:
-        """On a server with a secret a live manifest needs a signed URL, like a recipe stream's: the
-        signature covers the event, the user and every parameter (a clip link grants that clip)."""
+    def unsigned(request: Request, stream: str) -> Response | None:
+        """On a server with a secret a manifest needs a signed URL: the signature covers the stream
+        (``recipe:NAME``, ``reel:TOKEN``, ``live:EVENT``), the user and every parameter (a live clip
+        link grants that clip)."""
         if not settings.secret:
             return None
         user, values = values_of(request)
         q = request.query_params
-        why = signing.verify(settings.secret, f"live:{event_id}", user, values, q.get("exp"), q.get("sig"))
+        why = signing.verify(settings.secret, stream, user, values, q.get("exp"), q.get("sig"))
         if why:
             return JSONResponse({"error": why, "hint": "ask for a new link", "exit_code": errors.USAGE}, status_code=403)
         return None
@@ -421,7 +427,7 @@ def create_app(settings: Settings):
         ``?start=`` (an ISO wall-clock time or event seconds) starts it there (start-over)."""
         from vstream import live
 
-        refused = live_refused(request, request.path_params["event"])
+        refused = unsigned(request, f"live:{request.path_params['event']}")
         if refused:
             return refused
         event = live.load(lib, request.path_params["event"])
@@ -437,7 +443,7 @@ def create_app(settings: Settings):
         """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=); 425 Too Early while not recorded yet."""
         from vstream import live
 
-        refused = live_refused(request, request.path_params["event"])
+        refused = unsigned(request, f"live:{request.path_params['event']}")
         if refused:
             return refused
         q = request.query_params
