@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 
 import pytest
 
 from tests.e2e.test_serve import Server
-from tests.integration.test_live import free_port, recorder, send, wait_for_fragments
+from tests.integration.test_live import udp_event
 
 pytestmark = pytest.mark.browser
 
 
 def test_hlsjs_follows_a_live_event_to_its_end_and_clips_wait_for_their_fragments(tmp_path, hls_player):
     lib = tmp_path / "lib"
-    port = free_port(socket.SOCK_DGRAM)
-    rec = recorder(lib, f"udp://127.0.0.1:{port}", "match", "--idle", "2", "--reconnect", "0")
-    time.sleep(1.0)
-    sender = send(f"udp://127.0.0.1:{port}", 24)
-    wait_for_fragments(lib / "live" / "match" / "index.m3u8", 3)
+    rec, sender = udp_event(lib, "match", 24, 3)
     server = Server(lib, None)
     try:
         status, headers, body = server.get("/live/match/index.m3u8")

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import time
 import urllib.parse
 
 from tests.e2e.test_serve import Server
-from tests.integration.test_live import free_port, recorder, send, wait_for_fragments
+from tests.integration.test_live import udp_event
 
 
 def test_live_manifests_need_a_signed_link_that_only_the_admin_token_mints(tmp_path):
     lib = tmp_path / "lib"
-    port = free_port(socket.SOCK_DGRAM)
-    rec = recorder(lib, f"udp://127.0.0.1:{port}", "final", "--idle", "2", "--reconnect", "0")
-    time.sleep(1.0)
-    sender = send(f"udp://127.0.0.1:{port}", 10)
-    wait_for_fragments(lib / "live" / "final" / "index.m3u8", 2)
+    rec, sender = udp_event(lib, "final", 10, 2)
     server = Server(lib, None, "--secret", "s3cret-for-the-live-tests", "--admin-token", "admin-token-for-the-tests")
     try:
         status, _, body = server.get("/live/final/index.m3u8")

@@ -41,6 +41,16 @@ def recorder(lib: Path, source: str, event: str, *args: str) -> subprocess.Popen
                              "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+def udp_event(lib: Path, event: str, seconds: float, fragments: int) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """A recorder on a UDP port and an encoder sending ``seconds`` to it, once ``fragments`` are listed."""
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", event, "--idle", "2", "--reconnect", "0")
+    time.sleep(1.0)
+    sender = send(f"udp://127.0.0.1:{port}", seconds)
+    wait_for_fragments(lib / "live" / event / "index.m3u8", fragments)
+    return rec, sender
+
+
 def segments(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE:")]
 
