@@ -65,6 +65,45 @@ class S3:
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
+class SlowLink:
+    """A TCP relay to the S3 server that carries uploads at ``rate`` bytes a second: a slow uplink,
+    so that a publish takes seconds and a test can kill the writer in the middle of it."""
+
+    def __init__(self, port: int, rate: float):
+        self.target, self.rate = port, rate
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(client, upstream, self.rate), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket, rate: float | None) -> None:
+        try:
+            while data := src.recv(16384):
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        for end in (dst, src):
+            try:
+                end.shutdown(socket.SHUT_WR if end is dst else socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     server = S3(tmp_path_factory.mktemp("s3"))
@@ -213,14 +252,19 @@ def test_a_killed_ingest_leaves_the_bucket_library_valid(s3, samples, tmp_path):
     big = tmp_path / "long.mp4"  # long enough to kill mid-way
     subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "20", "-i", str(sample_path(samples, "match")), "-c", "copy",
                     str(big)], check=True)  # fmt: skip
+    link = SlowLink(s3.port, rate=4e6)  # ~40 MB of media at 4 MB/s: the publish takes about ten seconds
     proc = subprocess.Popen([sys.executable, "-m", "vstream", "ingest", "-L", url, str(big)],
-                            env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while "killed/.lock" not in " ".join(s3.keys("killed/")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None and "killed/.lock" in s3.keys("killed/")  # killed while publishing
-    proc.kill()
-    proc.wait()
+                            env=os.environ | env | {"AWS_ENDPOINT_URL": link.endpoint},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "killed/.lock" not in s3.keys("killed/") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and "killed/.lock" in s3.keys("killed/")  # killed while publishing
+        proc.kill()
+        proc.wait()
+    finally:
+        link.close()
     listed = vstream_json("list", "-L", url, env=s3.machine("g"))
     assert [v["id"] for v in listed["videos"]] == ["talk"]  # the old catalog: valid, without the half-done video
     done = vstream_json("ingest", "-L", url, str(big), "--wait", "90", env=env, timeout=300)  # after the lock expires
