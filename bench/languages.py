@@ -11,6 +11,10 @@ from English to Spanish midway. Every recording is transcribed by each setting t
 * ``base+hint``: Whisper base told the language (what a user's setting could say);
 * ``tiny.en``: English only (every recording is read as English).
 
+For ``auto``, the English translations ``vstream index --english`` stores are also made and
+scored against the same topic's English sentence (WER; a loose translation scores badly even
+when it is right), with their cost against transcription alone.
+
 Printed per language and setting: WER (tests/support/wer.py: accents and case ignored),
 the share of sentences stored in the right language, and × realtime (audio seconds per second
 of transcription on this machine, model load excluded). espeak-ng's voices are synthetic: WER
@@ -88,6 +92,29 @@ def transcribe(setting: str, samples, lang: str):
     return load_transcriber(None if setting == "auto" else setting).transcribe(samples)
 
 
+def translation(samples, spans, found, name: str, transcribing: float) -> str:
+    """``vstream index --english``: Whisper's English translation of each non-English sentence,
+    scored against the same topic's English sentence; its time against transcription's."""
+    from vstream.index.speech import load_transcriber
+
+    started = time.perf_counter()
+    english = load_transcriber(None).to_english(samples, found)
+    took = time.perf_counter() - started
+    errors, stored = [], 0
+    for topic, (start, end, lang, _) in enumerate(spans):
+        if lang == "en":
+            continue
+        inside = [e for s, e in zip(found, english) if s.end > start - 0.5 and s.start < end + 0.5]
+        stored += bool(inside) and all(inside)
+        errors.append(wer(SENTENCES["en"][1][topic], " ".join(e or "" for e in inside)))
+    line = (f"{name:<7} {'--english':<10} {sum(errors) / len(errors):>6.2f} {stored}/{len(errors):>7} "
+            f"{(transcribing + took) / transcribing:>9.1f}× transcription")  # fmt: skip
+    print(line, flush=True)
+    return (f"translation {name} -> en (index --english, auto): WER {sum(errors) / len(errors):.2f} against the English "
+            f"sentence, stored for {stored}/{len(errors)} sentences, transcribing + translating takes "
+            f"{(transcribing + took) / transcribing:.1f}× transcription alone")  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
@@ -121,6 +148,8 @@ def main(argv=None) -> int:
             print(line, flush=True)
             lines.append(f"speech {name}, {setting}: WER {sum(errors) / len(errors):.2f}, language right "
                          f"{right}/{len(spans)} sentences, {seconds / took:.1f}× realtime ({seconds:.0f} s of audio)")
+            if setting == "auto" and name != "en":
+                lines.append(translation(samples, spans, found, name, took))
     if args.record:
         record(lines)
     return 0

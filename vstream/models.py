@@ -66,6 +66,7 @@ class ModelSettings:
     labels: str | None = None  # None: packaged EfficientNet/SSD; else a directory with the same files
     ocr: bool = True
     faces: str = "auto"  # auto: when the face models are installed; on: required; off
+    english: bool = False  # also store an English translation of speech in other languages (Whisper translate)
     clip_model: str = "ViT-B-32"
     clip_weights: str | None = None  # a local checkpoint, or an open_clip pretrained tag when online
     device: str = "cpu"
@@ -82,7 +83,9 @@ class ModelSettings:
         if "text" not in values and overrides.get("text") is None and library_root:
             # the library's text model is the one it was last indexed with (vstream index --text-model e5
             # sticks: a later index, ingest --index or search keeps it) unless config.json names one
-            values["text"] = _recorded_text(library_root)
+            values["text"] = _recorded(library_root, "text", str)
+        if "english" not in values and overrides.get("english") is None and library_root:
+            values["english"] = bool(_recorded(library_root, "english", bool))  # sticks the same way
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise UsageError(f"{config}: unknown model settings {sorted(unknown)}")
@@ -98,6 +101,8 @@ class ModelSettings:
             raise UsageError(f"unknown visual backend {settings.visual!r}", hint="use --visual auto, labels or clip")
         if settings.faces not in FACES_CHOICES:
             raise UsageError(f"unknown faces setting {settings.faces!r}", hint="use --faces auto, on or off")
+        if not isinstance(settings.english, bool):
+            raise UsageError(f"english setting {settings.english!r}", hint='write "english": true or false')
         if settings.visual == "clip" and not settings.clip_weights:
             raise UsageError("--visual clip needs weights", hint="pass --clip-weights PATH (an open_clip checkpoint)")
         return settings
@@ -112,13 +117,13 @@ class ModelSettings:
         return asdict(self)
 
 
-def _recorded_text(library_root: Path) -> str | None:
-    """The text model setting the library's last index run used (``index/models.json``), if any."""
+def _recorded(library_root: Path, key: str, kind: type) -> Any:
+    """A setting the library's last index run used (``index/models.json``), if any."""
     try:
-        recorded = json.loads((library_root / "index" / "models.json").read_text()).get("settings", {}).get("text")
+        recorded = json.loads((library_root / "index" / "models.json").read_text()).get("settings", {}).get(key)
     except (OSError, ValueError, AttributeError):
         return None
-    return recorded if isinstance(recorded, str) else None
+    return recorded if isinstance(recorded, kind) else None
 
 
 def _version(dist: str) -> str:
@@ -168,7 +173,8 @@ def fingerprint(stage: str, settings: ModelSettings, *, sample_seconds: float = 
         ocr = _identity("ocr", None) if settings.ocr else "ocr=off"
         return f"scenes-v3;{visual};{ocr};{text};sample={sample_seconds:g}"  # v3: long shots split in parts
     if stage == "speech":
-        return f"speech-v2;{_identity('whisper', settings.whisper)};{text}"  # v2: on the video clock, stored file
+        english = ";english" if settings.english else ""  # translations stored beside the sentences
+        return f"speech-v2;{_identity('whisper', settings.whisper)}{english};{text}"  # v2: on the video clock, stored file
     if stage == "audio":
         return "audio-v1;ebur128-momentary-0.5s"
     if stage == "faces":

@@ -219,3 +219,45 @@ def test_after_a_re_ingest_captions_never_show_the_earlier_medias_words(samples,
     assert "presupuesto" not in said.lower() and "antes" not in said  # the earlier media's words
     assert any("no transcript for its current media" in w for w in result["warnings"]), result["warnings"]
     assert any("earlier ingest" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_english_translations_are_opt_in_sticky_and_serve_english_subtitles_and_search(spoken, samples, tmp_path):
+    """index --english stores Whisper's English translation of every sentence spoken in another
+    language: an English query then finds Spanish speech with the English-only default text model,
+    and an English subtitle rendition covers clips nobody speaks English in."""
+    lib = tmp_path / "lib"
+    shutil.copytree(spoken, lib)
+    query = "a cat looking for a family"
+    cat = {v: next(s for s in samples["languages"][v]["speech"] if "gato" in s["text"]) for v in ("charla", "mixed")}
+    before = vstream_json("search", query, "-L", str(lib))["moments"]
+    assert "mixed" not in {m["video_id"] for m in before}  # MiniLM reads no Spanish: one cat of two, by luck
+    vstream("index", "-L", str(lib), "--only", "speech", "--english", check=True, timeout=900)
+
+    charla, mixed = sentences(lib, "charla"), sentences(lib, "mixed")
+    assert [s["text"] for s in charla] == [s["text"] for s in sentences(spoken, "charla")]  # as spoken, kept
+    assert sum(bool(s.get("english")) for s in charla) >= 2  # base sometimes only transcribes: not stored then
+    said = next(s for s in charla if s["start"] < cat["charla"]["end"] and s["end"] > cat["charla"]["start"])
+    assert "cat" in said["english"].lower() and "gato" not in said["english"].lower()
+    assert not [s for s in mixed if s["language"] == "en" and s.get("english")]  # English needs none
+    assert vstream_json("info", "charla", "-L", str(lib))["languages"]["translated_to_english"] >= 2
+    text = vstream("transcript", "charla", "--english", "--format", "txt", "-L", str(lib), check=True).stdout
+    assert "cat" in text.lower() and "gato" not in text.lower()
+
+    after = vstream_json("search", query, "-L", str(lib))["moments"]
+    assert {m["video_id"] for m in after[:2]} == {"charla", "mixed"}, after
+    for m in after[:2]:
+        assert m["language"] == "es" and m["start"] <= cat[m["video_id"]]["start"] + 0.5 < m["end"]
+
+    again = vstream_json("index", "-L", str(lib), "--only", "speech")  # the setting sticks: nothing redone
+    assert {r["status"] for r in again["results"]} == {"skipped"}
+
+    path = tmp_path / "cat.yaml"
+    path.write_text("version: 1\nname: cat\nclips:\n  - video: charla\n    start: 16\n    duration: 8\n"
+                    "captions:\n  source: auto\n  languages: [original, en]\n")  # fmt: skip
+    result = vstream_json("compose", str(path), "-L", str(lib), timeout=300)
+    assert not [w for w in result["warnings"] if "subtitles" in w], result["warnings"]
+    master = Path(result["master"]).read_text()
+    english = next(ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES") and 'LANGUAGE="en"' in ln)
+    playlist = Path(result["master"]).parent / english.split('URI="')[1].split('"')[0]
+    cues = "".join((playlist.parent / ln).read_text() for ln in playlist.read_text().splitlines() if ln.endswith(".vtt"))
+    assert "cat" in cues.lower() and "gato" not in cues.lower()

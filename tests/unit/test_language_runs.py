@@ -32,3 +32,12 @@ def test_nothing_identified_surely_gives_the_longest_stretches_language_througho
 
 def test_no_speech_no_runs():
     assert language_runs([], 12.0) == []
+
+
+def test_a_translation_that_repeats_the_original_words_is_an_echo():
+    from vstream.index.speech import echoes
+
+    original = "La reunión sobre el presupuesto del próximo año empieza después del café."
+    assert echoes("La rellón sobre el presupuesto del próximo año empieza después del café", original)
+    assert not echoes("The meeting about next year's budget starts after the coffee.", original)
+    assert not echoes("The cafe.", "Café.")  # a word or two in common is still a translation

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from vstream.cli.common import JsonOption, LibraryOption, WaitOption
-from vstream.cli.output import err, out, print_json
+from vstream.cli.output import counted, err, out, print_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -18,12 +18,14 @@ def register(app: typer.Typer) -> None:
 def model_options(
     visual: Optional[str], clip_model: Optional[str], clip_weights: Optional[str], whisper_model: Optional[str],
     text_model: Optional[str], ocr: Optional[bool], device: Optional[str], library_root, faces: Optional[bool] = None,
+    english: Optional[bool] = None,
 ):  # fmt: skip
     from vstream.models import ModelSettings
 
     return ModelSettings.load(
         library_root, visual=visual, clip_model=clip_model, clip_weights=clip_weights, whisper=whisper_model,
         text=text_model, ocr=ocr, device=device, faces=None if faces is None else ("on" if faces else "off"),
+        english=english,
     )  # fmt: skip
 
 
@@ -34,6 +36,9 @@ WhisperOption = typer.Option(None, "--whisper-model", help="Whisper model: auto 
 TextModelOption = typer.Option(None, "--text-model", help="Text embedder: minilm (packaged, English), e5 (packaged multilingual-e5-small: finds any language from any language) or a directory with model.onnx + tokenizer.json. Changing it re-embeds the stored texts; nothing else is redone.")
 OcrOption = typer.Option(None, "--ocr/--no-ocr", help="Read on-screen text in sampled frames [default: on].")
 DeviceOption = typer.Option(None, "--device", help="cpu or cuda.")
+EnglishOption = typer.Option(None, "--english/--no-english", help="Also store an English translation of every "
+                             "sentence spoken in another language (Whisper translate; subtitles and English search use "
+                             "it). Sticks for the library; switching it redoes speech [default: off].")
 FacesOption = typer.Option(None, "--faces/--no-faces", help="Find faces and cluster them into people "
                            "[default: on when the face models are installed, see vstream doctor].")
 
@@ -89,6 +94,7 @@ def index(
     text_model: Optional[str] = TextModelOption,
     ocr: Optional[bool] = OcrOption,
     faces: Optional[bool] = FacesOption,
+    english: Optional[bool] = EnglishOption,
     device: Optional[str] = DeviceOption,
     ray: Optional[str] = typer.Option(None, "--ray", metavar="local|auto|ADDRESS",
                                       help="Run the stages on Ray: local (start a cluster here), auto (the running one) or HOST:PORT."),
@@ -105,7 +111,8 @@ def index(
     from vstream.library import Library
 
     lib = Library.open(library)
-    settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces)
+    settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces,
+                             english)
     if ray_workers is not None and ray_workers < 1:
         from vstream.errors import UsageError
 
@@ -120,11 +127,14 @@ def transcript(
     video_id: str = typer.Argument(..., help="Video id."),
     library: Optional[str] = LibraryOption,
     fmt: str = typer.Option("vtt", "--format", help="vtt, srt, txt or json."),
+    english: bool = typer.Option(False, "--english", help="Each sentence in English: as spoken, or its stored "
+                                 "translation (vstream index --english)."),
     json: bool = JsonOption,
 ) -> None:
     """Print a video's transcript from the index.
 
-    --json prints one object: {"id", "languages", "sentences": [{start, end, text, words, language}]}.
+    --json prints one object: {"id", "languages", "sentences": [{start, end, text, words, language, english}]}
+    (english: the stored translation of a sentence spoken in another language, when indexed with --english).
     """
     from vstream.errors import UsageError
     from vstream.index.transcript import FORMATS, render, stored_rows
@@ -135,6 +145,12 @@ def transcript(
     lib = Library.open(library)
     video = lib.get(video_id)
     rows = stored_rows(lib, video)
+    if english:
+        untranslated = sum(1 for r in rows if (r.get("language") or "en") != "en" and not r.get("english"))
+        if untranslated:
+            warn(f"{counted(untranslated, 'sentence')} of {video.id} not spoken in English and not "
+                 f"translated: shown as spoken (vstream index {video.id} --english)")  # fmt: skip
+        rows = [r | {"text": r["english"]} if r.get("english") else r for r in rows]
     if json:
         sentences = __import__("json").loads(render(rows, "json"))
         print_json({"id": video.id, "languages": sorted({s["language"] for s in sentences if s.get("language")}),

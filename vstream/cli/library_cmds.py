@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from vstream.cli.common import JsonOption, LibraryOption, WaitOption
-from vstream.cli.output import out, print_json
+from vstream.cli.output import counted, out, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -144,6 +144,8 @@ def _languages_line(found: dict) -> str:
     spoken = found["spoken"]
     said = ("spoken " + ", ".join(f"{k} ({v:g}s)" for k, v in spoken.items())) if spoken else (
         "no speech" if spoken is not None else "speech not indexed yet")  # fmt: skip
+    english = found.get("translated_to_english")
+    said += f" ({counted(english, 'sentence')} translated to English)" if english else ""
     return said + ("; subtitles " + ", ".join(found["subtitles"]) if found["subtitles"] else "")
 
 

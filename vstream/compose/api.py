@@ -453,16 +453,30 @@ class Timeline:
         indexed = searcher.index.dataset("speech") is not None
         todo: dict[str, list[tuple[str, dict]]] = {}  # spoken language -> (video, sentence) to translate
         lost: dict[str, set[str]] = {}  # video -> languages spoken in it that no model translates
+        english_only = tr.same_language("en", language)
         for v in need:
             clips = [p for p in placed if p.clip.source.video_id == v]
+            english: dict[tuple[float, float], str] | None = None  # read when a sentence needs it
             for r in speech.get(v, []):
                 source = r["language"] or "en"
+                plays = any(r["end"] > p.start / TICKS and r["start"] < p.end / TICKS for p in clips)
                 if tr.same_language(source, language):
                     rows[v].append(r)
-                elif not tr.available(source, language):
+                    continue
+                if tr.available(source, language):
+                    if plays:
+                        todo.setdefault(source, []).append((v, r))  # only what plays is translated
+                    continue
+                if english is None:
+                    english = _stored_english(lib, v)
+                said = english.get((round(r["start"], 3), round(r["end"], 3)))  # vstream index --english
+                if said and english_only:
+                    rows[v].append(r | {"text": said})
+                elif said and tr.available("en", language):
+                    if plays:
+                        todo.setdefault("en", []).append((v, r | {"text": said}))  # through English
+                else:
                     lost.setdefault(v, set()).add(source)
-                elif any(r["end"] > p.start / TICKS and r["start"] < p.end / TICKS for p in clips):
-                    todo.setdefault(source, []).append((v, r))  # only what plays is translated
         for source, said in todo.items():  # one batch per direction: each distinct sentence once
             texts = tr.translate_texts([r["text"] for _, r in said], source, language)
             for (v, r), text in zip(said, texts):
@@ -476,8 +490,9 @@ class Timeline:
             if p.clip.pod is not None or v not in need:
                 continue
             if v in lost:
+                via = f"vstream index {v} --english, or " if english_only or tr.available("en", language) else ""
                 warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles and no offline "
-                                f"{'/'.join(sorted(lost[v]))} -> {language} translation (vstream subtitles add {v} "
+                                f"{'/'.join(sorted(lost[v]))} -> {language} translation ({via}vstream subtitles add {v} "
                                 f"FILE --lang {language}; only en -> pt-BR and pt -> en translate offline)")  # fmt: skip
             elif v not in speech and not (indexed and lib.index_state(v).get("speech") is not None):
                 warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles "
@@ -664,6 +679,18 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
 
     sizes = [display_size(v.meta["probe"]["video"]) for v in videos if (v.meta.get("probe") or {}).get("video")]
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
+
+
+def _stored_english(lib, video_id: str) -> dict[tuple[float, float], str]:
+    """A video's stored English translations (``vstream index --english``) by sentence (start, end)."""
+    from vstream.errors import NotFound
+    from vstream.index.transcript import stored_rows
+
+    try:
+        rows = stored_rows(lib, lib.get(video_id))
+    except NotFound:
+        return {}
+    return {(round(r["start"], 3), round(r["end"], 3)): r["english"] for r in rows if r.get("english")}
 
 
 def _speech_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:

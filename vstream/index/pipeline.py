@@ -237,7 +237,7 @@ def reembed(lib: Library, store: Store, job: Job, models: Models, opts: IndexOpt
                                    f"{job.video_id} changed while it was being indexed; run index again")  # fmt: skip
             for table, column in TEXT_TABLES[job.stage]:
                 rows = store.video_rows(table, video.id)
-                store.replace(table, video.id, embedded(rows, column, embedder))
+                store.replace(table, video.id, embedded(rows, column, embedder, stored_english(lib, [video], table)))
             lib.set_index_state(video, job.stage, job.fingerprint, done["rows"], done["seconds"] or 0.0)
         return StageResult(job.video_id, job.stage, "re-embedded", done["rows"], time.monotonic() - started,
                            f"texts re-embedded with {embedder.name}")  # fmt: skip
@@ -249,10 +249,27 @@ def reembed(lib: Library, store: Store, job: Job, models: Models, opts: IndexOpt
         progress.end()
 
 
-def embedded(rows: list[dict], column: str, embedder) -> list[dict]:
+def stored_english(lib: Library, videos: list[Video], table: str) -> dict[str, str]:
+    """The English translations stored for these videos' sentences, by row id (speech only)."""
+    if table != "speech":
+        return {}
+    from vstream.index.transcript import english_by_row
+
+    return {k: v for video in videos for k, v in english_by_row(lib, video).items()}
+
+
+def searchable(text: str, english: str | None, embedder) -> str:
+    """What a sentence's vector is made of: its English translation (when stored) for an English-only
+    text model, else the sentence as spoken."""
+    return english if english and not getattr(embedder, "multilingual", False) else text
+
+
+def embedded(rows: list[dict], column: str, embedder, english: dict[str, str] | None = None) -> list[dict]:
     """``rows`` with vectors of ``column`` from ``embedder`` (a zero vector where it is empty, as the
-    scenes stage writes) and the text model's fingerprint in their ``model`` (after the last ";")."""
-    texts = [r[column] or "" for r in rows]
+    scenes stage writes) and the text model's fingerprint in their ``model`` (after the last ";");
+    ``english``: stored translations by row id (see :func:`searchable`)."""
+    english = english or {}
+    texts = [searchable(r[column] or "", english.get(r["row_id"]), embedder) for r in rows]
     vectors = embedder.embed_passages([t or " " for t in texts]) if rows else []
     zero = [0.0] * embedder.dim
     out = []
@@ -280,7 +297,8 @@ def resize_text_tables(lib: Library, store: Store, models: Models, settings: Mod
         with lib.writing(wait=opts.wait, on_wait=progress.note):
             for table, column in tables:
                 if dims[table] is not None:
-                    store.rewrite(table, embedded(store.all_rows(table), column, embedder), text_dim=embedder.dim)
+                    english = stored_english(lib, lib.videos(), table)
+                    store.rewrite(table, embedded(store.all_rows(table), column, embedder, english), text_dim=embedder.dim)
             for video in lib.videos():
                 done = lib.index_state(video.id).get(stage)
                 if done and done["media_dir"] == video.media_dir:
@@ -456,17 +474,21 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
     from vstream.index.speech import decode_audio, shift_sentences
 
     transcriber = models.whisper()
-    sentences = transcriber.transcribe(decode_audio(str(media))) if has_real_audio(video) else []
+    audio = decode_audio(str(media)) if has_real_audio(video) else None
+    sentences = transcriber.transcribe(audio) if audio is not None else []
+    english = transcriber.to_english(audio, sentences) if models.settings.english and sentences else [None] * len(sentences)
     # the decoded samples begin with the audio's first sample; audio that starts after the
     # first video frame puts every word that much later in the video
     sentences = shift_sentences(sentences, float(video.meta.get("audio_start") or 0.0))
     embedder = models.text()
-    vectors = embedder.embed_passages([s.text for s in sentences]) if sentences else []
+    # an English-only text model embeds what it understands: the English translation where there is one
+    vectors = embedder.embed_passages([searchable(s.text, e, embedder) for s, e in zip(sentences, english)]) if sentences else []
     rows = [
         {"video_id": video.id, "row_id": f"{video.id}:{i}", "start": s.start, "end": s.end, "text": s.text,
          "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in s.words],
          "language": s.language, "vector": vec.tolist(), "model": f"{transcriber.fingerprint};{embedder.fingerprint}"}
-        for i, (s, vec) in enumerate(zip(sentences, vectors))
+        | ({"english": e} if e else {})  # kept in the transcript file (index/transcripts/ID.json)
+        for i, (s, vec, e) in enumerate(zip(sentences, vectors, english))
     ]  # fmt: skip
     count = store.replace("speech", video.id, rows)
     from vstream.index.transcript import render, stored_json

@@ -23,6 +23,11 @@ blocks of up to 30 s of it are identified first (one encoder pass each); only wh
 disagree, or one is unsure, is each stretch identified on its own. Short or unsure stretches
 take their neighbours' language (:func:`language_runs`), so a cough does not become Latin.
 
+English translations (opt-in, ``english`` setting): each sentence not spoken in English is
+translated by the multilingual model (Whisper's ``translate`` task) on its own audio, so the
+translation keeps the sentence's times. Whisper ``base`` translates loosely (bench/RESULTS.md);
+a larger converted model set as the whisper setting translates better.
+
 Whisper's segments are not sentences. Words from all segments are regrouped into
 sentences at ``.``, ``?`` and ``!``, at long pauses, and at :data:`MAX_SENTENCE`
 seconds; each sentence runs from its first word's start to its last word's end.
@@ -67,6 +72,10 @@ SHORT = 1.0  # seconds; a shorter stretch also takes its neighbours' language
 SAMPLE_RATE = 16000
 BEAM_SIZE = 2
 VAD = {"speech_pad_ms": 800}  # faster-whisper's 400 ms clips onsets: tiny.en then misreads first words
+TRANSLATE_PAD = 0.2  # seconds of audio kept around a sentence that is translated on its own
+TRANSLATE_BEAM = 5  # at beam 2, base often transcribes instead of translating
+ENGLISH_PROMPT = "Here is the English translation."
+ECHO = 0.6  # a "translation" with more of the original's words than this is a transcription: not stored
 MAX_SENTENCE = 20.0  # seconds; a longer run of words without an end mark is cut
 MAX_PAUSE = 2.0  # seconds of silence between two words that ends a sentence without punctuation
 SENTENCE_END = re.compile(r"[.?!…]+[\"'”’)\]]*$")
@@ -160,6 +169,32 @@ class Transcriber:
         tokens = refine_word_times(tokens, samples)
         return split_sentences(tokens, language=info.language or language or "en")
 
+    def to_english(self, audio: Any, sentences: list[Sentence]) -> list[str | None]:
+        """An English translation of each sentence not spoken in English (Whisper's ``translate``
+        task, on that sentence's audio alone, so each translation stays on its sentence's times);
+        None for English sentences, and for all of them with an English-only model."""
+        import ctranslate2
+
+        samples = as_samples(audio)
+        out: list[str | None] = []
+        for s in sentences:
+            if s.language == "en" or not self.multilingual:
+                out.append(None)
+                continue
+            a, b = max(0, int((s.start - TRANSLATE_PAD) * SAMPLE_RATE)), int((s.end + TRANSLATE_PAD) * SAMPLE_RATE)
+            said = ""
+            for prompt in (None, ENGLISH_PROMPT):  # an English prompt when it transcribed instead
+                ctranslate2.set_random_seed(0)  # its temperature fallback samples: the same rows every run
+                segments, _ = self._model.transcribe(
+                    samples[a:b], language=s.language, task="translate", beam_size=TRANSLATE_BEAM, vad_filter=False,
+                    condition_on_previous_text=False, without_timestamps=True, initial_prompt=prompt, temperature=0.0,
+                )  # fmt: skip
+                said = " ".join(seg.text.strip() for seg in segments).strip()
+                if said and not echoes(said, s.text):
+                    break
+            out.append(None if not said or echoes(said, s.text) else said)
+        return out
+
     def _check_options(self, language: str | None, task: str) -> None:
         if task not in ("transcribe", "translate"):
             raise UsageError(f"unknown speech task {task!r}", hint="use transcribe or translate")
@@ -191,8 +226,18 @@ class AutoTranscriber:
             return self._model_for(language).transcribe(samples, language=language, task=task)
         return transcribe_runs(samples, self.base.language_runs(samples), self._model_for, task)
 
+    def to_english(self, audio: Any, sentences: list[Sentence]) -> list[str | None]:
+        return self.base.to_english(audio, sentences)  # tiny.en cannot translate
+
     def _model_for(self, language: str) -> Transcriber:
         return self.english if language == "en" else self.base
+
+
+def echoes(translation: str, original: str) -> bool:
+    """Whisper sometimes "translates" by transcribing again: most of the words are the original's."""
+    words = re.findall(r"\w+", translation.lower())
+    said = set(re.findall(r"\w+", original.lower()))
+    return bool(words) and sum(w in said for w in words) / len(words) > ECHO
 
 
 def transcribe_runs(samples: Any, runs: list[Stretch], model_for, task: str) -> list[Sentence]:

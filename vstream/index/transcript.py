@@ -34,7 +34,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "txt":
         return "".join(" ".join(r["text"].split()) + "\n" for r in rows)
     if fmt == "json":
-        keep = ("start", "end", "text", "words", "language")
+        keep = ("start", "end", "text", "words", "language", "english")
         return json.dumps([{k: r[k] for k in keep if k in r} for r in rows], indent=2, ensure_ascii=False) + "\n"
     raise ValueError(f"unknown transcript format {fmt!r}")
 
@@ -64,9 +64,22 @@ def stored_rows(lib, video) -> list[dict[str, Any]]:
 
 def stored_json(rows: list[dict[str, Any]], media_dir: str) -> str:
     """What :func:`stored_rows` reads: the rows without their vectors, and which media they describe."""
-    keep = ("start", "end", "text", "words", "language")
+    keep = ("start", "end", "text", "words", "language", "english")
     return json.dumps({"media_dir": media_dir, "rows": [{k: r[k] for k in keep if k in r} for r in rows]},
                       ensure_ascii=False, separators=(",", ":"))  # fmt: skip
+
+
+def english_by_row(lib, video) -> dict[str, str]:
+    """The stored English translations of a video's sentences (``vstream index --english``), by the
+    speech table's row id (``VIDEO:N``, N its place in the transcript file)."""
+    path = lib.root / "index" / "transcripts" / f"{video.id}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("media_dir") != video.media_dir:
+            return {}
+        return {f"{video.id}:{n}": r["english"] for n, r in enumerate(stored["rows"]) if r.get("english")}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return {}
 
 
 def spoken_languages(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -94,7 +107,9 @@ def languages(lib, video) -> dict[str, Any]:
     from vstream.errors import NotFound
 
     try:
-        spoken: dict[str, float] | None = spoken_languages(stored_rows(lib, video))
+        rows = stored_rows(lib, video)
+        spoken: dict[str, float] | None = spoken_languages(rows)
     except NotFound:
-        spoken = None
-    return {"spoken": spoken, "subtitles": sorted(r["language"] for r in subtitles.listing(lib, video))}
+        rows, spoken = [], None
+    return {"spoken": spoken, "subtitles": sorted(r["language"] for r in subtitles.listing(lib, video)),
+            "translated_to_english": sum(1 for r in rows if r.get("english"))}  # sentences (vstream index --english)
