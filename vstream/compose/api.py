@@ -485,18 +485,19 @@ class Timeline:
         for v in need:
             rows[v].sort(key=lambda r: (r["start"], r["end"]))
         cues = cap.retime(placed, rows.__getitem__)
-        for p in placed:
-            v = p.clip.source.video_id
-            if p.clip.pod is not None or v not in need:
+        for v in need:  # one warning per video, naming its clips (not one per clip and language)
+            starts = [p.start for p in placed if p.clip.source.video_id == v and p.clip.pod is None]
+            if not starts:
                 continue
+            clips = (f"{'clip' if len(starts) == 1 else 'clips'} {', '.join(f'{v}@{tl.seconds(t):g}s' for t in starts)} "
+                     f"{'has' if len(starts) == 1 else 'have'} no {language} subtitles")  # fmt: skip
             if v in lost:
                 via = f"vstream index {v} --english, or " if english_only or tr.available("en", language) else ""
-                warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles and no offline "
-                                f"{'/'.join(sorted(lost[v]))} -> {language} translation ({via}vstream subtitles add {v} "
-                                f"FILE --lang {language}; only en -> pt-BR and pt -> en translate offline)")  # fmt: skip
+                warnings.append(f"{clips} and no offline {'/'.join(sorted(lost[v]))} -> {language} translation "
+                                f"({via}vstream subtitles add {v} FILE --lang {language}; only en -> pt-BR and "
+                                f"pt -> en translate offline)")  # fmt: skip
             elif v not in speech and not (indexed and lib.index_state(v).get("speech") is not None):
-                warnings.append(f"clip {v}@{tl.seconds(p.start):g}s has no {language} subtitles "
-                                f"(vstream subtitles add {v} FILE --lang {language})")  # fmt: skip
+                warnings.append(f"{clips} (vstream subtitles add {v} FILE --lang {language})")
         return cues
 
     def _reframe_path(self, placed: list[PlacedClip], sources: dict, searcher) -> list[tuple[float, float]] | None:
