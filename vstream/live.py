@@ -25,6 +25,7 @@ as soon as the fragments exist.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -327,9 +328,45 @@ def load(lib: Library, event_id: str) -> Event:
         event = Event.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
         raise NotFound(f"no live event {event_id!r} in {lib.root}", hint="list them with: vstream live list") from None
-    if event.status in ("starting", "recording") and not _alive(event.pid):
-        event.status = "interrupted"
+    if event.status in ("starting", "recording") and not recording(lib, event.id):
+        event.status = "interrupted"  # its recorder died (even if another process now has its pid)
     return event
+
+
+def _lock_path(lib: Library, event_id: str) -> Path:
+    return events_dir(lib) / f".{event_id}.lock"
+
+
+def take_lock(lib: Library, event_id: str, wait: float = 0.0) -> int | None:
+    """The event's lock (``live/.EVENT.lock``, flock), held by its recorder for its whole run and by a
+    command closing the event: the file descriptor, or None when another process holds it."""
+    events_dir(lib).mkdir(parents=True, exist_ok=True)
+    fd = os.open(_lock_path(lib, event_id), os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.05)
+
+
+def recording(lib: Library, event_id: str) -> bool:
+    """Whether a recorder holds the event (the lock dies with its process, unlike a pid, which is reused)."""
+    try:
+        fd = os.open(_lock_path(lib, event_id), os.O_RDONLY)  # read-only: serve may run on a read-only library
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: readers checking at once do not block each other
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def events(lib: Library) -> list[Event]:
@@ -383,6 +420,26 @@ class Recorder:
         self.on_fragment = on_fragment
         input_argv(source, idle)  # a bad source fails now, before anything is written
         self.folder = events_dir(lib) / check_id(event_id)
+        # one recorder per event, even when two start at once (cron): held until the event is finished
+        self._lock = take_lock(lib, event_id, wait=1.0)  # (a command checking the event holds it for an instant)
+        if self._lock is None:
+            raise UsageError(f"live event {event_id!r} is being recorded by another process",
+                             hint="choose another --id, or stop it: vstream live stop " + event_id)  # fmt: skip
+        try:
+            self._load_or_create(lib, source, event_id, target)
+        except BaseException:
+            self.close()
+            raise
+        self._stop = False
+        self._child: subprocess.Popen | None = None
+
+    def close(self) -> None:
+        """Release the event's lock (when the recorder is done with the event)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _load_or_create(self, lib: Library, source: str, event_id: str, target: int) -> None:
         if (self.folder / STATE).exists():
             self.event = load(lib, event_id)
             if self.event.status in ("starting", "recording"):
@@ -396,8 +453,6 @@ class Recorder:
             if event_id in {v.id for v in lib.videos()}:
                 raise UsageError(f"id {event_id!r} is already a library video", hint="choose another --id")
             self.event = Event(event_id, source, target=target)
-        self._stop = False
-        self._child: subprocess.Popen | None = None
 
     def stop(self, *_: Any) -> None:
         """Finish after the fragment being written (SIGINT/SIGTERM)."""
@@ -439,6 +494,7 @@ class Recorder:
                                hint="check the sender and the address (vstream listens on srt mode=listener and rtmp)")  # fmt: skip
             return finish(self.lib, self.event, self.progress)
         finally:
+            self.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
@@ -580,15 +636,30 @@ def _take_playlist(take: Take) -> str:
 def stop(lib: Library, event_id: str, *, wait: float = 30.0, progress: Progress = SILENT) -> Event:
     """Stop a recording (its recorder finishes the event) or close an interrupted one."""
     event = load(lib, event_id)
-    if event.status == "ended" and (event.video or _alive(event.pid)):
-        return _finished(lib, event_id, wait) if not event.video else event
-    if event.status in ("interrupted", "ended") or not _alive(event.pid):
+    if event.video:
+        return event
+    if not recording(lib, event_id):
+        return _close(lib, event_id, wait, progress)
+    if event.pid and _alive(event.pid):
+        os.kill(event.pid, signal.SIGTERM)  # its recorder finishes the event
+    return _finished(lib, event_id, wait, progress)
+
+
+def _close(lib: Library, event_id: str, wait: float, progress: Progress = SILENT) -> Event:
+    """Finish an event nobody records, under its lock (a recorder resuming it meanwhile goes first)."""
+    fd = take_lock(lib, event_id)
+    if fd is None:
+        return _finished(lib, event_id, wait, progress)
+    try:
+        event = load(lib, event_id)
+        if event.video:
+            return event
         if not any(t.fragments for t in event.takes):
             shutil.rmtree(events_dir(lib) / event.id, ignore_errors=True)
             raise NotFound(f"live event {event_id!r} recorded nothing; removed it")
         return finish(lib, event, progress)
-    os.kill(event.pid, signal.SIGTERM)
-    return _finished(lib, event_id, wait, progress)
+    finally:
+        os.close(fd)
 
 
 def _finished(lib: Library, event_id: str, wait: float, progress: Progress = SILENT) -> Event:
@@ -599,8 +670,8 @@ def _finished(lib: Library, event_id: str, wait: float, progress: Progress = SIL
         event = load(lib, event_id)
         if event.video:
             return event
-        if not _alive(event.pid):
-            return finish(lib, event, progress)
+        if not recording(lib, event_id):  # the recorder died before it finished
+            return _close(lib, event_id, max(0.0, deadline - time.monotonic()), progress)
     raise UsageError(f"live event {event_id!r} did not finish within {wait:g} s", hint="run vstream live stop again")
 
 

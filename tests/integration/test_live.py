@@ -191,6 +191,8 @@ def test_a_killed_recorder_leaves_an_event_the_next_command_closes(tmp_path):
     time.sleep(1.0)
     take = lib / "live" / "crash" / "take-001" / "take.m3u8"  # as after a power cut: ffmpeg never closed it
     take.write_text(take.read_text().replace("#EXT-X-ENDLIST", ""))
+    state = lib / "live" / "crash" / "event.json"  # after a reboot its pid may belong to another process
+    state.write_text(json.dumps(json.loads(state.read_text()) | {"pid": os.getpid(), "status": "recording"}))
     events = vstream_json("live", "list", "-L", str(lib))["events"]
     assert events[0]["status"] == "interrupted" and events[0]["fragments"] >= 2
     assert vstream_json("list", "-L", str(lib))["live"][0]["status"] == "interrupted"
@@ -199,6 +201,27 @@ def test_a_killed_recorder_leaves_an_event_the_next_command_closes(tmp_path):
     info = vstream_json("info", "crash", "-L", str(lib))
     assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1)
     assert vstream_json("doctor", "-L", str(lib))["ok"]
+
+
+def test_two_recorders_started_at_once_for_one_event_record_it_once(tmp_path):
+    lib = tmp_path / "lib"  # created by whichever starts first
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(2)]
+    recs = [recorder(lib, f"udp://127.0.0.1:{port}", "final", "--idle", "2", "--reconnect", "0", "--timeout", "30")
+            for port in ports]  # fmt: skip
+    deadline = time.monotonic() + 30
+    while all(r.poll() is None for r in recs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    losers = [r for r in recs if r.poll() is not None]
+    assert len(losers) == 1, "both recorders kept running for one event"
+    _, errors = losers[0].communicate()
+    assert losers[0].returncode == 2 and "being recorded by another process" in errors and "Traceback" not in errors
+    winner = recs[1 - recs.index(losers[0])]
+    sender = send(f"udp://127.0.0.1:{ports[recs.index(winner)]}", 6)
+    out, _ = winner.communicate(timeout=90)
+    sender.wait()
+    assert winner.returncode == 0 and json.loads(out)["video"] == "final"
+    info = vstream_json("info", "final", "-L", str(lib))
+    assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1) and info["duration"] >= 4
 
 
 def test_a_silent_source_times_out_and_leaves_nothing(tmp_path):
