@@ -387,8 +387,8 @@ def test_subtitles_in_several_languages_become_renditions_with_one_default(lib, 
     srt.write_text("1\n00:00:09,000 --> 00:00:11,000\nEl presupuesto\n\n2\n00:00:20,000 --> 00:00:22,000\nFuera\n")
     vstream_json("subtitles", "add", "talk", str(srt), "--lang", "es", "-L", str(lib))
     path = recipe(tmp_path, "version: 1\nname: langs\nvars:\n  lang: en\nclips:\n  - video: talk\n    start: 8\n"
-                            "    duration: 8\n  - video: match\n    start: 0\n    duration: 4\n  - video: match\n    start: 8\n"
-                            "    duration: 4\ncaptions:\n  source: auto\n  languages: [original, es]\n"
+                            "    duration: 8\n  - video: match\n    start: 0\n    duration: 4\n  - video: match\n    start: 10\n"
+                            "    duration: 6\n  - video: match\n    start: 12\n    duration: 4\ncaptions:\n  source: auto\n  languages: [original, es]\n"
                             "  default: '{{lang}}'\n")  # fmt: skip
     english = compose(lib, path)
     spanish = compose(lib, path, "--user", "ana", "--set", "lang=es")
@@ -402,9 +402,10 @@ def test_subtitles_in_several_languages_become_renditions_with_one_default(lib, 
     cues = (folder / "captions.es.vtt").read_text()
     assert "00:00:01.000 --> 00:00:03.000\nEl presupuesto" in cues  # 9-11 s of talk, played from 8 s: at 1-3 s
     assert "Fuera" not in cues  # said at 20 s: outside the clip
-    # one line for the video, naming both its clips (not a line per clip and language)
+    # one line for the video, naming the clips in which its English is heard (12.3-14.6 s), not the one
+    # before it (not a line per clip and language)
     told = [w for w in spanish["warnings"] if "es subtitles" in w]
-    assert len(told) == 1 and told[0].startswith("clips match@0s, match@8s have no es subtitles"), told
+    assert len(told) == 1 and told[0].startswith("clips match@10s, match@12s have no es subtitles"), told
     assert "vstream subtitles add match FILE --lang es" in told[0]
     assert m3u8.load(str(folder / "captions.es.m3u8")).segments[0].uri == "captions.es.vtt"
     bad = vstream("compose", str(recipe(tmp_path, path.read_text().replace("[original, es]", "[original, xx]"),

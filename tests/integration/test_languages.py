@@ -176,12 +176,18 @@ def test_one_recipe_serves_every_clip_language_and_every_users_choice(spoken, tm
     path = tmp_path / "any.yaml"
     path.write_text("version: 1\nname: any\nvars:\n  lang: en\nclips:\n  - video: mixed\n    start: 0\n    duration: 8\n"
                     "captions:\n  source: auto\n  languages: [original, en, pt-BR]\n  default: '{{lang}}'\n")  # fmt: skip
-    for lang, default in (("en", "en"), ("PT-br", "pt-BR"), ("fr", "en")):
+    for lang, default in (("en", "en"), ("PT-br", "pt-BR"), ("fr", "en"), ("off", None)):
         result = vstream_json("compose", str(path), "-L", str(spoken), "--user", f"u-{lang}", "--set", f"lang={lang}")
         assert "error" not in result, result
         master = Path(result["master"]).read_text()
         media = [ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
         assert sorted(m.split('LANGUAGE="')[1].split('"')[0] for m in media) == ["en", "pt-BR"], media
+        if default is None:  # a user who wants no subtitles: both offered, none shown, nothing to burn in
+            assert not [m for m in media if "DEFAULT=YES" in m] and not result["warnings"], (media, result["warnings"])
+            from vstream.compose.render import caption_file
+
+            assert caption_file(Path(result["master"]).parent, master, None) is None
+            continue
         assert f'LANGUAGE="{default}"' in next(m for m in media if "DEFAULT=YES" in m)
         assert any("captions.default fr" in w for w in result["warnings"]) == (lang == "fr")
 

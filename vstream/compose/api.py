@@ -88,7 +88,7 @@ class CaptionAsset:
     translate: str | None = None
     # more renditions: "original" (the captions above) and language codes, each from the videos'
     # subtitle files (vstream subtitles add), else translated like ``translate``; ``default`` is
-    # the one players show first
+    # the one players show first ("off": none until the viewer picks one)
     languages: list[str] | None = None
     default: str | None = None
 
@@ -270,8 +270,10 @@ class Timeline:
         if caption is not None and caption.language is None:  # "original" = what the clips speak most
             spoken = self._spoken(placed, searcher := searcher or _searcher(lib)) if str(caption.src) == "auto" else None
             caption = replace(caption, language=spoken or "en")
+        shown = True  # the first rendition is the DEFAULT one (unless captions.default is off)
         if caption is not None:
-            for language, stem in self._renditions(caption, warnings):
+            renditions, shown = self._renditions(caption, warnings)
+            for language, stem in renditions:
                 if stem == "captions":
                     cues = self._cues(caption, placed, searcher or _searcher(lib), warnings)
                 else:
@@ -287,7 +289,7 @@ class Timeline:
                             "fails at its first clip (the master playlist declares both)")  # fmt: skip
         path = self._reframe_path(placed, sources, searcher) if self.resolution else None
         files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total, path), codecs,
-                                       max_resolution(used))  # fmt: skip
+                                       max_resolution(used), default=shown)  # fmt: skip
         composed = [
             ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
                          tl.seconds(p.end), tl.seconds(p.at), tl.seconds(p.clip.start - p.start), p.clip.pod is not None,
@@ -374,8 +376,9 @@ class Timeline:
             searcher.language_seconds(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), seconds)
         return max(seconds, key=seconds.get) if seconds else None
 
-    def _renditions(self, caption: CaptionAsset, warnings: list[str]) -> list[tuple[str, str]]:
-        """(language, file stem) of each subtitle rendition, the default first."""
+    def _renditions(self, caption: CaptionAsset, warnings: list[str]) -> tuple[list[tuple[str, str]], bool]:
+        """(language, file stem) of each subtitle rendition, the default first; and whether there is a
+        default (``default: off``: every rendition offered, none shown until the viewer picks one)."""
         from vstream.subtitles import check_language
 
         wanted = caption.languages or ["original"]
@@ -392,6 +395,8 @@ class Timeline:
             elif check_language(entry) != original or "original" not in wanted:
                 out.append((check_language(entry), f"captions.{check_language(entry)}"))
         default = caption.default or "original"
+        if default.lower() in ("off", "none"):
+            return out, False
         if default == "original":
             default = original if "original" in wanted else out[0][0]
         else:
@@ -400,7 +405,7 @@ class Timeline:
             warnings.append(f"captions.default {default}: the stream has no {default} subtitles "
                             f"({', '.join(lang for lang, _ in out)}); players start with {out[0][0]}")  # fmt: skip
             default = out[0][0]
-        return sorted(out, key=lambda pair: pair[0] != default)
+        return sorted(out, key=lambda pair: pair[0] != default), True
 
     def _cues(self, caption: CaptionAsset, placed: list[PlacedClip], searcher, warnings: list[str]) -> list[cap.Cue]:
         """The main rendition: the caption file, or the transcripts; with ``translate``, in that language."""
@@ -453,6 +458,7 @@ class Timeline:
         indexed = searcher.index.dataset("speech") is not None
         todo: dict[str, list[tuple[str, dict]]] = {}  # spoken language -> (video, sentence) to translate
         lost: dict[str, set[str]] = {}  # video -> languages spoken in it that no model translates
+        missing: dict[str, set[int]] = {}  # video -> where its clips with such speech start
         english_only = tr.same_language("en", language)
         for v in need:
             clips = [p for p in placed if p.clip.source.video_id == v]
@@ -475,8 +481,10 @@ class Timeline:
                 elif said and tr.available("en", language):
                     if plays:
                         todo.setdefault("en", []).append((v, r | {"text": said}))  # through English
-                else:
+                elif plays:  # (speech outside the clips needs no subtitles)
                     lost.setdefault(v, set()).add(source)
+                    missing.setdefault(v, set()).update(
+                        p.start for p in clips if r["end"] > p.start / TICKS and r["start"] < p.end / TICKS)
         for source, said in todo.items():  # one batch per direction: each distinct sentence once
             texts = tr.translate_texts([r["text"] for _, r in said], source, language)
             for (v, r), text in zip(said, texts):
@@ -486,7 +494,8 @@ class Timeline:
             rows[v].sort(key=lambda r: (r["start"], r["end"]))
         cues = cap.retime(placed, rows.__getitem__)
         for v in need:  # one warning per video, naming its clips (not one per clip and language)
-            starts = [p.start for p in placed if p.clip.source.video_id == v and p.clip.pod is None]
+            starts = [p.start for p in placed if p.clip.source.video_id == v and p.clip.pod is None
+                      and (v not in lost or p.start in missing[v])]  # fmt: skip
             if not starts:
                 continue
             clips = (f"{'clip' if len(starts) == 1 else 'clips'} {', '.join(f'{v}@{tl.seconds(t):g}s' for t in starts)} "
@@ -737,7 +746,7 @@ REGION_NAMES = {"pt-BR": "Português (Brasil)", "pt-PT": "Português (Portugal)"
 
 
 def _master(video, total: int, subtitles: list[tuple[str, str]], session: list[str], codecs: list[str] = (),
-            resolution: tuple[int, int] | None = None) -> str:  # fmt: skip
+            resolution: tuple[int, int] | None = None, *, default: bool = True) -> str:  # fmt: skip
     seconds = total / TICKS
     size = sum(s.length for s in video.segments)
     bandwidth = max(1, int(max(s.length * 8 / (s.duration / TICKS) for s in video.segments)))
@@ -748,11 +757,11 @@ def _master(video, total: int, subtitles: list[tuple[str, str]], session: list[s
         attrs += f',CODECS="{",".join(codecs)}"'
     if resolution:
         attrs += f",RESOLUTION={resolution[0]}x{resolution[1]}"
-    for n, (language, uri) in enumerate(subtitles):  # the default first: exactly one DEFAULT=YES
+    for n, (language, uri) in enumerate(subtitles):  # the default first: exactly one DEFAULT=YES (or none: off)
         name = REGION_NAMES.get(language) or LANGUAGE_NAMES.get(language.split("-")[0], language)
         name += f" ({language.split('-')[1]})" if "-" in language and language not in REGION_NAMES else ""
         lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="{language}",'
-                     f'DEFAULT={"YES" if n == 0 else "NO"},AUTOSELECT=YES,URI="{uri}"')  # fmt: skip
+                     f'DEFAULT={"YES" if n == 0 and default else "NO"},AUTOSELECT=YES,URI="{uri}"')  # fmt: skip
     if subtitles:
         attrs += ',SUBTITLES="subs"'
     lines += [f"#EXT-X-STREAM-INF:{attrs}", "video.m3u8"]

@@ -239,7 +239,7 @@ def filter_value(text: str) -> str:
 
 def caption_file(stream: Path, master: str, lang: str | None) -> Path | None:
     """The WebVTT file of the subtitle rendition to burn in: ``lang`` (a language of the stream, or ``off``),
-    else the stream's DEFAULT rendition; None when there is none (or ``off``)."""
+    else the stream's DEFAULT rendition; None when there is none (no DEFAULT rendition, or ``off``)."""
     import m3u8
 
     if lang is not None and lang.lower() in ("off", "none"):
@@ -249,7 +249,9 @@ def caption_file(stream: Path, master: str, lang: str | None) -> Path | None:
         if not renditions:  # composed before renditions were declared, or a reel: the original captions, if any
             legacy = None if stream.is_file() else stream / "captions.vtt"
             return legacy if legacy is not None and legacy.is_file() else None
-        chosen = next((m for m in renditions if m.default == "YES"), renditions[0])
+        chosen = next((m for m in renditions if m.default == "YES"), None)
+        if chosen is None:  # captions.default off: players show none until the viewer picks one
+            return None
     else:
         languages = [m.language for m in renditions]
         chosen = next((m for m in renditions if (m.language or "").lower() == lang.lower()), None)
