@@ -102,7 +102,8 @@ class ModelSettings:
         if settings.faces not in FACES_CHOICES:
             raise UsageError(f"unknown faces setting {settings.faces!r}", hint="use --faces auto, on or off")
         if not isinstance(settings.english, bool):
-            raise UsageError(f"english setting {settings.english!r}", hint='write "english": true or false')
+            raise UsageError(f"{config}: \"english\" must be true or false, not {settings.english!r}",
+                             hint='write "english": true (or false) in its "models"')  # fmt: skip
         if settings.visual == "clip" and not settings.clip_weights:
             raise UsageError("--visual clip needs weights", hint="pass --clip-weights PATH (an open_clip checkpoint)")
         return settings

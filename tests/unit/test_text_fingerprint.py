@@ -25,3 +25,23 @@ def test_another_change_is_not_a_re_embedding():
 
 def test_stages_without_text_are_unchanged():
     assert without_text(fingerprint("audio", ModelSettings())) == fingerprint("audio", ModelSettings(text="e5"))
+
+
+def test_english_translations_redo_speech_only_and_stick_for_the_library(tmp_path):
+    import json
+
+    import pytest
+
+    from vstream.errors import UsageError
+
+    on = ModelSettings(english=True)
+    assert fingerprint("speech", on) != fingerprint("speech", ModelSettings())  # speech is redone
+    assert without_text(fingerprint("speech", on)) != without_text(fingerprint("speech", ModelSettings()))  # not a re-embed
+    assert fingerprint("scenes", on) == fingerprint("scenes", ModelSettings())
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "models.json").write_text(json.dumps({"settings": {"english": True, "text": None}}))
+    assert ModelSettings.load(tmp_path).english is True  # the last index run's choice
+    assert ModelSettings.load(tmp_path, english=False).english is False  # --no-english
+    (tmp_path / "config.json").write_text(json.dumps({"models": {"english": "yes"}}))
+    with pytest.raises(UsageError, match="config.json: \"english\" must be true or false"):
+        ModelSettings.load(tmp_path)
