@@ -5,7 +5,8 @@ GOPs) with AAC, looped; `ffmpeg -re -stream_loop -1 -c copy` sends it as MPEG-TS
 costs no encoding. The script measures, for every fragment, the time from its last frame's
 arrival (the sender's start + the fragment's end in media time) to its listing in the event's
 playlist; the time to the first listed fragment; and the recorder's CPU (vstream + its ffmpeg)
-as a share of the machine, and its peak memory.
+as a share of the machine, its peak memory, and (for events of two minutes and more) its
+memory once a minute, to show whether it grows with the event's length.
 
     python bench/live.py [--seconds 60] [--record]
 """
@@ -103,7 +104,10 @@ def main() -> None:
     listed: list[tuple[float, float]] = []  # (media end, seconds after the sender started) per fragment
     cpu_start = cpu_seconds(rec.pid)
     peak = 0
+    memory: list[tuple[float, int]] = []  # (seconds after the source started, RSS) once a minute: growth over the event
     while rec.poll() is None:
+        if time.monotonic() - sent_at >= 60 * (len(memory) + 1) and sender.poll() is None:
+            memory.append((time.monotonic() - sent_at, rss(rec.pid)))
         if playlist.exists():
             durations = [float(line[8:].split(",")[0]) for line in playlist.read_text().splitlines() if line.startswith("#EXTINF:")]
             now = time.monotonic() - sent_at
@@ -133,6 +137,11 @@ def main() -> None:
         f"live fragment listed after its last frame arrived: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s ({day})",
         f"live recorder load: {share:.1%} of the machine's CPU (headroom {1 / max(share, 1e-9):.0f}x), peak RSS {peak / 2**20:.0f} MiB ({day})",
     ]
+    if len(memory) >= 2:
+        (t0, first_rss), (t1, last_rss) = memory[0], memory[-1]
+        print("RSS per minute (MiB):", " ".join(f"{m / 2**20:.0f}" for _, m in memory))
+        lines.append(f"live recorder memory over the event: {first_rss / 2**20:.0f} MiB at {t0 / 60:.0f} min, "
+                     f"{last_rss / 2**20:.0f} MiB at {t1 / 60:.0f} min ({len(listed)} fragments; {day})")  # fmt: skip
     print("\n".join(lines))
     if args.record:
         record(lines)

@@ -302,7 +302,7 @@ class Library:
             return True
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if not _flock(fd, wait):
+            if not try_flock(fd, wait):
                 return (self.root / MARKER).exists()
             return self._pull()
         finally:
@@ -451,11 +451,11 @@ class Library:
             remote_lock.acquire(wait, on_wait)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if not _flock(fd, 0):
+            if not try_flock(fd, 0):
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
                 if on_wait and wait > 0:
                     on_wait(f"waiting for the library lock held by {holder} (up to {wait:g}s)")
-                if not _flock(fd, wait):
+                if not try_flock(fd, wait):
                     raise LibraryBusy(f"library busy: {self.root} is locked by {holder}",
                                       hint="wait for it to finish or pass a longer --wait")  # fmt: skip
             os.ftruncate(fd, 0)
@@ -773,7 +773,7 @@ class Library:
         return {"path": self.location, "layout": LAYOUT, "videos": len(videos), "problems": problems}
 
 
-def _flock(fd: int, wait: float) -> bool:
+def try_flock(fd: int, wait: float) -> bool:
     """Take an exclusive flock on ``fd``, trying for up to ``wait`` seconds; False when it stayed busy."""
     deadline = time.monotonic() + wait
     while True:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vstream.errors import MediaError, NotFound, UsageError
-from vstream.library import Library, atomic_write, check_id
+from vstream.library import Library, atomic_write, check_id, try_flock
 from vstream.progress import SILENT, Progress
 
 LIVE_DIR = "live"
@@ -342,16 +342,10 @@ def take_lock(lib: Library, event_id: str, wait: float = 0.0) -> int | None:
     command closing the event: the file descriptor, or None when another process holds it."""
     events_dir(lib).mkdir(parents=True, exist_ok=True)
     fd = os.open(_lock_path(lib, event_id), os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return None
-            time.sleep(0.05)
+    if try_flock(fd, wait):
+        return fd
+    os.close(fd)
+    return None
 
 
 def recording(lib: Library, event_id: str) -> bool:
