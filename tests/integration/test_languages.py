@@ -115,12 +115,16 @@ def test_parts_that_do_not_make_the_known_model_are_refused_and_leave_nothing(tm
 
 def test_tiny_en_stays_available_for_english_only_libraries(spoken, tmp_path):
     lib = tmp_path / "english"
-    talk = json.loads(vstream("info", "mixed", "-L", str(spoken), "--json", check=True).stdout)["source"]
-    vstream("ingest", "-L", str(lib), talk, check=True)
-    vstream("index", "-L", str(lib), "--only", "speech", "--whisper-model", "tiny.en", check=True, timeout=600)
+    sources = [vstream_json("info", v, "-L", str(spoken))["source"] for v in ("mixed", "charla")]
+    vstream("ingest", "-L", str(lib), *sources, check=True)
+    done = vstream_json("index", "-L", str(lib), "--only", "speech", "--whisper-model", "tiny.en", timeout=600)
     found = sentences(lib, "mixed")
     assert {s["language"] for s in found} == {"en"}  # English only: no language is identified
     assert any("rocket" in s["text"].lower() for s in found)
+    # Spanish read by an English-only model: (next to) nothing written, and the user is told why
+    said = {r["video_id"]: r["message"] for r in done["results"]}
+    assert "tiny.en reads English only" in said["charla"] and "--whisper-model auto" in said["charla"]
+    assert said["mixed"] == ""  # its English half is transcribed: nothing to say
 
 
 def test_the_original_captions_are_labelled_with_the_language_the_clips_speak(spoken, tmp_path):

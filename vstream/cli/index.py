@@ -76,6 +76,8 @@ def run_index(lib, video_ids, *, only, force, sample_seconds, wait, settings, js
             elif r.status in ("indexed", "re-embedded"):
                 out.print(f"{r.status:<8} {r.video_id:<16} {r.stage:<7} {r.rows:>5} rows  {r.seconds:.2f}s",
                           markup=False, highlight=False)  # fmt: skip
+                if r.status == "indexed" and r.message:
+                    warn(f"{r.video_id} {r.stage}: {r.message}")
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to index"
         err.print(f"{summary} (video × stage) in {lib.location}", markup=False, highlight=False)
     return (PARTIAL if failed_videos else 0), data

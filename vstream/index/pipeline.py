@@ -27,6 +27,8 @@ from vstream.timecode import TICKS
 
 STAGES = ("scenes", "speech", "audio", "faces")
 # The tables whose vectors the text model makes, by the stage that writes them, and the column embedded.
+UNHEARD_MIN = 5.0  # seconds of speech (VAD) before an English-only model's silence is worth a warning
+UNHEARD_SHARE = 0.3  # ... when its sentences cover less than this share of it
 TEXT_TABLES = {"scenes": (("scenes", "description"), ("onscreen", "text")), "speech": (("speech", "text"),)}
 
 
@@ -91,6 +93,7 @@ class Output:
     clip_dim: int | None = None
     count: int = 0
     seconds: float = 0.0
+    warning: str = ""  # what the user should know of an indexed stage (StageResult.message)
 
 
 class Rows:
@@ -203,7 +206,7 @@ def index(
             results.append(StageResult(job.video_id, job.stage, "failed", 0, output.seconds, str(exc)))
             continue
         changed = True
-        results.append(StageResult(job.video_id, job.stage, "indexed", output.count, output.seconds))
+        results.append(StageResult(job.video_id, job.stage, "indexed", output.count, output.seconds, output.warning))
     changed = changed or any(r.status == "re-embedded" for r in results)
     if changed:
         progress.begin("full-text and vector indexes", None)
@@ -476,6 +479,8 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
     transcriber = models.whisper()
     audio = decode_audio(str(media)) if has_real_audio(video) else None
     sentences = transcriber.transcribe(audio) if audio is not None else []
+    if audio is not None and not transcriber.multilingual:
+        store.out.warning = unheard(audio, sentences, transcriber.name)
     english = transcriber.to_english(audio, sentences) if models.settings.english and sentences else [None] * len(sentences)
     # the decoded samples begin with the audio's first sample; audio that starts after the
     # first video frame puts every word that much later in the video
@@ -498,6 +503,19 @@ def _speech(lib: Library, video: Video, media: Path, models: Models, store: Stor
     atomic_write(folder / f"{video.id}.vtt", render(rows, "vtt"))
     atomic_write(folder / f"{video.id}.json", stored_json(rows, video.media_dir))
     return count
+
+
+def unheard(audio: Any, sentences: list, model: str) -> str:
+    """An English-only model given speech in another language writes little or nothing, silently:
+    say so when most of the speech the VAD hears has no sentence."""
+    from vstream.index.speech import speech_chunks
+
+    heard = sum(b - a for a, b in speech_chunks(audio))
+    said = sum(s.end - s.start for s in sentences)
+    if heard < UNHEARD_MIN or said >= UNHEARD_SHARE * heard:
+        return ""
+    return (f"{heard:.0f} s of speech but only {said:.0f} s transcribed: {model} reads English only; if it speaks "
+            f"another language, index it again with --whisper-model auto")  # fmt: skip
 
 
 def rotation_of(video: Video) -> int:
