@@ -48,6 +48,7 @@ PLAYLIST = "index.m3u8"
 TARGET_DURATION = 6  # seconds: fixed for the whole event; a longer keyframe interval is warned about
 MAX_GOP = 10.0  # a source whose keyframes are further apart cannot be clipped usefully: refused
 POLL = 0.2  # how often a take's playlist is read for completed fragments
+BEFORE_PEAK = 2 / 3  # of a --loudest clip: before the loudest moment
 SCHEMES = ("srt", "rtmp", "udp", "rtp", "http", "https", "file")
 
 
@@ -670,10 +671,15 @@ def _finished(lib: Library, event_id: str, wait: float, progress: Progress = SIL
 
 
 def clip(lib: Library, event_id: str, *, last: float | None = None, start: str | None = None,
-         end: str | None = None, out: Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """A VOD playlist of an event's recorded fragments: the last N seconds, or from/to (media seconds
-    or wall-clock ISO times). Written into the event's folder (or ``out``); returns what it holds."""
+         end: str | None = None, out: Path | None = None, loudest: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """A VOD playlist of an event's recorded fragments: the last N seconds, from/to (media seconds
+    or wall-clock ISO times), or N seconds around the loudest moment so far. Written into the
+    event's folder (or ``out``); returns what it holds."""
     event = load(lib, event_id)
+    if loudest is not None:
+        if last is not None or start or end:
+            raise UsageError("give --loudest, --last, or --from/--to, one of them")
+        start, end = (f"{t:.3f}" for t in loudest_range(lib, event, loudest))
     lo, hi, spans = clip_spans(event, last=last, start=start, end=end)
     folder = events_dir(lib) / event.id
     name = f"clip-{lo:.1f}-{hi:.1f}.m3u8".replace(".0-", "-").replace(".0.m3u8", ".m3u8")
@@ -715,6 +721,45 @@ def clip_spans(event: Event, *, last: float | None = None, start: str | None = N
     if not spans:
         raise NotYet(f"not yet: nothing recorded of {event.id} at {lo:.1f}-{hi:.1f} s", retry_after=event.target)
     return lo, hi, spans
+
+
+def loudest_range(lib: Library, event: Event, seconds: float) -> tuple[float, float]:
+    """``seconds`` of the event around its loudest moment recorded so far (a crowd's roar), event
+    seconds: :data:`BEFORE_PEAK` of it before the peak (the roar follows the play that caused it)."""
+    import tempfile
+
+    from vstream.index.loudness import bucket, loudness_argv, parse_momentary, peaks
+    from vstream.media import ffmpeg as ff
+
+    if not 2 <= seconds <= 600:
+        raise UsageError("--loudest must be 2..600 seconds")
+    if event.duration <= 0:
+        raise NotYet(f"not yet: nothing of {event.id} is recorded so far", retry_after=event.target)
+    values: list[float] = []
+    folder = events_dir(lib) / event.id
+    with tempfile.TemporaryDirectory(prefix="vstream-loud-") as tmp:
+        for take in event.takes:  # the complete fragments only: the one being written is left out
+            if not take.fragments:
+                continue
+            media = (folder / take.media).resolve()
+            playlist = Path(tmp) / f"{take.folder}.m3u8"  # (a temporary file: the library may be read-only)
+            playlist.write_text(_take_playlist(take).replace("media.m4s", media.as_uri()))
+            lines: list[str] = []
+            try:
+                ff.run(loudness_argv(ff.find_ffmpeg().path, playlist), what="loudness", on_line=lines.append)
+            except MediaError as exc:
+                raise UsageError(f"cannot measure the loudness of {event.id}: {exc.message}",
+                                 hint="--loudest needs the event's sound") from None  # fmt: skip
+            samples = parse_momentary(lines)
+            first = samples[0][0] if samples else 0.0  # a take's timestamps start where its source's did
+            values += bucket([(t - first, v) for t, v in samples], take.duration)
+    found = peaks(values, limit=1)
+    if not found:
+        raise NotYet(f"not yet: {event.id} has been silent so far", retry_after=event.target)
+    peak = found[0][0]
+    recorded = event.duration
+    lo = max(0.0, min(peak - seconds * BEFORE_PEAK, recorded - seconds))
+    return lo, min(recorded, lo + seconds)
 
 
 def _when(event: Event, text: str) -> float:

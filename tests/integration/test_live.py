@@ -224,6 +224,34 @@ def test_two_recorders_started_at_once_for_one_event_record_it_once(tmp_path):
     assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1) and info["duration"] >= 4
 
 
+def test_the_loudest_moment_so_far_is_an_instant_clip(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "derby", "--idle", "2", "--reconnect", "0")
+    time.sleep(1.0)
+    # a quiet tone with a roar (full scale) from 8 to 10 s: the goal
+    sender = subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-f", "lavfi", "-i",
+                               "testsrc2=size=640x360:rate=25:duration=30", "-re", "-f", "lavfi", "-i",
+                               "sine=frequency=440:duration=30", "-af", "volume='if(between(t,8,10),1,0.02)':eval=frame",
+                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50",
+                               "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts",
+                               f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_fragments(lib / "live" / "derby" / "index.m3u8", 7)  # 14 s recorded, the roar among them
+        found = vstream_json("live", "clip", "derby", "--loudest", "6", "-L", str(lib))
+        # mostly before the roar (at 8 s: 4 s of the 6 before it), on the 2 s keyframe grid, not the last 6 s
+        assert found["live"] and 4.0 <= found["start"] <= 8.0 and 10.0 <= found["end"] <= 12.0, found
+        assert played_duration(Path(found["playlist"])) == pytest.approx(found["duration"], abs=0.1)
+        bad = vstream("live", "clip", "derby", "--loudest", "1", "-L", str(lib))
+        assert bad.returncode == 2 and "--loudest must be 2..600 seconds" in bad.stderr
+        both = vstream("live", "clip", "derby", "--loudest", "6", "--last", "6", "-L", str(lib))
+        assert both.returncode == 2 and "one of them" in both.stderr
+    finally:
+        sender.kill()
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=90)
+
+
 def test_a_silent_source_times_out_and_leaves_nothing(tmp_path):
     lib = tmp_path / "lib"
     proc = vstream("live", "record", f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--id", "nothing",

@@ -99,6 +99,8 @@ def clip(
     last: Optional[float] = typer.Option(None, "--last", help="The last N seconds recorded."),
     start: Optional[str] = typer.Option(None, "--from", help="Event seconds, HH:MM:SS, or a wall-clock ISO time."),
     end: Optional[str] = typer.Option(None, "--to", help="Event seconds, HH:MM:SS, or a wall-clock ISO time [default: now]."),
+    loudest: Optional[float] = typer.Option(None, "--loudest", metavar="SECONDS",
+                                            help="SECONDS around the loudest moment so far (a crowd's roar), two thirds of it before."),
     out_file: Optional[str] = typer.Option(None, "--out", help="Write the playlist here [default: LIBRARY/live/EVENT/clips/]."),
     library: Optional[str] = LibraryOption,
     json: bool = JsonOption,
@@ -111,7 +113,8 @@ def clip(
     from vstream.library import Library
 
     lib = Library.open(library)
-    result = live.clip(lib, event_id, last=last, start=start, end=end, out=Path(out_file).expanduser() if out_file else None)
+    result = live.clip(lib, event_id, last=last, start=start, end=end, loudest=loudest,
+                       out=Path(out_file).expanduser() if out_file else None)  # fmt: skip
     if json:
         print_json(result)
     else:

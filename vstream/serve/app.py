@@ -440,7 +440,8 @@ def create_app(settings: Settings):
         return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
 
     def live_clip(request: Request) -> Response:
-        """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=); 425 Too Early while not recorded yet."""
+        """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=, or loudest=20: around the loudest
+        moment so far); 425 Too Early while not recorded yet."""
         from vstream import live
 
         refused = unsigned(request, f"live:{request.path_params['event']}")
@@ -449,11 +450,18 @@ def create_app(settings: Settings):
         q = request.query_params
         event = live.load(lib, request.path_params["event"])
         try:
+            start, end = q.get("from"), q.get("to")
+            if "loudest" in q:  # N seconds around the loudest moment so far
+                start, end = (f"{t:.3f}" for t in live.loudest_range(lib, event, float(q["loudest"])))
             _, _, spans = live.clip_spans(event, last=float(q["last"]) if "last" in q else None,
-                                          start=q.get("from"), end=q.get("to"))  # fmt: skip
+                                          start=start, end=end)  # fmt: skip
         except live.NotYet as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=425,
                                 headers={"retry-after": str(max(1, math.ceil(exc.retry_after)))})  # fmt: skip
+        except ValueError:
+            return fail(errors.UsageError("last and loudest are seconds", hint="e.g. ?last=30 or ?loudest=20"))
+        except errors.VstreamError as exc:
+            return fail(exc)
         return Response(live.clip_playlist(event, spans, ""), media_type=HLS,
                         headers={"cache-control": live_cache(60), "access-control-allow-origin": "*"})  # fmt: skip
 
