@@ -619,12 +619,12 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
     return event
 
 
-def _take_playlist(take: Take) -> str:
-    """One take's recorded fragments as a VOD playlist beside its media (for finishing)."""
+def _take_playlist(take: Take, media: str = "media.m4s") -> str:
+    """One take's recorded fragments as a VOD playlist of ``media`` (by default beside it: for finishing)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(f.duration for f in take.fragments)))}",
-             "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="media.m4s",BYTERANGE="{take.init[0]}@{take.init[1]}"']  # fmt: skip
+             "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="{media}",BYTERANGE="{take.init[0]}@{take.init[1]}"']  # fmt: skip
     for f in take.fragments:
-        lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", "media.m4s"]
+        lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", media]
     return "\n".join(lines + ["#EXT-X-ENDLIST"]) + "\n"
 
 
@@ -743,7 +743,7 @@ def loudest_range(lib: Library, event: Event, seconds: float) -> tuple[float, fl
                 continue
             media = (folder / take.media).resolve()
             playlist = Path(tmp) / f"{take.folder}.m3u8"  # (a temporary file: the library may be read-only)
-            playlist.write_text(_take_playlist(take).replace("media.m4s", media.as_uri()))
+            playlist.write_text(_take_playlist(take, media.as_uri()))
             lines: list[str] = []
             try:
                 ff.run(loudness_argv(ff.find_ffmpeg().path, playlist), what="loudness", on_line=lines.append)

@@ -80,12 +80,13 @@ class ModelSettings:
                 values.update(json.loads(config.read_text()).get("models", {}))
             except (ValueError, AttributeError) as exc:
                 raise UsageError(f"{config}: not valid JSON ({exc})", hint="fix or remove the file") from None
-        if "text" not in values and overrides.get("text") is None and library_root:
-            # the library's text model is the one it was last indexed with (vstream index --text-model e5
-            # sticks: a later index, ingest --index or search keeps it) unless config.json names one
-            values["text"] = _recorded(library_root, "text", str)
-        if "english" not in values and overrides.get("english") is None and library_root:
-            values["english"] = bool(_recorded(library_root, "english", bool))  # sticks the same way
+        # the library's text model and English translations are those it was last indexed with (vstream
+        # index --text-model e5 sticks: a later index, ingest --index or search keeps it) unless config.json
+        # or the command line says otherwise
+        recorded = _recorded(library_root) if library_root else {}
+        for key, kind, default in (("text", str, None), ("english", bool, False)):
+            if key not in values and overrides.get(key) is None and library_root:
+                values[key] = recorded[key] if isinstance(recorded.get(key), kind) else default
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise UsageError(f"{config}: unknown model settings {sorted(unknown)}")
@@ -118,13 +119,13 @@ class ModelSettings:
         return asdict(self)
 
 
-def _recorded(library_root: Path, key: str, kind: type) -> Any:
-    """A setting the library's last index run used (``index/models.json``), if any."""
+def _recorded(library_root: Path) -> dict[str, Any]:
+    """The settings the library's last index run used (``index/models.json``), if any."""
     try:
-        recorded = json.loads((library_root / "index" / "models.json").read_text()).get("settings", {}).get(key)
+        recorded = json.loads((library_root / "index" / "models.json").read_text()).get("settings", {})
     except (OSError, ValueError, AttributeError):
-        return None
-    return recorded if isinstance(recorded, kind) else None
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def _version(dist: str) -> str:

@@ -693,14 +693,9 @@ def max_resolution(videos: list) -> tuple[int, int] | None:
 
 def _stored_english(lib, video_id: str) -> dict[tuple[float, float], str]:
     """A video's stored English translations (``vstream index --english``) by sentence (start, end)."""
-    from vstream.errors import NotFound
-    from vstream.index.transcript import stored_rows
+    from vstream.index.transcript import translations
 
-    try:
-        rows = stored_rows(lib, lib.get(video_id))
-    except NotFound:
-        return {}
-    return {(round(r["start"], 3), round(r["end"], 3)): r["english"] for r in rows if r.get("english")}
+    return {(round(a, 3), round(b, 3)): said for _, a, b, said in translations(lib, lib.get(video_id))}
 
 
 def _speech_rows(searcher, ids: list[str]) -> dict[str, list[dict]]:

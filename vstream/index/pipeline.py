@@ -256,9 +256,9 @@ def stored_english(lib: Library, videos: list[Video], table: str) -> dict[str, s
     """The English translations stored for these videos' sentences, by row id (speech only)."""
     if table != "speech":
         return {}
-    from vstream.index.transcript import english_by_row
+    from vstream.index.transcript import translations
 
-    return {k: v for video in videos for k, v in english_by_row(lib, video).items()}
+    return {f"{video.id}:{n}": said for video in videos for n, _, _, said in translations(lib, video)}
 
 
 def searchable(text: str, english: str | None, embedder) -> str:

@@ -69,17 +69,18 @@ def stored_json(rows: list[dict[str, Any]], media_dir: str) -> str:
                       ensure_ascii=False, separators=(",", ":"))  # fmt: skip
 
 
-def english_by_row(lib, video) -> dict[str, str]:
-    """The stored English translations of a video's sentences (``vstream index --english``), by the
-    speech table's row id (``VIDEO:N``, N its place in the transcript file)."""
+def translations(lib, video) -> list[tuple[int, float, float, str]]:
+    """The stored English translations of a video's sentences (``vstream index --english``): (place in
+    the transcript file, which is N of the speech table's row id ``VIDEO:N``, start, end, English);
+    [] when there are none, or the file describes earlier media."""
     path = lib.root / "index" / "transcripts" / f"{video.id}.json"
     try:
         stored = json.loads(path.read_text())
         if stored.get("media_dir") != video.media_dir:
-            return {}
-        return {f"{video.id}:{n}": r["english"] for n, r in enumerate(stored["rows"]) if r.get("english")}
+            return []
+        return [(n, r["start"], r["end"], r["english"]) for n, r in enumerate(stored["rows"]) if r.get("english")]
     except (OSError, ValueError, KeyError, AttributeError, TypeError):
-        return {}
+        return []
 
 
 def spoken_languages(rows: list[dict[str, Any]]) -> dict[str, float]:
