@@ -20,7 +20,8 @@ or a file that is still growing into ``LIBRARY/live/EVENT/``:
   made during the event keep playing.
 
 ``vstream live clip EVENT --last 30`` is a VOD playlist of the recorded fragments (no re-encode),
-as soon as the fragments exist.
+as soon as the fragments exist. While it records, the recorder also finds the event's loud
+moments and grows their playlist (:mod:`vstream.live_highlights`).
 """
 
 from __future__ import annotations
@@ -149,15 +150,7 @@ def render_playlist(event: Event, since: float = 0.0) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{event.target}", "#EXT-X-MEDIA-SEQUENCE:0",
              "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS"]  # fmt: skip
     for i, span in enumerate(select(event, since, float("inf"))):
-        take = span.take
-        if i:
-            lines.append("#EXT-X-DISCONTINUITY")
-        lines.append(f'#EXT-X-MAP:URI="{take.media}",BYTERANGE="{take.init[0]}@{take.init[1]}"')
-        skipped = sum(f.duration for f in take.fragments[: take.fragments.index(span.fragments[0])])
-        when = take.started_at if not skipped else iso(parse_time(take.started_at) + timedelta(seconds=skipped))
-        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{when}")
-        for f in span.fragments:
-            lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", take.media]
+        lines += (["#EXT-X-DISCONTINUITY"] if i else []) + span_lines(span)
     if event.status == "ended":
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
@@ -231,17 +224,21 @@ def clip_playlist(event: Event, spans: list[Span], prefix: str) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(longest - 1e-3))}",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]  # fmt: skip
     for i, span in enumerate(spans):
-        if i:
-            lines.append("#EXT-X-DISCONTINUITY")
-        uri = prefix + span.take.media
-        lines.append(f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{span.take.init[0]}@{span.take.init[1]}"')
-        offset = sum(f.duration for f in span.take.fragments[: span.take.fragments.index(span.fragments[0])])
-        when = parse_time(span.take.started_at) + timedelta(seconds=offset)
-        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{iso(when)}")
-        for f in span.fragments:
-            lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", uri]
+        lines += (["#EXT-X-DISCONTINUITY"] if i else []) + span_lines(span, prefix)
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+def span_lines(span: Span, prefix: str = "") -> list[str]:
+    """One span's lines (pure): its take's init section, the wall-clock time of its first fragment, the
+    fragments as byte ranges of ``prefix`` + the take's media."""
+    take, uri = span.take, prefix + span.take.media
+    skipped = sum(f.duration for f in take.fragments[: take.fragments.index(span.fragments[0])])
+    when = take.started_at if not skipped else iso(parse_time(take.started_at) + timedelta(seconds=skipped))
+    lines = [f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{take.init[0]}@{take.init[1]}"', f"#EXT-X-PROGRAM-DATE-TIME:{when}"]
+    for f in span.fragments:
+        lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", uri]
+    return lines
 
 
 def media_time(event: Event, when: datetime) -> float:
@@ -402,7 +399,8 @@ class Recorder:
 
     def __init__(self, lib: Library, source: str, event_id: str, *, timeout: float = 15.0, reconnect: float = 10.0,
                  idle: float = 5.0, target: int = TARGET_DURATION, progress: Progress = SILENT,
-                 on_fragment: Callable[[Event], None] | None = None):  # fmt: skip
+                 on_fragment: Callable[[Event], None] | None = None, highlights: Any = None):  # fmt: skip
+        """``highlights``: a :class:`vstream.live_highlights.Settings` to find highlights as it records."""
         from vstream.media import ffmpeg as ff
 
         if not 1 <= timeout <= 3600 or not 0 <= reconnect <= 3600 or not 0.5 <= idle <= 600:
@@ -413,6 +411,8 @@ class Recorder:
         self.timeout, self.reconnect, self.idle = timeout, reconnect, idle
         self.ffmpeg = ff.find_ffmpeg().path
         self.on_fragment = on_fragment
+        self.highlights = highlights.check() if highlights is not None else None
+        self._highlighter: Any = None
         input_argv(source, idle)  # a bad source fails now, before anything is written
         self.folder = events_dir(lib) / check_id(event_id)
         # one recorder per event, even when two start at once (cron): held until the event is finished
@@ -462,6 +462,10 @@ class Recorder:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.event.pid = os.getpid()
             save(self.lib, self.event)
+            if self.highlights is not None:
+                from vstream.live_highlights import Highlighter
+
+                self._highlighter = Highlighter(self.lib, self.event, self.highlights, self.progress)
             wait = self.timeout
             try:
                 while not self._stop:
@@ -479,6 +483,7 @@ class Recorder:
                     if created:
                         shutil.rmtree(self.folder, ignore_errors=True)
                     raise
+            self._stop_highlighter()
             if not any(t.fragments for t in self.event.takes):
                 if created:
                     shutil.rmtree(self.folder, ignore_errors=True)  # nothing half-listed
@@ -489,9 +494,15 @@ class Recorder:
                                hint="check the sender and the address (vstream listens on srt mode=listener and rtmp)")  # fmt: skip
             return finish(self.lib, self.event, self.progress)
         finally:
+            self._stop_highlighter()
             self.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    def _stop_highlighter(self) -> None:
+        if self._highlighter is not None:
+            self._highlighter.close()  # (finish judges what it left)
+            self._highlighter = None
 
     def _take(self, wait: float) -> Take | None:
         n = max((t.n for t in self.event.takes), default=0) + 1
@@ -567,6 +578,8 @@ class Recorder:
                     self.progress.note(f"{self.event.id}: warning: {note}")
         take.fragments = fragments
         save(self.lib, self.event)
+        if self._highlighter is not None:
+            self._highlighter.offer(self.event)
         if self.on_fragment is not None:
             self.on_fragment(self.event)
         return take
@@ -579,9 +592,12 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
     from vstream.ingest import IngestOptions, ingest_file
     from vstream.media import ffmpeg as ff
 
+    from vstream import live_highlights
+
     event.status = "ended"
     event.pid = os.getpid()  # finishing: `stop` waits for this process to add the video
     save(lib, event)
+    live_highlights.finalize(lib, event, progress)  # (an event recorded with highlights: the rest, and ENDLIST)
     takes = [t for t in event.takes if t.fragments]
     folder = events_dir(lib) / event.id
     work = folder / ".finish"
@@ -595,7 +611,7 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
             # what event.json says was recorded, as a finished playlist: a take cut off by a crash has no
             # ENDLIST, and ffmpeg would read it as live (from its last fragments, reloading forever)
             listing = folder / take.folder / "finished.m3u8"
-            atomic_write(listing, _take_playlist(take), durable=False)
+            atomic_write(listing, take_playlist(take), durable=False)
             ff.run([binary, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(listing),
                     "-c", "copy", "-movflags", "+faststart", str(part)], what="live finish")  # fmt: skip
             parts.append(part)
@@ -619,11 +635,13 @@ def finish(lib: Library, event: Event, progress: Progress = SILENT) -> Event:
     return event
 
 
-def _take_playlist(take: Take, media: str = "media.m4s") -> str:
-    """One take's recorded fragments as a VOD playlist of ``media`` (by default beside it: for finishing)."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(f.duration for f in take.fragments)))}",
+def take_playlist(take: Take, media: str = "media.m4s", fragments: list[Fragment] | None = None) -> str:
+    """A take's recorded fragments (or some of them) as a VOD playlist of ``media`` (by default beside
+    it: for finishing)."""
+    fragments = take.fragments if fragments is None else fragments
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(f.duration for f in fragments)))}",
              "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="{media}",BYTERANGE="{take.init[0]}@{take.init[1]}"']  # fmt: skip
-    for f in take.fragments:
+    for f in fragments:
         lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", media]
     return "\n".join(lines + ["#EXT-X-ENDLIST"]) + "\n"
 
@@ -725,35 +743,21 @@ def clip_spans(event: Event, *, last: float | None = None, start: str | None = N
 
 def loudest_range(lib: Library, event: Event, seconds: float) -> tuple[float, float]:
     """``seconds`` of the event around its loudest moment recorded so far (a crowd's roar), event
-    seconds: :data:`BEFORE_PEAK` of it before the peak (the roar follows the play that caused it)."""
-    import tempfile
-
-    from vstream.index.loudness import bucket, loudness_argv, parse_momentary, peaks
-    from vstream.media import ffmpeg as ff
+    seconds: :data:`BEFORE_PEAK` of it before the peak (the roar follows the play that caused it).
+    Fragments the recorder has measured are not measured again."""
+    from vstream.index.loudness import peaks
+    from vstream.live_highlights import STEP, loudness
 
     if not 2 <= seconds <= 600:
         raise UsageError("--loudest must be 2..600 seconds")
     if event.duration <= 0:
         raise NotYet(f"not yet: nothing of {event.id} is recorded so far", retry_after=event.target)
-    values: list[float] = []
-    folder = events_dir(lib) / event.id
-    with tempfile.TemporaryDirectory(prefix="vstream-loud-") as tmp:
-        for take in event.takes:  # the complete fragments only: the one being written is left out
-            if not take.fragments:
-                continue
-            media = (folder / take.media).resolve()
-            playlist = Path(tmp) / f"{take.folder}.m3u8"  # (a temporary file: the library may be read-only)
-            playlist.write_text(_take_playlist(take, media.as_uri()))
-            lines: list[str] = []
-            try:
-                ff.run(loudness_argv(ff.find_ffmpeg().path, playlist), what="loudness", on_line=lines.append)
-            except MediaError as exc:
-                raise UsageError(f"cannot measure the loudness of {event.id}: {exc.message}",
-                                 hint="--loudest needs the event's sound") from None  # fmt: skip
-            samples = parse_momentary(lines)
-            first = samples[0][0] if samples else 0.0  # a take's timestamps start where its source's did
-            values += bucket([(t - first, v) for t, v in samples], take.duration)
-    found = peaks(values, limit=1)
+    try:
+        values = loudness(lib, event)  # the complete fragments only: the one being written is left out
+    except MediaError as exc:
+        raise UsageError(f"cannot measure the loudness of {event.id}: {exc.message}",
+                         hint="--loudest needs the event's sound") from None  # fmt: skip
+    found = peaks(values, limit=1, step=STEP)
     if not found:
         raise NotYet(f"not yet: {event.id} has been silent so far", retry_after=event.target)
     peak = found[0][0]

@@ -42,3 +42,45 @@ def test_hlsjs_follows_a_live_event_to_its_end_and_clips_wait_for_their_fragment
         if rec.poll() is None:
             rec.kill()
         server.stop()
+
+
+def test_hlsjs_plays_the_live_highlights_from_the_first_one_while_they_are_found(tmp_path, hls_player):
+    import time
+
+    lib = tmp_path / "lib"
+    rec, sender = udp_event(lib, "cup", 44, 1, roars=((12, 13), (34, 35)))
+    server = Server(lib, None)
+    try:
+        status, headers, body = server.get("/live/cup/highlights.m3u8")
+        assert status == 425 and b"not yet" in body and int(headers["retry-after"]) >= 1
+        deadline = time.monotonic() + 60
+        while server.get("/live/cup/highlights.m3u8")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        status, headers, body = server.get("/live/cup/highlights.m3u8")
+        assert status == 200 and headers["cache-control"] == "public, max-age=1" and b"#EXT-X-ENDLIST" not in body
+        assert rec.poll() is None  # published while the event is on
+        played = hls_player.play(f"{server.base}/live/cup/highlights.m3u8", timeout=120, rate=1.0)
+        out, errors = rec.communicate(timeout=60)
+        assert rec.returncode == 0, errors
+        final = server.get("/live/cup/highlights.m3u8")[2].decode()
+        listed = sum(float(line[8:].split(",")[0]) for line in final.splitlines() if line.startswith("#EXTINF:"))
+        assert final.count("#EXT-X-DISCONTINUITY") == 1 and final.endswith("#EXT-X-ENDLIST\n")
+        # from the first highlight (not the live edge) to the last one's end: every second of both
+        played.assert_played(expected_duration=listed, tolerance=0.15)
+        assert played.decoded_frames >= 0.95 * listed * 25, played.summary()  # 25 fps: all of it was shown
+        # a viewer who catches up with the highlights waits for the next one: a stall is allowed only
+        # at the end of a highlight (everything published was buffered), never inside one
+        ends, t = [], 0.0
+        for line in final.splitlines():
+            if line.startswith("#EXT-X-DISCONTINUITY"):
+                ends.append(t)
+            elif line.startswith("#EXTINF:"):
+                t += float(line[8:].split(",")[0])
+        for error in played.stream_errors:
+            end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
+            assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+    finally:
+        sender.kill()
+        if rec.poll() is None:
+            rec.kill()
+        server.stop()

@@ -25,11 +25,15 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def send(url: str, seconds: float, *, fmt: str = "mpegts", audio: bool = True) -> subprocess.Popen:
-    """A live encoder: test pattern and a tone in real time (-re), 2 s keyframe interval."""
+def send(url: str, seconds: float, *, fmt: str = "mpegts", audio: bool = True, roars: tuple = ()) -> subprocess.Popen:
+    """A live encoder: test pattern and a tone in real time (-re), 2 s keyframe interval; ``roars``:
+    ``(start, end)`` seconds where the tone is at full scale (a crowd's roar), quiet (-34 dB) elsewhere."""
     inputs = ["-re", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}"]
     if audio:
         inputs += ["-re", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    if roars:
+        loud = "+".join(f"between(t,{a},{b})" for a, b in roars)
+        inputs += ["-af", f"volume='if({loud},1,0.02)':eval=frame"]
     codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
               "-pix_fmt", "yuv420p"] + (["-c:a", "aac", "-b:a", "64k"] if audio else [])  # fmt: skip
     return subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", *inputs, *codecs, "-f", fmt, url],
@@ -41,12 +45,12 @@ def recorder(lib: Path, source: str, event: str, *args: str) -> subprocess.Popen
                              "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def udp_event(lib: Path, event: str, seconds: float, fragments: int) -> tuple[subprocess.Popen, subprocess.Popen]:
+def udp_event(lib: Path, event: str, seconds: float, fragments: int, roars: tuple = ()) -> tuple[subprocess.Popen, subprocess.Popen]:
     """A recorder on a UDP port and an encoder sending ``seconds`` to it, once ``fragments`` are listed."""
     port = free_port(socket.SOCK_DGRAM)
     rec = recorder(lib, f"udp://127.0.0.1:{port}", event, "--idle", "2", "--reconnect", "0")
     time.sleep(1.0)
-    sender = send(f"udp://127.0.0.1:{port}", seconds)
+    sender = send(f"udp://127.0.0.1:{port}", seconds, roars=roars)
     wait_for_fragments(lib / "live" / event / "index.m3u8", fragments)
     return rec, sender
 
@@ -250,6 +254,58 @@ def test_the_loudest_moment_so_far_is_an_instant_clip(tmp_path):
         sender.kill()
         rec.send_signal(signal.SIGTERM)
         rec.communicate(timeout=90)
+
+
+def test_highlights_are_found_as_the_event_is_recorded_and_their_playlist_only_grows(tmp_path):
+    lib = tmp_path / "lib"
+    rec, sender = udp_event(lib, "final", 44, 1, roars=((12, 13), (34, 35)))
+    folder = lib / "live" / "final"
+    try:
+        seen = watch(folder / "highlights.m3u8", rec, timeout=120)
+        out, errors = rec.communicate(timeout=60)
+    finally:
+        sender.kill()
+        if rec.poll() is None:
+            rec.kill()
+    assert rec.returncode == 0, errors
+    assert "highlight at 12" in errors and "highlight at 34" in errors  # said as they were found
+    assert len(seen) >= 2 and seen[-1].endswith("#EXT-X-ENDLIST\n")
+    for before, after in zip(seen, seen[1:]):
+        assert after.startswith(before)  # a player's reload only ever sees more
+    assert all("#EXT-X-TARGETDURATION:6\n" in text for text in seen)
+    assert all("#EXT-X-ENDLIST" not in text for text in seen[:-1])
+    assert seen[0].count("#EXTINF") * 2 >= 18  # published once it held 3 target durations
+    found = vstream_json("live", "highlights", "final", "-L", str(lib))
+    peaks = [h["peak"] for h in found["highlights"]]
+    assert len(peaks) == 2 and 12 <= peaks[0] <= 14 and 34 <= peaks[1] <= 36, found  # on the roars, within a GOP
+    assert all(h["in_playlist"] and h["at"].endswith("Z") for h in found["highlights"])
+    assert found["playlist"] == "live/final/highlights.m3u8" and not found["live"]
+    final = (folder / "highlights.m3u8").read_text()
+    listed = sum(float(line[8:].split(",")[0]) for line in final.splitlines() if line.startswith("#EXTINF:"))
+    assert played_duration(folder / "highlights.m3u8") == pytest.approx(listed, abs=0.1)
+    # found again from nothing (an event recorded without them): the same highlights, the same playlist
+    for name in ("highlights.json", "highlights.m3u8", "loudness.jsonl"):
+        (folder / name).unlink()
+    again = vstream_json("live", "highlights", "final", "-L", str(lib))
+    assert [h["peak"] for h in again["highlights"]] == peaks
+    assert (folder / "highlights.m3u8").read_text() == final
+
+
+def test_an_event_without_sound_is_recorded_and_says_why_it_has_no_highlights(tmp_path):
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "mute", "--idle", "2", "--reconnect", "0")
+    time.sleep(1.0)
+    sender = send(f"udp://127.0.0.1:{port}", 8, audio=False)
+    try:
+        out, errors = rec.communicate(timeout=90)
+    finally:
+        sender.kill()
+    assert rec.returncode == 0, errors
+    assert json.loads(out)["video"] == "mute"
+    found = vstream("live", "highlights", "mute", "-L", str(lib))
+    assert found.returncode == 0 and "no highlights: the event's sound cannot be measured" in found.stderr, found.stderr
+    assert not (lib / "live" / "mute" / "highlights.m3u8").exists()
 
 
 def test_a_silent_source_times_out_and_leaves_nothing(tmp_path):

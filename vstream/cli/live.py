@@ -25,13 +25,21 @@ def record(
     reconnect: float = typer.Option(10.0, "--reconnect", help="After a drop, seconds to wait for the sender to come back (a new take)."),
     idle: float = typer.Option(5.0, "--idle", help="Seconds without data that count as a drop."),
     target: int = typer.Option(6, "--target-duration", help="The live playlist's target duration, fixed for the event."),
+    highlights: bool = typer.Option(True, "--highlights/--no-highlights",
+                                    help="Find loud moments as they happen: LIBRARY/live/EVENT/highlights.m3u8."),
+    highlight_length: float = typer.Option(20.0, "--highlight-length", metavar="SECONDS",
+                                           help="Seconds of each highlight, two thirds of them before its loudest moment."),
+    highlight_rise: float = typer.Option(8.0, "--highlight-rise", metavar="LU",
+                                         help="How much louder than the minute before a moment must be to count."),
     library: Optional[str] = LibraryOption,
     json: bool = JsonOption,
 ) -> None:
     """Record until SIGINT/SIGTERM (or vstream live stop), the source's end, or no reconnect:
-    the playlist LIBRARY/live/EVENT/index.m3u8 grows as fragments complete, then the event
-    becomes the library video EVENT (stream copy, no re-encode)."""
+    the playlist LIBRARY/live/EVENT/index.m3u8 grows as fragments complete (and highlights.m3u8
+    as loud moments are found), then the event becomes the library video EVENT (stream copy,
+    no re-encode)."""
     from vstream import live
+    from vstream.live_highlights import Settings
     from vstream.cli.output import RichProgress
     from vstream.library import Library
 
@@ -45,8 +53,9 @@ def record(
                 err.print(f"{event.id}: recording; live playlist {lib.root / live.LIVE_DIR / event.id / live.PLAYLIST}",
                           markup=False, highlight=False)  # fmt: skip
 
+        chosen = Settings(highlight_length, highlight_rise) if highlights else None
         recorder = live.Recorder(lib, source, event_id, timeout=timeout, reconnect=reconnect, idle=idle, target=target,
-                                 progress=progress, on_fragment=first)  # fmt: skip
+                                 progress=progress, on_fragment=first, highlights=chosen)  # fmt: skip
         event = recorder.run()
     if json:
         print_json(event.summary() | {"warnings": event.warnings})
@@ -120,3 +129,34 @@ def clip(
     else:
         out.print(result["playlist"], markup=False)
         err.print(f"{result['duration']:.1f} s ({result['start']:.1f}-{result['end']:.1f} s of {event_id})", markup=False)
+
+
+@app.command("highlights")
+def highlights(
+    event_id: str = typer.Argument(..., help="The event."),
+    library: Optional[str] = LibraryOption,
+    json: bool = JsonOption,
+) -> None:
+    """The event's highlights (loud moments) so far, and their playlist LIBRARY/live/EVENT/highlights.m3u8.
+    For an event recorded with --no-highlights (or before they existed), finds them now."""
+    from vstream import live_highlights
+    from vstream.library import Library
+
+    lib = Library.open(library)
+    result = live_highlights.highlights(lib, event_id)
+    if json:
+        print_json(result)
+        return
+    for h in result["highlights"]:
+        state = "" if h["in_playlist"] else "  (its clip is still being recorded)"
+        out.print(f"{h['peak']:>9.1f}s  {h['at'] or '':<25} {h['loudness']:>6.1f} LUFS  +{h['rise']:.1f} LU  "
+                  f"clip {h['start']:.1f}-{h['end']:.1f}s{state}", markup=False, highlight=False)  # fmt: skip
+    for w in result["warnings"]:
+        err.print(f"warning: {w}", markup=False)
+    if result["playlist"]:
+        err.print(f"playlist: {lib.root / result['playlist']}", markup=False, highlight=False)
+    elif not result["highlights"]:
+        err.print(f"no highlights in {event_id} so far ({result['judged_until']:.0f} s judged)", markup=False)
+    else:
+        err.print(f"the playlist is published once it holds {live_highlights.PUBLISH_TARGETS} target durations "
+                  "or the event ends", markup=False)  # fmt: skip

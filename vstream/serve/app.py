@@ -439,6 +439,27 @@ def create_app(settings: Settings):
         cache = live_cache(1 if event.status != "ended" else 3600)
         return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
 
+    def live_highlights(request: Request) -> Response:
+        """A live event's highlights (loud moments) as an EVENT playlist that grows as they are found;
+        425 Too Early until it holds three target durations, 404 for an event that ended without any."""
+        from vstream import live
+        from vstream.live_highlights import PLAYLIST
+
+        refused = unsigned(request, f"live:{request.path_params['event']}")
+        if refused:
+            return refused
+        event = live.load(lib, request.path_params["event"])
+        try:
+            text = (live.events_dir(lib) / event.id / PLAYLIST).read_text()
+        except FileNotFoundError:
+            if event.status == "ended":
+                return fail(errors.NotFound(f"{event.id} has no highlights", hint="vstream live highlights " + event.id))
+            return JSONResponse({"error": f"not yet: no highlights of {event.id} so far", "hint": "ask again later",
+                                 "exit_code": errors.NOT_FOUND}, status_code=425,
+                                headers={"retry-after": str(event.target)})  # fmt: skip
+        cache = live_cache(1 if "#EXT-X-ENDLIST" not in text else 3600)
+        return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
+
     def live_clip(request: Request) -> Response:
         """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=, or loudest=20: around the loudest
         moment so far); 425 Too Early while not recorded yet."""
@@ -505,7 +526,8 @@ def create_app(settings: Settings):
 
     def api_link(request: Request) -> Response:
         """A (signed, when the server has a secret) URL for a recipe stream: GET /api/link?recipe=NAME&user=..&VAR=..;
-        for a live event: ?live=EVENT (its playlist; with start=, start-over), with last= or from=&to= a clip."""
+        for a live event: ?live=EVENT (its playlist; with start=, start-over), with last=, from=&to= or loudest=
+        a clip, with highlights=1 its highlights."""
         refused = minting_refused(request)
         if refused:
             return refused
@@ -515,7 +537,9 @@ def create_app(settings: Settings):
             event = live.load(lib, request.query_params["live"])
             user, values = values_of(request)
             values.pop("live", None)
-            file = "clip.m3u8" if {"last", "from", "to"} & set(values) else "index.m3u8"
+            file = "clip.m3u8" if {"last", "from", "to", "loudest"} & set(values) else "index.m3u8"
+            if values.pop("highlights", None) is not None:
+                file = "highlights.m3u8"
             query = signing.signed_query(settings.secret, f"live:{event.id}", user, values, settings.link_ttl)
             return JSONResponse({"url": f"/live/{event.id}/{file}?{query}"})
         name = request.query_params.get("recipe", "")
@@ -607,6 +631,7 @@ def create_app(settings: Settings):
         Route("/api/search", guarded(api_search)),
         Route("/live/{event}/index.m3u8", guarded(live_playlist)),
         Route("/live/{event}/clip.m3u8", guarded(live_clip)),
+        Route("/live/{event}/highlights.m3u8", guarded(live_highlights)),
         Mount("/live", app=LiveFiles(lib.root / "live", "public, max-age=86400")),
         Route("/api/videos", guarded(api_videos)),
         Route("/api/people", guarded(api_people)),
