@@ -8,6 +8,12 @@ playlist; the time to the first listed fragment; and the recorder's CPU (vstream
 as a share of the machine, its peak memory, and (for events of two minutes and more) its
 memory once a minute, to show whether it grows with the event's length.
 
+The recorder finds highlights as it records (the default). The source's sound is pink noise (a
+crowd) with a roar 12 dB louder for 1.5 s every 30 s (at 20, 50, 80, ... s); the script measures,
+for every roar, the time from its arrival to the highlight around it being listed in the event's
+highlights playlist (a player reloading a live playlist finds it at most one target duration
+later).
+
     python bench/live.py [--seconds 60] [--record]
 """
 
@@ -48,6 +54,24 @@ def make_source() -> Path:
     return src
 
 
+ROAR_EVERY, ROAR_FIRST, ROAR_LENGTH = 30, 20, 1.5
+
+
+def make_roars(src: Path) -> Path:
+    """The source's video (stream copy) for 120 s with a crowd that roars every 30 s."""
+    out = OUT / "live-720p-roars.ts"
+    if out.exists():
+        return out
+    loud = "+".join(f"between(t,{t},{t + ROAR_LENGTH})" for t in range(ROAR_FIRST, 120, ROAR_EVERY))
+    tmp = out.with_suffix(".tmp.ts")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-f", "lavfi", "-i",
+                    "anoisesrc=color=pink:amplitude=0.1:sample_rate=48000", "-t", "120", "-map", "0:v", "-map", "1:a",
+                    "-af", f"volume='if({loud},4,1)':eval=frame", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
+                    "-f", "mpegts", str(tmp)], check=True)  # fmt: skip
+    tmp.rename(out)
+    return out
+
+
 def family(pid: int) -> list[int]:
     """A process and its live children (the recorder and its ffmpeg)."""
     if not Path(f"/proc/{pid}").exists():
@@ -56,14 +80,14 @@ def family(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its live children (from /proc)."""
+    """User + system CPU of a process, its live children and the children it has waited for (from /proc)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     pids = family(pid)
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += sum(int(v) for v in fields[11:15]) / tick  # its own and its finished children's (loudness runs)
         except (OSError, IndexError):
             continue
     return total
@@ -86,21 +110,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--record", action="store_true", help="append the result lines to bench/RESULTS.md")
+    parser.add_argument("--no-highlights", action="store_true", help="record without finding highlights (the baseline)")
     args = parser.parse_args()
-    src = make_source()
+    src = make_roars(make_source())
     lib = OUT / "live-lib"
     shutil.rmtree(lib, ignore_errors=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     rec = subprocess.Popen([sys.executable, "-m", "vstream", "live", "record", f"udp://127.0.0.1:{port}", "--id", "bench",
-                            "-L", str(lib), "--idle", "3", "--reconnect", "0", "--json"],
+                            "-L", str(lib), "--idle", "3", "--reconnect", "0", "--json"]
+                           + (["--no-highlights"] if args.no_highlights else []),
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(1.5)
     sent_at = time.monotonic()
     sender = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(src), "-t", str(args.seconds),
                                "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])  # fmt: skip
     playlist = lib / "live" / "bench" / "index.m3u8"
+    highlights = lib / "live" / "bench" / "highlights.m3u8"
+    roars = [t for t in range(ROAR_FIRST, args.seconds, ROAR_EVERY) if t + 10 < args.seconds]  # (time to be found)
+    found_at: list[float] = []  # seconds after the sender started when the n-th highlight was listed
     listed: list[tuple[float, float]] = []  # (media end, seconds after the sender started) per fragment
     cpu_start = cpu_seconds(rec.pid)
     peak = 0
@@ -115,6 +144,9 @@ def main() -> None:
             for d in durations[len(listed):]:
                 end += d
                 listed.append((end, now))
+        if highlights.exists() and sender.poll() is None:
+            count = highlights.read_text().count("#EXT-X-DISCONTINUITY") + 1
+            found_at += [time.monotonic() - sent_at] * (count - len(found_at))
         peak = max(peak, rss(rec.pid))
         cpu_now = cpu_seconds(rec.pid)
         if cpu_now:
@@ -127,16 +159,23 @@ def main() -> None:
     first = listed[0][1] if listed else float("nan")
     p50, p95 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.95))]
     share = cpu_used / (wall * (os.cpu_count() or 1))
+    roar_lags = sorted(at - roar for roar, at in zip(roars, found_at))
     print(f"fragments listed: {len(listed)}; first {first:.2f} s after the source started")
     print(f"fragment listed after its last frame: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s")
+    if roar_lags:
+        print(f"highlights: {len(found_at)} listed for {len(roars)} roars; listed after the roar: "
+              + " ".join(f"{lag:.1f}" for lag in roar_lags) + " s")
     print(f"recorder CPU (vstream + ffmpeg): {cpu_used:.1f} s over {wall:.0f} s = {share:.1%} of {os.cpu_count()} cores; peak RSS {peak / 2**20:.0f} MiB")
     day = datetime.date.today()
     where = f"{args.seconds} s of 720p25 H.264 + AAC over UDP from ffmpeg -re (2 s GOPs); {os.cpu_count()} cores"
     lines = [
         f"live first fragment listed {first:.2f} s after the source started ({day}; {where})",
         f"live fragment listed after its last frame arrived: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s ({day})",
-        f"live recorder load: {share:.1%} of the machine's CPU (headroom {1 / max(share, 1e-9):.0f}x), peak RSS {peak / 2**20:.0f} MiB ({day})",
+        f"live recorder load{' (no highlights)' if args.no_highlights else ''}: {share:.1%} of the machine's CPU (headroom {1 / max(share, 1e-9):.0f}x), peak RSS {peak / 2**20:.0f} MiB ({day})",
     ]
+    if roar_lags:
+        lines.append(f"live highlight listed after the roar: p50 {roar_lags[len(roar_lags) // 2]:.1f} s, max {roar_lags[-1]:.1f} s "
+                     f"({len(found_at)} highlights for {len(roars)} roars; clips of 20 s, 2/3 before the peak; {day})")  # fmt: skip
     if len(memory) >= 2:
         (t0, first_rss), (t1, last_rss) = memory[0], memory[-1]
         print("RSS per minute (MiB):", " ".join(f"{m / 2**20:.0f}" for _, m in memory))
