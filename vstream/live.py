@@ -732,6 +732,9 @@ def clip_spans(event: Event, *, last: float | None = None, start: str | None = N
         hi = _when(event, end) if end else recorded
     if hi <= lo:
         raise UsageError(f"the clip {lo:.1f}-{hi:.1f} s is empty")
+    if hi > recorded + 1e-6 and event.status == "ended":
+        raise UsageError(f"{event.id} ended at {recorded:.1f} s; the clip ends at {hi:.1f} s",
+                         hint=f"ask for a range inside 0-{recorded:.1f} s")  # fmt: skip
     if hi > recorded + 1e-6:
         raise NotYet(f"not yet: {event.id} holds {recorded:.1f} s so far, the clip ends at {hi:.1f} s",
                      hint=f"ask again in {hi - recorded:.0f} s", retry_after=hi - recorded)  # fmt: skip

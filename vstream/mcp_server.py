@@ -9,7 +9,8 @@ one stream. Nothing is printed on stdout but the protocol (logs go to stderr).
 Transports: stdio (desktop agents) and Streamable HTTP (loopback by default; any other
 interface needs a bearer token; the SDK's DNS-rebinding protection checks Host and Origin).
 Tools: list_videos, video_details, search_moments, transcript_window, validate_recipe,
-compose_stream, compose_explainer; with ``--allow-write`` also ingest_file (files inside the
+compose_stream, compose_explainer, list_people; live events: list_live_events, live_clip,
+live_highlights; with ``--allow-write`` also ingest_file (files inside the
 ``--ingest-dir`` folders only), index_video and job_status (jobs report progress notifications).
 Resources: vstream://videos/{id}, vstream://videos/{id}/transcript, vstream://streams/{stream_id}.
 Prompt: explainer.
@@ -147,6 +148,51 @@ class JobStatus(BaseModel):
     result: dict | None = Field(default=None, description="what the job did (the CLI's --json), when done")
 
 
+class LiveEvent(BaseModel):
+    id: str
+    live: bool = Field(description="being recorded now")
+    status: Literal["starting", "recording", "interrupted", "ended"]
+    started_at: str = Field(description="wall clock (ISO, UTC) of its first frame")
+    duration: float = Field(description="seconds recorded so far")
+    takes: int = Field(description="connections: a dropped source that came back is a new take")
+    highlights: int = Field(description="loud moments found so far (live_highlights lists them)")
+    video: str | None = Field(description="the library video it became once it ended")
+    url: str | None = Field(description="its live playlist (grows while it is recorded)")
+
+
+class LiveEventList(BaseModel):
+    events: list[LiveEvent]
+    truncated: bool = False
+
+
+class LiveClip(BaseModel):
+    event_id: str
+    start: float = Field(description="event seconds of its first frame (a keyframe)")
+    end: float
+    duration: float
+    live: bool = Field(description="the event is still being recorded")
+    url: str = Field(description="the clip's playlist: the serve URL (with --base-url) or its path in the library")
+
+
+class LiveHighlight(BaseModel):
+    peak: float = Field(description="event seconds of the loudest moment")
+    at: str | None = Field(description="its wall-clock time (ISO, UTC)")
+    loudness: float = Field(description="LUFS")
+    rise: float = Field(description="LU louder than the minute before")
+    start: float = Field(description="the clip around it, event seconds")
+    end: float
+    in_playlist: bool = Field(description="its clip is recorded and in the highlights playlist")
+
+
+class LiveHighlights(BaseModel):
+    event_id: str
+    live: bool
+    highlights: list[LiveHighlight]
+    url: str | None = Field(description="the highlights playlist (an EVENT playlist that grows); null until published")
+    warnings: list[str]
+    truncated: bool = False
+
+
 # --- the tools, as plain functions over a library (the MCP layer only wraps them) ----------
 
 
@@ -276,6 +322,47 @@ class Tools:
         ordered = sorted(found, key=lambda m: (first_rank[m.video_id], m.start))
         clips = [ClipIn(video_id=m.video_id, start=m.start, end=min(m.end, m.start + clip_seconds)) for m in ordered]
         return self.compose_stream(clips, captions=captions, dry_run=dry_run)
+
+    def list_live_events(self) -> LiveEventList:
+        from vstream import live
+        from vstream.live_highlights import load_state
+
+        found = []
+        for event in live.events(self.lib):
+            summary, state = event.summary(), load_state(self.lib, event.id)
+            found.append(LiveEvent(id=event.id, live=summary["live"], status=event.status, started_at=event.started_at,
+                                   duration=summary["duration"], takes=summary["takes"], video=event.video,
+                                   highlights=len(state.highlights) if state else 0,
+                                   url=self._live_url(event.id, live.PLAYLIST)))  # fmt: skip
+        found, truncated = _cap(found)
+        return LiveEventList(events=found, truncated=truncated)
+
+    def live_clip(self, event_id: str, last: float | None = None, start: str | None = None, end: str | None = None,
+                  loudest: float | None = None) -> LiveClip:  # fmt: skip
+        from vstream import live
+
+        if sum(x is not None for x in (last, loudest, start or end)) != 1:
+            raise UsageError("give last, loudest, or start (and end), one of them")
+        made = live.clip(self.lib, event_id, last=last, start=start, end=end, loudest=loudest)
+        if self.base_url:  # serve makes the same clip from the same range
+            url = f"{self.base_url}/live/{made['event']}/clip.m3u8?from={made['start']:.3f}&to={made['end']:.3f}"
+        else:
+            url = Path(made["playlist"]).relative_to(self.lib.root.absolute()).as_posix()
+        return LiveClip(event_id=made["event"], start=made["start"], end=made["end"], duration=made["duration"],
+                        live=made["live"], url=url)  # fmt: skip
+
+    def live_highlights(self, event_id: str) -> LiveHighlights:
+        from vstream.live_highlights import PLAYLIST, highlights
+
+        found = highlights(self.lib, event_id)
+        items = [LiveHighlight(**{k: h[k] for k in LiveHighlight.model_fields}) for h in found["highlights"]]
+        items, truncated = _cap(items)
+        return LiveHighlights(event_id=found["event"], live=found["live"], highlights=items, truncated=truncated,
+                              url=self._live_url(found["event"], PLAYLIST) if found["playlist"] else None,
+                              warnings=found["warnings"])  # fmt: skip
+
+    def _live_url(self, event_id: str, name: str) -> str:
+        return f"{self.base_url}/live/{event_id}/{name}" if self.base_url else f"live/{event_id}/{name}"
 
     def _summary(self, video) -> VideoSummary:
         summary = video.summary()
@@ -546,6 +633,29 @@ def build_server(lib: Library, *, base_url: str | None = None, allow_write: bool
         """Search for the query, then compose the moments found into one stream, in the order they
         happen in each video, with captions. Cites the clips it used."""
         return call(tools.compose_explainer, query, max_clips, clip_seconds, captions, dry_run)
+
+    @server.tool(annotations=_read_only())
+    def list_live_events() -> LiveEventList:
+        """Live events: being recorded (their duration so far), interrupted, or ended (and the library
+        video each became), with how many highlights (loud moments) were found."""
+        return call(tools.list_live_events)
+
+    @server.tool()
+    def live_clip(event_id: Annotated[str, Field(min_length=1, max_length=64)],
+                  last: Annotated[float, Field(gt=0, le=3600)] | None = None,
+                  start: Annotated[str, Field(min_length=1, max_length=40)] | None = None,
+                  end: Annotated[str, Field(min_length=1, max_length=40)] | None = None,
+                  loudest: Annotated[float, Field(ge=2, le=600)] | None = None) -> LiveClip:  # fmt: skip
+        """An instant clip of a live event (whole keyframe intervals, nothing re-encoded): the last N
+        seconds, start/end (event seconds, HH:MM:SS or ISO wall-clock times), or N seconds around
+        the loudest moment so far. A range not recorded yet is an error that says "not yet"."""
+        return call(tools.live_clip, event_id, last, start, end, loudest)
+
+    @server.tool()
+    def live_highlights(event_id: Annotated[str, Field(min_length=1, max_length=64)]) -> LiveHighlights:
+        """A live event's highlights (loud moments: a crowd's roar) with their wall-clock times, and the
+        playlist of their clips, which grows while the event is recorded."""
+        return call(tools.live_highlights, event_id)
 
     @server.resource("vstream://videos/{video_id}", mime_type="application/json",
                      description="A video's details (the video_details tool's answer).")  # fmt: skip

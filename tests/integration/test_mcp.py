@@ -53,7 +53,8 @@ def test_the_tools_and_their_schemas(lib):
     (listed,) = in_process(lib, ("list_tools", None))
     tools = {t.name: t for t in listed.tools}
     assert set(tools) == {"list_videos", "video_details", "search_moments", "transcript_window", "validate_recipe",
-                          "compose_stream", "compose_explainer", "list_people"}  # fmt: skip
+                          "compose_stream", "compose_explainer", "list_people", "list_live_events", "live_clip",
+                          "live_highlights"}  # fmt: skip
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
     limit = tools["search_moments"].input_schema["properties"]["limit"]
@@ -281,3 +282,30 @@ def wait_for(port: int, proc) -> None:
                 raise AssertionError(proc.stderr.read())
             time.sleep(0.1)
     raise AssertionError("the MCP server did not start")
+
+
+def test_an_agent_lists_live_events_clips_them_and_gets_their_highlights(tmp_path):
+    """A recorder's file source (a finished file is read at once): 30 s with a roar at 12-13 s."""
+    source = tmp_path / "derby.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=30", "-af", "volume='if(between(t,12,13),1,0.02)':eval=frame",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", str(source)], check=True)  # fmt: skip
+    lib = tmp_path / "lib"
+    vstream_json("live", "record", str(source), "--id", "derby", "--idle", "1", "-L", str(lib))
+    listed, lights, clip, loud, early, both = in_process(
+        lib, ("list_live_events", {}), ("live_highlights", {"event_id": "derby"}), ("live_clip", {"event_id": "derby", "last": 6}),
+        ("live_clip", {"event_id": "derby", "loudest": 6}), ("live_clip", {"event_id": "derby", "start": "20", "end": "90"}),
+        ("live_clip", {"event_id": "derby", "last": 6, "loudest": 6}))  # fmt: skip
+    (event,) = listed.structured_content["events"]
+    assert event["id"] == "derby" and event["status"] == "ended" and event["video"] == "derby" and event["highlights"] == 1
+    assert abs(event["duration"] - 30) < 0.5 and event["url"] == "live/derby/index.m3u8"
+    (h,) = lights.structured_content["highlights"]
+    assert 12 <= h["peak"] <= 14 and h["in_playlist"] and h["at"].endswith("Z")  # the roar, within a GOP
+    assert lights.structured_content["url"] == "live/derby/highlights.m3u8"
+    made = clip.structured_content
+    assert made["duration"] == pytest.approx(6, abs=0.1) and made["end"] == pytest.approx(30, abs=0.5)
+    assert played_duration(lib / made["url"]) == pytest.approx(made["duration"], abs=0.1)
+    assert loud.structured_content["start"] <= 12 <= loud.structured_content["end"]
+    assert early.is_error and "derby ended at 30" in early.content[0].text  # past its end: never, not "not yet"
+    assert both.is_error and "one of them" in both.content[0].text
