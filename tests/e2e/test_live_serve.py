@@ -59,6 +59,17 @@ def test_hlsjs_plays_the_live_highlights_from_the_first_one_while_they_are_found
         status, headers, body = server.get("/live/cup/highlights.m3u8")
         assert status == 200 and headers["cache-control"] == "public, max-age=1" and b"#EXT-X-ENDLIST" not in body
         assert rec.poll() is None  # published while the event is on
+        # the web page lists the event as live, and its highlights button plays them
+        page = hls_player.browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.base + "/", wait_until="load")
+        row = '#live li[data-event="cup"]'
+        page.wait_for_selector(f"{row} button.highlights", timeout=15_000)
+        assert "live" in page.inner_text(row) and page.is_visible(f"{row} button.watch")
+        page.click(f"{row} button.highlights")
+        page.wait_for_function("() => window.vstream.state === 'playing' && document.getElementById('video').currentTime > 1",
+                               timeout=30_000)  # fmt: skip
+        assert page.evaluate("window.vstream.url").startswith("/live/cup/highlights.m3u8")
+        page.close()
         played = hls_player.play(f"{server.base}/live/cup/highlights.m3u8", timeout=120, rate=1.0)
         out, errors = rec.communicate(timeout=60)
         assert rec.returncode == 0, errors

@@ -399,6 +399,20 @@ def create_app(settings: Settings):
             m["thumbnail"] = library_path(lib, m["thumbnail"])
         return JSONResponse(data)
 
+    def api_live(request: Request) -> Response:
+        """The live events for the page: recording, interrupted or ended, with their highlights
+        (never the source's address)."""
+        from vstream import live
+        from vstream.live_highlights import PLAYLIST, load_state
+
+        found = []
+        for event in live.events(lib):
+            summary, state = event.summary(), load_state(lib, event.id)
+            found.append({k: summary[k] for k in ("id", "live", "status", "started_at", "duration", "takes", "video")}
+                         | {"highlights": len(state.highlights) if state else 0,
+                            "highlights_published": (live.events_dir(lib) / event.id / PLAYLIST).exists()})  # fmt: skip
+        return JSONResponse({"events": found})
+
     def api_videos(request: Request) -> Response:
         with streams.lock:
             videos = [v.summary() | {"thumbnail_url": f"/media/{v.media_dir[6:]}/{v.meta['files']['thumbnail']}",
@@ -637,6 +651,7 @@ def create_app(settings: Settings):
         Route("/api/people", guarded(api_people)),
         Route("/api/people/name", guarded(api_people_name, json_body=True), methods=["POST"]),
         Route("/api/recipes", guarded(api_recipes)),
+        Route("/api/live", guarded(api_live)),
         Route("/api/brands", guarded(api_brands)),
         Route("/api/link", guarded(api_link)),
         Route("/api/reels", guarded(api_reels, json_body=True), methods=["POST"]),

@@ -353,9 +353,49 @@ video.textTracks.addEventListener("addtrack", () => {
   subtitleMenu(tracks.map((t, i) => ({ name: t.label, lang: t.language, default: i === 0 })), chosen);
 });
 
+// --- live events ----------------------------------------------------------------------------
+async function playLive(id, highlights) {
+  try {
+    const link = await api(`/api/link?live=${encodeURIComponent(id)}&user=guest${highlights ? "&highlights=1" : ""}`);
+    $("now").textContent = highlights ? `highlights of ${id}` : `${id}, live`;
+    play(link.url);
+  } catch (err) { $("now").textContent = err.message; }
+}
+
+async function loadLive() {
+  let events = [];
+  try { events = (await api("/api/live")).events; } catch (err) { return; }
+  if ($("live-box").hidden && events.some((e) => e.live)) { $("live-box").open = true; } // an event is on: show it
+  $("live-box").hidden = !events.length;
+  const list = $("live");
+  list.replaceChildren(...events.map((e) => {
+    const li = document.createElement("li");
+    li.dataset.event = e.id;
+    const state = e.live ? `live, ${fmt(e.duration)}` : `${e.status}, ${fmt(e.duration)}`;
+    li.append(`${e.id} (${state}; ${e.highlights} highlight${e.highlights === 1 ? "" : "s"}) `);
+    const watch = document.createElement("button");
+    watch.type = "button";
+    watch.className = "watch";
+    watch.textContent = e.live ? "watch live" : "watch";
+    watch.addEventListener("click", () => playLive(e.id, false));
+    li.appendChild(watch);
+    if (e.highlights_published) {
+      const best = document.createElement("button");
+      best.type = "button";
+      best.className = "highlights";
+      best.textContent = "highlights";
+      best.addEventListener("click", () => playLive(e.id, true));
+      li.appendChild(best);
+    }
+    return li;
+  }));
+  if (events.some((e) => e.live)) { setTimeout(loadLive, 5000); } // while an event runs, keep the list current
+}
+
 // --- brands and recipes -----------------------------------------------------------------------
 async function init() {
   loadPeople();
+  loadLive();
   try {
     const brands = await api("/api/brands");
     for (const name of brands.brands) {
