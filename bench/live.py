@@ -106,6 +106,15 @@ def rss(pid: int) -> int:
     return total
 
 
+def own_rss(pid: int) -> int:
+    """The recorder process's RSS without its children's."""
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration):
+        return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
@@ -133,10 +142,10 @@ def main() -> None:
     listed: list[tuple[float, float]] = []  # (media end, seconds after the sender started) per fragment
     cpu_start = cpu_seconds(rec.pid)
     peak = 0
-    memory: list[tuple[float, int]] = []  # (seconds after the source started, RSS) once a minute: growth over the event
+    memory: list[tuple[float, int, int]] = []  # (seconds after the source started, RSS, vstream's own) once a minute
     while rec.poll() is None:
         if time.monotonic() - sent_at >= 60 * (len(memory) + 1) and sender.poll() is None:
-            memory.append((time.monotonic() - sent_at, rss(rec.pid)))
+            memory.append((time.monotonic() - sent_at, rss(rec.pid), own_rss(rec.pid)))
         if playlist.exists():
             durations = [float(line[8:].split(",")[0]) for line in playlist.read_text().splitlines() if line.startswith("#EXTINF:")]
             now = time.monotonic() - sent_at
@@ -177,10 +186,13 @@ def main() -> None:
         lines.append(f"live highlight listed after the roar: p50 {roar_lags[len(roar_lags) // 2]:.1f} s, max {roar_lags[-1]:.1f} s "
                      f"({len(found_at)} highlights for {len(roars)} roars; clips of 20 s, 2/3 before the peak; {day})")  # fmt: skip
     if len(memory) >= 2:
-        (t0, first_rss), (t1, last_rss) = memory[0], memory[-1]
-        print("RSS per minute (MiB):", " ".join(f"{m / 2**20:.0f}" for _, m in memory))
+        (t0, first_rss, first_own), (t1, last_rss, last_own) = memory[0], memory[-1]
+        print("RSS per minute (MiB):", " ".join(f"{m / 2**20:.0f}" for _, m, _ in memory))
+        print(f"of which vstream itself: {first_own / 2**20:.0f} -> {last_own / 2**20:.0f} MiB, "
+              f"its ffmpeg: {(first_rss - first_own) / 2**20:.0f} -> {(last_rss - last_own) / 2**20:.0f} MiB")
         lines.append(f"live recorder memory over the event: {first_rss / 2**20:.0f} MiB at {t0 / 60:.0f} min, "
-                     f"{last_rss / 2**20:.0f} MiB at {t1 / 60:.0f} min ({len(listed)} fragments; {day})")  # fmt: skip
+                     f"{last_rss / 2**20:.0f} MiB at {t1 / 60:.0f} min (vstream {first_own / 2**20:.0f} -> "
+                     f"{last_own / 2**20:.0f} MiB, the rest its ffmpeg; {len(listed)} fragments; {day})")  # fmt: skip
     print("\n".join(lines))
     if args.record:
         record(lines)

@@ -390,7 +390,8 @@ def _alive(pid: int | None) -> bool:
 
 def save(lib: Library, event: Event) -> None:
     folder = events_dir(lib) / event.id
-    atomic_write(folder / STATE, json.dumps(event.to_dict(), indent=1) + "\n", durable=False)
+    # compact: the C encoder (an indented dump is pure Python, and this runs at every fragment)
+    atomic_write(folder / STATE, json.dumps(event.to_dict(), separators=(",", ":")) + "\n", durable=False)
     atomic_write(folder / PLAYLIST, render_playlist(event), durable=False)
 
 
@@ -427,6 +428,8 @@ class Recorder:
             raise
         self._stop = False
         self._child: subprocess.Popen | None = None
+        self._seen: tuple = ()  # the take playlist's (path, size, mtime) at the last parse
+        self._prefix = ""  # its text up to its last complete fragment at that parse
 
     def close(self) -> None:
         """Release the event's lock (when the recorder is done with the event)."""
@@ -549,11 +552,22 @@ class Recorder:
 
     def _sync(self, take_dir: Path, n: int, take: Take | None) -> Take | None:
         """Read the take's playlist; publish fragments that completed since the last read."""
+        listing = take_dir / "take.m3u8"
         try:
-            text = (take_dir / "take.m3u8").read_text()
+            seen = listing.stat()
+            if take is not None and (listing, seen.st_size, seen.st_mtime_ns) == self._seen:
+                return take  # unchanged since the last poll: nothing to parse (an hour's playlist is 5,000 lines)
+            text = listing.read_text()
         except FileNotFoundError:
             return take
-        init, started, fragments, _ = parse_take(text)
+        self._seen = (listing, seen.st_size, seen.st_mtime_ns)
+        if take is not None and self._prefix and text.startswith(self._prefix):  # ffmpeg appended: read the rest
+            _, started, more, _ = parse_take(text[len(self._prefix):])
+            init, fragments = take.init, take.fragments + more
+        else:
+            init, started, fragments, _ = parse_take(text)
+        end = text.rfind(".m4s\n")  # the prefix holding every complete fragment, for the next read
+        self._prefix = text[: end + 5] if end >= 0 and fragments else ""
         if not init or not fragments:
             return take
         if take is None:
