@@ -241,6 +241,48 @@ def span_lines(span: Span, prefix: str = "") -> list[str]:
     return lines
 
 
+def with_init_segments(text: str) -> str:
+    """A live playlist as serve hands it out (pure): the first fragment after each discontinuity becomes
+    the resource ``take-NNN/i/OFFSET+LENGTH.m4s`` (its take's init section, then the fragment), named
+    with a byte range of all of it. VLC 3 restarts its MP4 demuxer at a discontinuity without loading a
+    byte-range EXT-X-MAP ("no moov before mdat"); the other players load the map as before and read
+    the init section twice. (The byte range is for ffmpeg, whose reused HTTP connection would
+    otherwise ask for the previous segment's range.)"""
+    out: list[str] = []
+    pending = False  # after a discontinuity, until its first fragment
+    init = 0  # the current map's length
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line == "#EXT-X-DISCONTINUITY":
+            pending = True
+        elif line.startswith("#EXT-X-MAP:") and 'BYTERANGE="' in line:
+            init = int(line.split('BYTERANGE="', 1)[1].split("@", 1)[0])
+        elif pending and line.startswith("#EXT-X-BYTERANGE:") and i + 1 < len(lines) and lines[i + 1].endswith("/media.m4s"):
+            length, offset = (int(v) for v in line[17:].split("@"))
+            if offset:  # (at 0 it is already whole)
+                out += [f"#EXT-X-BYTERANGE:{init + length}@0", lines[i + 1][: -len("media.m4s")] + f"i/{offset}+{length}.m4s"]
+                pending = False
+                i += 2
+                continue
+            pending = False
+        elif pending and line and not line.startswith("#"):
+            pending = False
+        out.append(line)
+        i += 1
+    return "\n".join(out) + "\n"
+
+
+def init_and_fragment(event: Event, n: int, offset: int, length: int) -> tuple[str, list[int], list[int]]:
+    """For ``take-NNN/i/OFFSET+LENGTH.m4s``: the take's media, its init section and that fragment's
+    ``[length, offset]``; NotFound unless it is a recorded fragment of the take."""
+    take = next((t for t in event.takes if t.n == n), None)
+    if take is None or not any(f.offset == offset and f.length == length for f in take.fragments):
+        raise NotFound(f"no fragment {offset}+{length} in take {n} of {event.id}")
+    return take.media, take.init, [length, offset]
+
+
 def media_time(event: Event, when: datetime) -> float:
     """A wall-clock time -> the event's media seconds (through the take it falls in)."""
     t = 0.0

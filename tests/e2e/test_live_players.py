@@ -65,3 +65,31 @@ def test_ffmpeg_and_playbin3_follow_a_live_event_to_its_end_and_its_clips_play_w
         if rec.poll() is None:
             rec.kill()
         server.stop()
+
+
+def test_an_events_highlights_play_whole_in_ffmpeg_playbin_playbin3_and_vlc(tmp_path):
+    """Two roars 30 s apart: two highlights with recorded time between them, behind a discontinuity."""
+    lib = tmp_path / "lib"
+    rec, sender = udp_event(lib, "final", 56, 1, roars=((10, 11), (40, 41)))
+    try:
+        out, errors = rec.communicate(timeout=150)
+    finally:
+        sender.kill()
+    assert rec.returncode == 0, errors
+    server = Server(lib, None)
+    try:
+        url = f"{server.base}/live/final/highlights.m3u8"
+        status, _, body = server.get("/live/final/highlights.m3u8")
+        text = body.decode()
+        assert status == 200 and text.count("#EXT-X-DISCONTINUITY") == 1 and text.endswith("#EXT-X-ENDLIST\n")
+        total = sum(float(line[8:].split(",")[0]) for line in text.splitlines() if line.startswith("#EXTINF:"))
+        assert 30 <= total < 56  # two clips, not the whole event
+        for name, played in (("ffmpeg", players.ffmpeg(url)), ("playbin", players.gstreamer(url, "playbin")),
+                             ("playbin3", players.gstreamer(url, "playbin3"))):  # fmt: skip
+            assert not played.errors and not played.stalls, (name, played.errors[:3], played.stalls[:3])
+            assert len(played.frames) == round(total * 25), (name, len(played.frames), total)  # every frame, once
+        if players.available()["vlc"]:
+            played = players.vlc(url, rate=4.0)
+            assert not played.errors and played.wall >= total / 4 * 0.8, (played.errors[:3], played.wall)
+    finally:
+        server.stop()

@@ -86,3 +86,21 @@ def test_a_start_over_playlist_begins_at_the_fragment_holding_that_time_and_keep
     assert [s.byterange for s in parsed.segments] == ["900@2350", "800@1340"]
     assert "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:02.000Z" in text and not parsed.is_endlist
     assert render_playlist(event, 0.0) == GOLDEN  # from the start: the event's own playlist
+
+
+def test_served_live_playlists_carry_the_init_section_in_the_first_fragment_after_a_discontinuity():
+    from vstream.live import with_init_segments
+
+    text = "\n".join(["#EXTM3U", "#EXT-X-TARGETDURATION:6", '#EXT-X-MAP:URI="take-001/media.m4s",BYTERANGE="900@0"',
+                      "#EXTINF:2.000000,", "#EXT-X-BYTERANGE:1000@900", "take-001/media.m4s",
+                      "#EXT-X-DISCONTINUITY", '#EXT-X-MAP:URI="take-001/media.m4s",BYTERANGE="900@0"',
+                      "#EXT-X-PROGRAM-DATE-TIME:2026-12-02T20:00:10.000Z",
+                      "#EXTINF:2.000000,", "#EXT-X-BYTERANGE:1000@5900", "take-001/media.m4s",
+                      "#EXTINF:2.000000,", "#EXT-X-BYTERANGE:1000@6900", "take-001/media.m4s", "#EXT-X-ENDLIST"]) + "\n"  # fmt: skip
+    served = with_init_segments(text).splitlines()
+    # the first fragment (no discontinuity before it) and the second after the discontinuity stay byte ranges
+    assert served.count("#EXT-X-BYTERANGE:1000@900") == 1 and served.count("#EXT-X-BYTERANGE:1000@6900") == 1
+    at = served.index("#EXT-X-DISCONTINUITY")
+    assert served[at + 3 : at + 6] == ["#EXTINF:2.000000,", "#EXT-X-BYTERANGE:1900@0", "take-001/i/5900+1000.m4s"]  # init + fragment
+    assert served.count('#EXT-X-MAP:URI="take-001/media.m4s",BYTERANGE="900@0"') == 2  # maps stay for the others
+    assert with_init_segments(with_init_segments(text)) == with_init_segments(text)

@@ -451,7 +451,7 @@ def create_app(settings: Settings):
         else:
             text = (live.events_dir(lib) / event.id / live.PLAYLIST).read_text()
         cache = live_cache(1 if event.status != "ended" else 3600)
-        return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
+        return Response(live.with_init_segments(text), media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
 
     def live_highlights(request: Request) -> Response:
         """A live event's highlights (loud moments) as an EVENT playlist that grows as they are found;
@@ -472,7 +472,23 @@ def create_app(settings: Settings):
                                  "exit_code": errors.NOT_FOUND}, status_code=425,
                                 headers={"retry-after": str(event.target)})  # fmt: skip
         cache = live_cache(1 if "#EXT-X-ENDLIST" not in text else 3600)
-        return Response(text, media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
+        return Response(live.with_init_segments(text), media_type=HLS, headers={"cache-control": cache, "access-control-allow-origin": "*"})
+
+    def live_fragment(request: Request) -> Response:
+        """``/live/EVENT/take-NNN/i/OFFSET+LENGTH.m4s``: a recorded fragment with its take's init section in
+        front (see vstream.live.with_init_segments); only fragments the event lists, never other bytes."""
+        from vstream import live
+
+        p = request.path_params
+        event = live.load(lib, p["event"])
+        media, init, fragment = live.init_and_fragment(event, int(p["take"]), int(p["offset"]), int(p["length"]))
+        with open(live.events_dir(lib) / event.id / media, "rb") as fh:
+            parts = []
+            for length, offset in (init, fragment):
+                fh.seek(offset)
+                parts.append(fh.read(length))
+        return Response(b"".join(parts), media_type="video/iso.segment",
+                        headers={"cache-control": "public, max-age=86400", "access-control-allow-origin": "*"})  # fmt: skip
 
     def live_clip(request: Request) -> Response:
         """An instant clip: /live/EVENT/clip.m3u8?last=30 (or from=&to=, or loudest=20: around the loudest
@@ -497,7 +513,7 @@ def create_app(settings: Settings):
             return fail(errors.UsageError("last and loudest are seconds", hint="e.g. ?last=30 or ?loudest=20"))
         except errors.VstreamError as exc:
             return fail(exc)
-        return Response(live.clip_playlist(event, spans, ""), media_type=HLS,
+        return Response(live.with_init_segments(live.clip_playlist(event, spans, "")), media_type=HLS,
                         headers={"cache-control": live_cache(60), "access-control-allow-origin": "*"})  # fmt: skip
 
     def api_people(request: Request) -> Response:
@@ -646,6 +662,7 @@ def create_app(settings: Settings):
         Route("/live/{event}/index.m3u8", guarded(live_playlist)),
         Route("/live/{event}/clip.m3u8", guarded(live_clip)),
         Route("/live/{event}/highlights.m3u8", guarded(live_highlights)),
+        Route("/live/{event}/take-{take:int}/i/{offset:int}+{length:int}.m4s", guarded(live_fragment)),
         Mount("/live", app=LiveFiles(lib.root / "live", "public, max-age=86400")),
         Route("/api/videos", guarded(api_videos)),
         Route("/api/people", guarded(api_people)),
