@@ -1,6 +1,6 @@
 """A live event through `vstream serve` in the client families besides hls.js (tests/e2e/test_live_serve.py):
-ffmpeg and GStreamer playbin3 follow the growing EVENT playlist from its start to EXT-X-ENDLIST, and an
-instant clip of it plays whole in ffmpeg, playbin and playbin3.
+ffmpeg, GStreamer playbin3 and VLC follow the growing EVENT playlist to EXT-X-ENDLIST, an instant clip
+of it plays whole in ffmpeg, playbin and playbin3, and an event's highlights in all four.
 
 GStreamer's legacy playbin (hlsdemux) is not asked to follow the live playlist: in 1 of 3 tries on this
 machine it stopped at a playlist refresh (7 s into a 16 s event) and never reached the end; it plays the
@@ -31,7 +31,7 @@ def whole(played: players.Played, start: float, end: float, fps: int = 25) -> No
     assert played.frames[0] == pytest.approx(start, abs=0.05) and played.frames[-1] == pytest.approx(end - 1 / fps, abs=0.05)
 
 
-def test_ffmpeg_and_playbin3_follow_a_live_event_to_its_end_and_its_clips_play_whole(tmp_path):
+def test_ffmpeg_playbin3_and_vlc_follow_a_live_event_to_its_end_and_its_clips_play_whole(tmp_path):
     if shutil.which("gst-inspect-1.0"):  # a fresh machine builds GStreamer's plugin registry on first use
         subprocess.run(["gst-inspect-1.0", "playbin3"], capture_output=True, timeout=600)
     lib = tmp_path / "lib"
@@ -40,16 +40,22 @@ def test_ffmpeg_and_playbin3_follow_a_live_event_to_its_end_and_its_clips_play_w
     try:
         live = f"{server.base}/live/match/index.m3u8"
         played: dict[str, players.Played] = {}
-        follower = threading.Thread(target=lambda: played.__setitem__("playbin3", players.gstreamer(live, "playbin3", 120)))
-        follower.start()
-        played["ffmpeg"] = players.ffmpeg(live)  # both start while the event is two fragments long
-        follower.join()
+        followers = [threading.Thread(target=lambda: played.__setitem__("playbin3", players.gstreamer(live, "playbin3", 120)))]
+        if players.available()["vlc"]:
+            followers.append(threading.Thread(target=lambda: played.__setitem__("vlc", players.vlc(live, rate=1.0, timeout=120))))
+        for follower in followers:
+            follower.start()
+        played["ffmpeg"] = players.ffmpeg(live)  # all start while the event is two fragments (4 s) long
+        for follower in followers:
+            follower.join()
         out, errors = rec.communicate(timeout=60)
         assert rec.returncode == 0, errors
         duration = json.loads(out)["duration"]
         assert duration >= 14
         offset = played["ffmpeg"].frames[0] if played["ffmpeg"].frames else 0.0  # ffmpeg's timeline starts at the first packet's time
         whole(played["playbin3"], 0.0, duration)
+        if "vlc" in played:  # VLC reports no frames: it followed to ENDLIST (at 1x) without a demuxer error
+            assert not played["vlc"].errors and played["vlc"].wall >= (duration - 4) * 0.9, (played["vlc"].errors[:3], played["vlc"].wall)
         whole(played["ffmpeg"], offset, offset + duration)
         clip = f"{server.base}/live/match/clip.m3u8?from=2&to=12"
         for element in ("playbin", "playbin3"):
