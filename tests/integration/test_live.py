@@ -308,6 +308,15 @@ def test_an_event_without_sound_is_recorded_and_says_why_it_has_no_highlights(tm
     assert not (lib / "live" / "mute" / "highlights.m3u8").exists()
 
 
+def test_bad_highlight_settings_are_refused_before_anything_is_made(tmp_path):
+    lib = tmp_path / "lib"
+    for option, value, needle in (("--highlight-length", "2", "--highlight-length must be 4..300 seconds"),
+                                  ("--highlight-rise", "0", "--highlight-rise must be 1..60 LU")):  # fmt: skip
+        proc = vstream("live", "record", "udp://127.0.0.1:9", "--id", "x", option, value, "-L", str(lib))
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    assert not lib.exists()
+
+
 def test_a_silent_source_times_out_and_leaves_nothing(tmp_path):
     lib = tmp_path / "lib"
     proc = vstream("live", "record", f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--id", "nothing",

@@ -43,6 +43,7 @@ def record(
     from vstream.cli.output import RichProgress
     from vstream.library import Library
 
+    chosen = Settings(highlight_length, highlight_rise).check() if highlights else None  # (before a library is made)
     lib = Library.open(library, create=True)
     with RichProgress() as progress:
         announced = []
@@ -53,7 +54,6 @@ def record(
                 err.print(f"{event.id}: recording; live playlist {lib.root / live.LIVE_DIR / event.id / live.PLAYLIST}",
                           markup=False, highlight=False)  # fmt: skip
 
-        chosen = Settings(highlight_length, highlight_rise) if highlights else None
         recorder = live.Recorder(lib, source, event_id, timeout=timeout, reconnect=reconnect, idle=idle, target=target,
                                  progress=progress, on_fragment=first, highlights=chosen)  # fmt: skip
         event = recorder.run()
