@@ -333,6 +333,14 @@ def summary(lib: Library, event: Event, state: State) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def overview(lib: Library, event: Event) -> dict[str, Any]:
+    """An event's summary with its highlights so far (count, whether their playlist is published), for
+    listings (serve's /api/live, the MCP tools); read only."""
+    state = load_state(lib, event.id)
+    return event.summary() | {"highlights": len(state.highlights) if state else 0,
+                              "highlights_published": (events_dir(lib) / event.id / PLAYLIST).exists()}  # fmt: skip
+
+
 def highlights(lib: Library, event_id: str) -> dict[str, Any]:
     """An event's highlights so far. For an event nobody is recording, brought up to date first (found
     now if it was recorded without them); the recorder's own are read as they are."""

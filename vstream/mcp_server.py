@@ -325,14 +325,13 @@ class Tools:
 
     def list_live_events(self) -> LiveEventList:
         from vstream import live
-        from vstream.live_highlights import load_state
+        from vstream.live_highlights import overview
 
         found = []
         for event in live.events(self.lib):
-            summary, state = event.summary(), load_state(self.lib, event.id)
-            found.append(LiveEvent(id=event.id, live=summary["live"], status=event.status, started_at=event.started_at,
-                                   duration=summary["duration"], takes=summary["takes"], video=event.video,
-                                   highlights=len(state.highlights) if state else 0,
+            o = overview(self.lib, event)
+            found.append(LiveEvent(id=o["id"], live=o["live"], status=o["status"], started_at=o["started_at"],
+                                   duration=o["duration"], takes=o["takes"], video=o["video"], highlights=o["highlights"],
                                    url=self._live_url(event.id, live.PLAYLIST)))  # fmt: skip
         found, truncated = _cap(found)
         return LiveEventList(events=found, truncated=truncated)

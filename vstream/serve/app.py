@@ -403,15 +403,10 @@ def create_app(settings: Settings):
         """The live events for the page: recording, interrupted or ended, with their highlights
         (never the source's address)."""
         from vstream import live
-        from vstream.live_highlights import PLAYLIST, load_state
+        from vstream.live_highlights import overview
 
-        found = []
-        for event in live.events(lib):
-            summary, state = event.summary(), load_state(lib, event.id)
-            found.append({k: summary[k] for k in ("id", "live", "status", "started_at", "duration", "takes", "video")}
-                         | {"highlights": len(state.highlights) if state else 0,
-                            "highlights_published": (live.events_dir(lib) / event.id / PLAYLIST).exists()})  # fmt: skip
-        return JSONResponse({"events": found})
+        keep = ("id", "live", "status", "started_at", "duration", "takes", "video", "highlights", "highlights_published")
+        return JSONResponse({"events": [{k: v for k, v in overview(lib, e).items() if k in keep} for e in live.events(lib)]})
 
     def api_videos(request: Request) -> Response:
         with streams.lock:
