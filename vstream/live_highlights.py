@@ -160,7 +160,8 @@ def ready(event: Event, highlights: list[Highlight], *, ended: bool) -> list[tup
             fresh = [f for f in span.fragments if (span.take.n, f.offset) not in used]
             used.update((span.take.n, f.offset) for f in fresh)
             if fresh:
-                spans.append(Span(span.take, fresh, span.start))
+                skipped = sum(f.duration for f in span.fragments[: span.fragments.index(fresh[0])])
+                spans.append(Span(span.take, fresh, span.start + skipped))
         if spans:
             out.append((h, spans))
     return out

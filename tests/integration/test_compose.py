@@ -210,7 +210,7 @@ BAD = [
     ("version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  ads: [ad]\n", "r.yaml", "give every: SECONDS or at:"),
     ("version: 1\nname: x\nclips:\n  - video: talk\nbreaks:\n  every: 10\n  ads: [nope]\n", "r.yaml", "no video 'nope'"),
     ("version: 1\nname: x\nclips:\n  - tags: {series: nothing-like-it}\n", "r.yaml:4", "no video has tags"),
-    ("version: 1\nname: x\nclips:\n  - select: quietest\n", "r.yaml:4", "'quietest' is not one of ['loudest', 'person']"),
+    ("version: 1\nname: x\nclips:\n  - select: quietest\n", "r.yaml:4", "'quietest' is not one of ['loudest', 'person', 'highlights']"),
     ("version: 1\nname: x\nclips:\n  - video: talk\n    start: -40\n", "r.yaml:4", "reaches before the start of talk"),
     ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: logo.png\n", "r.yaml:6", "use auto, or a .vtt"),
     ("version: 1\nname: x\nclips:\n  - video: talk\ncaptions:\n  source: auto\n  translate: fr\n", "r.yaml",

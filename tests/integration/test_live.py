@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import vstream, vstream_json
+from tests.conftest import sample_path, vstream, vstream_json
 from tests.media_checks import played_duration
 
 pytestmark = pytest.mark.slow
@@ -289,6 +289,81 @@ def test_highlights_are_found_as_the_event_is_recorded_and_their_playlist_only_g
     again = vstream_json("live", "highlights", "final", "-L", str(lib))
     assert [h["peak"] for h in again["highlights"]] == peaks
     assert (folder / "highlights.m3u8").read_text() == final
+
+
+FAN_RECIPE = """version: 1
+name: fan
+vars:
+  event: final
+clips:
+  - video: match
+    start: 0
+    duration: 8
+  - live: "{{event}}"
+"""
+
+
+def test_a_fans_recipe_plays_archive_clips_then_the_live_highlights_as_they_are_found(tmp_path, samples):
+    lib = tmp_path / "lib"
+    vstream("ingest", str(sample_path(samples, "match")), "-L", str(lib), check=True)
+    recipe = tmp_path / "fan.yaml"
+    recipe.write_text(FAN_RECIPE)
+    rec, sender = udp_event(lib, "final", 44, 1, roars=((12, 13), (34, 35)))
+    follow = subprocess.Popen([sys.executable, "-m", "vstream", "compose", str(recipe), "-L", str(lib), "--follow",
+                               "--user", "ana"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    playlist = lib / "streams" / "fan" / "ana" / "video.m3u8"
+    try:
+        seen = watch(playlist, follow, timeout=150)
+        out, errors = follow.communicate(timeout=60)
+        rec.communicate(timeout=60)
+    finally:
+        for proc in (sender, rec, follow):
+            if proc.poll() is None:
+                proc.kill()
+    assert follow.returncode == 0, errors
+    assert out.strip() == str(lib / "streams" / "fan" / "ana" / "master.m3u8")  # printed once published
+    assert "2 highlight(s) of final" in errors
+    assert len(seen) >= 2 and "#EXT-X-ENDLIST" not in seen[0]  # published while the event was live, then grew
+    for before, after in zip(seen, seen[1:]):
+        assert after.startswith(before)  # a player's reload only ever sees more
+        assert "#EXT-X-ENDLIST" not in before
+    assert all("#EXT-X-TARGETDURATION:6\n" in text and "#EXT-X-PLAYLIST-TYPE:EVENT" in text for text in seen)
+    final = seen[-1]
+    assert final.endswith("#EXT-X-ENDLIST\n")
+    assert final.index("/media/") < final.index("/live/final/")  # the archive clip first
+    lines = final.splitlines()
+    live_ranges = [a for a, b in zip(lines, lines[1:]) if a.startswith("#EXT-X-BYTERANGE") and "/live/final/" in b]
+    highlights = (lib / "live" / "final" / "highlights.m3u8").read_text()
+    assert live_ranges == segments(highlights)  # exactly the event's highlights, in order
+    assert final.count("#EXT-X-PROGRAM-DATE-TIME") == final.count("#EXT-X-DISCONTINUITY") + 1  # a date per block
+    composed = vstream_json("compose", str(recipe), "-L", str(lib), "--user", "ana")
+    assert composed["live"] == {"event": "final", "ended": True, "highlights": 2, "found": 2}
+    assert [c["video_id"] for c in composed["clips"]] == ["match", "live:final", "live:final"]
+    lengths = [c["end"] - c["start"] for c in composed["clips"]]
+    assert lengths[0] == 8 and all(18 <= n <= 24 for n in lengths[1:])  # a clip of about 20 s per highlight
+    assert composed["duration"] == pytest.approx(sum(lengths))
+    assert playlist.read_text() == final  # composed again once ended: the same stream
+
+
+def test_a_live_recipe_says_not_yet_and_refuses_an_unknown_event(tmp_path, samples):
+    lib = tmp_path / "lib"
+    vstream("ingest", str(sample_path(samples, "match")), "-L", str(lib), check=True)
+    recipe = tmp_path / "fan.yaml"
+    recipe.write_text(FAN_RECIPE)
+    unknown = vstream("compose", str(recipe), "-L", str(lib), "--json")
+    assert unknown.returncode == 2 and "clips[1].live" in json.loads(unknown.stdout)["error"]
+    rec, sender = udp_event(lib, "final", 12, 1)
+    try:
+        early = vstream("compose", str(recipe), "-L", str(lib), "--json")
+    finally:
+        sender.kill()
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=90)
+    assert early.returncode == 3 and json.loads(early.stdout)["error"].startswith("not yet: fan.yaml for guest")
+    assert not (lib / "streams" / "fan").exists()  # nothing half-written
+    ended = vstream_json("compose", str(recipe), "-L", str(lib))  # ended without a roar: the archive alone, said
+    assert ended["live"]["highlights"] == 0 and any("final ended without highlights" in w for w in ended["warnings"])
+    assert (lib / "streams" / "fan" / "guest" / "video.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
 
 
 def test_an_event_without_sound_is_recorded_and_says_why_it_has_no_highlights(tmp_path):

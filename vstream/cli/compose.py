@@ -26,13 +26,16 @@ def compose(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Segment URLs under this base (a CDN) instead of relative paths."),
     check: bool = typer.Option(False, "--check", help="Validate the recipe (and its clips) without writing anything."),
     strict: bool = typer.Option(False, "--strict", help="Fail (instead of warning) on a var the recipe does not declare."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="For a recipe with a live: clip: keep the stream growing, appending each highlight as it is found, until the event ends."),
     json: bool = JsonOption,
 ) -> None:
     """Turn a YAML recipe into a personal HLS stream that points at the library's segments.
 
     Writes LIBRARY/streams/RECIPE/USER/master.m3u8 (and its media and caption playlists)
     and prints its path. Nothing is copied or re-encoded: every user's stream shares
-    the library's segment files.
+    the library's segment files. A recipe whose last clip is `live: EVENT` is a live
+    stream (an EVENT playlist): its archive clips, then the event's highlights so far;
+    with --follow it grows as they are found and ends with the event.
     """
     from vstream.compose.core import compose as run
     from vstream.compose.recipe import load
@@ -45,6 +48,9 @@ def compose(
     notes = _undeclared(parsed, set(values) | {k for row in rows for k in row if k != "user"}, strict)
     lib = Library.open(library)
     searcher = Searcher(lib)
+    if follow:
+        _follow(lib, parsed, rows, values, user, base_url, searcher, check, json)
+        return
     results = []
     # on object storage the streams are published (uploaded) when the batch ends; locally nothing is locked
     publishing = lib.writing() if lib.remote is not None and not check else contextlib.nullcontext()
@@ -70,6 +76,57 @@ def compose(
                 err.print(f"break {where} ({', '.join(b.ads) or 'no ads'}, {b.duration:g}s{moved})", markup=False)
             for w in r.warnings:
                 err.print(f"warning: {w}", markup=False)
+            if r.live and not r.live["ended"]:
+                err.print(f"note: {r.live['event']} is live: this stream grows as highlights are found; keep it "
+                          "growing with --follow (vstream serve does)", markup=False)  # fmt: skip
+
+
+def _follow(lib, recipe, rows: list[dict], values: dict[str, str], user: str, base_url: str | None, searcher,
+            check: bool, json: bool) -> None:  # fmt: skip
+    """``compose --follow``: every user's live stream rewritten as it grows, until the event ends."""
+    import time
+
+    from vstream import live
+    from vstream.compose.follow import LiveStream
+    from vstream.errors import UsageError
+
+    if check:
+        raise UsageError("--follow writes the stream as it grows; --check writes nothing", hint="use one of them")
+    if lib.remote is not None:
+        raise UsageError("--follow needs a local library (a live event is recorded on this machine)")
+    streams = []
+    for row in rows:
+        vars_ = {k: str(v) for k, v in row.items() if k != "user"} | values
+        streams.append(LiveStream(lib, recipe, vars_, user=str(row.get("user") or user), base_url=base_url,
+                                  searcher=searcher))  # fmt: skip
+    results: dict[str, object] = {}
+    told: dict[str, int] = {}
+    waiting: set[str] = set()
+    while True:
+        for stream in streams:
+            try:
+                result = stream.result(write=True)
+            except live.NotYet as exc:
+                if stream.user not in waiting:
+                    waiting.add(stream.user)
+                    err.print(f"{stream.user}: {exc.message}", markup=False)
+                continue
+            if stream.user not in results and not json:
+                out.print(result.master, markup=False, highlight=False)  # published: a player may start now
+            results[stream.user] = result
+            n = result.live["highlights"]
+            if n > told.get(stream.user, 0):
+                err.print(f"{stream.user}: {n} highlight(s) of {result.live['event']}, {result.duration:.0f} s",
+                          markup=False)  # fmt: skip
+                told[stream.user] = n
+        if len(results) == len(streams) and all(r.live["ended"] for r in results.values()):
+            break
+        time.sleep(1.0)
+    if json:
+        done = [results[s.user] for s in streams]
+        print_json(done[0].to_dict() if len(done) == 1 else {"streams": [r.to_dict() for r in done]})
+    else:
+        err.print(f"{streams[0].entry.event} ended: {len(streams)} stream(s) complete", markup=False)
 
 
 def _undeclared(recipe, names: set[str], strict: bool) -> list[str]:

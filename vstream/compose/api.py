@@ -194,6 +194,7 @@ class ComposeResult:
     breaks: list[ComposedBreak] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict, repr=False)  # name -> text (what was, or would be, written)
+    live: dict[str, Any] | None = None  # a recipe following a live event: {event, ended, highlights, found}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

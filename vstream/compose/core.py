@@ -30,6 +30,11 @@ def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str =
 
     check_user(user)
     searcher = searcher or Searcher(lib)
+    from vstream.compose.follow import LiveStream, live_entry
+
+    if live_entry(recipe) is not None:  # archive clips, then a live event's highlights as they are found
+        return LiveStream(lib, recipe, values, user=user, base_url=base_url, searcher=searcher,
+                          rebase=rebase).result(write=write)  # fmt: skip
     timeline = timeline_from_recipe(lib, recipe, values | {"user": values.get("user", user)}, searcher)
     try:
         return timeline.compile(user, base_url=base_url, searcher=searcher, write=write, rebase=rebase)

@@ -96,22 +96,27 @@ class Streams:
                         "vars": recipe.defaults(), "url": f"/streams/{path.stem}/master.m3u8"})  # fmt: skip
         return out
 
-    def files(self, kind: str, name: str, user: str, values: dict[str, str]) -> dict[str, str]:
-        """The playlists of one personal stream (from the cache while fresh)."""
+    def files(self, kind: str, name: str, user: str, values: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """The playlists of one personal stream (from the cache while fresh), and whether it still grows
+        (a recipe following a live event: its archive part is cached, its live part read at each call)."""
         key = (kind, name, user, tuple(sorted(values.items())))
         stamp = self._stamp(kind, name)
         hit = self.cache.get(key)
         if hit and hit[1] == stamp and time.monotonic() - hit[0] < self.s.ttl:
             self.s.stats["cached"] += 1
             self.cache.move_to_end(key)
-            return hit[2]
-        with self.lock:
-            result = self._compose(kind, name, user, values)
-        self.s.stats["composed"] += 1
-        self.cache[key] = (time.monotonic(), stamp, result.files)
-        if len(self.cache) > MAX_CACHE:
-            self.cache.popitem(last=False)
-        return result.files
+            made = hit[2]
+        else:
+            with self.lock:
+                made = self._compose(kind, name, user, values)
+            self.s.stats["composed"] += 1
+            self.cache[key] = (time.monotonic(), stamp, made)
+            if len(self.cache) > MAX_CACHE:
+                self.cache.popitem(last=False)
+        if isinstance(made, dict):
+            return made, False
+        result = made.result()  # a LiveStream: NotYet (425) until it holds three target durations
+        return result.files, not result.live["ended"]
 
     def _stamp(self, kind: str, name: str) -> tuple:
         """Changes when the recipe file or the library does (another process's commit moves data_version)."""
@@ -128,14 +133,19 @@ class Streams:
 
         base = self.s.base_url or "/"
         if kind == "recipe":
+            from vstream.compose.follow import LiveStream, live_entry
+
             recipe = load(self.recipe_file(name))
+            if live_entry(recipe) is not None:
+                return LiveStream(self.s.library, recipe, values, user=user, base_url=base, searcher=self.searcher,
+                                  rebase=True)  # fmt: skip
             return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher,
-                           rebase=True)
+                           rebase=True).files
         timeline = reel_timeline(self.s, name)
         from vstream.compose.api import check_user
 
         check_user(user)
-        return timeline.compile(user, base_url=base, searcher=self.searcher, rebase=True)
+        return timeline.compile(user, base_url=base, searcher=self.searcher, rebase=True).files
 
 
 # --- reels: a stream spec carried in the URL (any replica can rebuild it) ----------------------
@@ -332,7 +342,13 @@ def create_app(settings: Settings):
         if refused:
             return refused
         user, values = values_of(request)
-        files = streams.files(kind, name, user, values)
+        from vstream import live
+
+        try:
+            files, growing = streams.files(kind, name, user, values)
+        except live.NotYet as exc:
+            return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=425,
+                                headers={"retry-after": str(max(1, math.ceil(exc.retry_after)))})  # fmt: skip
         if file not in files:
             raise errors.NotFound(f"this stream has no {file}")
         text = files[file]
@@ -341,7 +357,8 @@ def create_app(settings: Settings):
             text = re.sub(r'(?m)^(video\.m3u8|captions(?:\.[A-Za-z-]{2,16})?\.(?:m3u8|vtt))$', rf"\1?{query}", text)
             text = re.sub(r'URI="(captions(?:\.[A-Za-z-]{2,16})?\.m3u8)"', rf'URI="\1?{query}"', text)
         media = "text/vtt; charset=utf-8" if file.endswith(".vtt") else HLS
-        return Response(text, media_type=media, headers={"cache-control": f"private, max-age={settings.ttl}",
+        age = 1 if growing else settings.ttl  # a live stream: re-read about every second while it grows
+        return Response(text, media_type=media, headers={"cache-control": f"private, max-age={age}",
                                                           "access-control-allow-origin": "*"})  # fmt: skip
 
     def guarded(handler, *, json_body: bool = False):

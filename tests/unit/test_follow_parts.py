@@ -1,0 +1,120 @@
+"""Live recipes, the pure part: archive clips then a live event's highlights, one EVENT playlist that only grows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from vstream.compose.follow import archive_body, live_entry, master, render
+from vstream.compose.recipe import RecipeError, loads
+from vstream.live import Event, Fragment, Take
+from vstream.live_highlights import Highlight, ready
+
+ARCHIVE = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-PLAYLIST-TYPE:VOD
+#EXT-X-MAP:URI="../../../media/a/media.m4s",BYTERANGE="900@0"
+#EXTINF:4.000000,
+#EXT-X-BYTERANGE:1000@900
+../../../media/a/media.m4s
+#EXT-X-DISCONTINUITY
+#EXT-X-MAP:URI="../../../media/b/media.m4s",BYTERANGE="800@0"
+#EXT-X-CUE-OUT:DURATION=3.000000
+#EXTINF:3.000000,
+#EXT-X-BYTERANGE:1000@800
+../../../media/b/media.m4s
+#EXT-X-ENDLIST
+"""
+BEGAN = datetime(2026, 12, 1, 20, 0, 0, tzinfo=timezone.utc)
+
+
+def event(fragments: int, *, ended: bool = False) -> Event:
+    take = Take(1, "2026-12-01T20:00:00.000Z", [700, 0], [Fragment(2.0, 1000, 700 + 1000 * i) for i in range(fragments)])
+    return Event("final", "udp://x", "ended" if ended else "recording", "2026-12-01T20:00:00.000Z", 6, [take])
+
+
+HIGHLIGHTS = [Highlight(12.0, -10, 20, 0.0, 20.0), Highlight(40.0, -10, 20, 26.0, 46.0)]
+
+
+def playlist(fragments: int, *, ended: bool = False, archive: bool = True, init_segments: bool = False) -> str | None:
+    ev = event(fragments, ended=ended)
+    body = archive_body(ARCHIVE, BEGAN) if archive else None
+    chosen = [spans for _, spans in ready(ev, HIGHLIGHTS, ended=ended)]
+    return render(body, chosen, event_target=ev.target, prefix="../../../live/final/", ended=ended,
+                  init_segments=init_segments)  # fmt: skip
+
+
+def test_the_archive_is_dated_as_a_pre_show_and_keeps_its_blocks_and_ad_markers():
+    body, seconds, target = archive_body(ARCHIVE, BEGAN)
+    assert seconds == 7.0 and target == 4
+    assert "#EXT-X-ENDLIST" not in body and not any(line.startswith("#EXT-X-PLAYLIST-TYPE") for line in body)
+    dates = [line.split(":", 1)[1] for line in body if line.startswith("#EXT-X-PROGRAM-DATE-TIME:")]
+    assert dates == ["2026-12-01T20:00:00.000Z", "2026-12-01T20:00:04.000Z"]  # one per block, from the start given
+    assert body.index("#EXT-X-CUE-OUT:DURATION=3.000000") < body.index(f"#EXT-X-PROGRAM-DATE-TIME:{dates[1]}")
+
+
+def test_a_live_stream_is_published_at_three_target_durations_and_only_grows_until_the_end():
+    assert playlist(9, archive=False) is None  # the first highlight's clip (0-20 s) is not recorded yet
+    assert playlist(9) is None  # the archive alone: 7 s, under three target durations (18 s)
+    early = playlist(10)  # 7 s of archive, the first highlight (0-20 s) recorded: 27 s >= 18 s
+    assert early is not None and "#EXT-X-ENDLIST" not in early
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in early and "#EXT-X-START:TIME-OFFSET=0" in early
+    assert "#EXT-X-TARGETDURATION:6" in early  # the event's target, larger than the archive's 4
+    later = playlist(23)
+    assert later.startswith(early) and later.count("#EXT-X-DISCONTINUITY") == early.count("#EXT-X-DISCONTINUITY") + 1
+    final = playlist(23, ended=True)
+    assert final == later + "#EXT-X-ENDLIST\n"
+    assert final.count("#EXT-X-PROGRAM-DATE-TIME") == final.count("#EXT-X-DISCONTINUITY") + 1  # a date per block
+    assert final.index("media/b/media.m4s") < final.index("live/final/take-001/media.m4s")
+
+
+def test_a_highlight_plays_the_fragments_its_clip_covers_and_no_fragment_twice():
+    final = playlist(23, ended=True, archive=False)
+    ranges = [line for line in final.splitlines() if line.startswith("#EXT-X-BYTERANGE:")]
+    assert len(ranges) == len(set(ranges)) == 10 + 10  # 0-20 s, then 26-46 s
+    assert "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:26.000Z" in final
+
+
+def test_served_only_the_first_live_fragment_after_each_discontinuity_carries_its_init_section():
+    served = playlist(23, ended=True, init_segments=True)
+    assert "media/b/media.m4s" in served and "i/700+1000.m4s" in served and "i/13700+1000.m4s" in served
+    assert served.count("/i/") == 2  # archive segments untouched
+
+
+def test_the_master_adds_the_events_codecs_to_the_archives():
+    archive = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720\nvideo.m3u8\n'
+    merged = master(archive, ["avc1.640028", "mp4a.40.2"], 5)
+    assert 'CODECS="avc1.640028,mp4a.40.2"' in merged and "RESOLUTION=1280x720" in merged  # the highest profile/level
+    alone = master(None, ["avc1.64001f", "mp4a.40.2"], 4_000_000)
+    assert "BANDWIDTH=4000000" in alone and alone.rstrip().endswith("video.m3u8")
+
+
+def recipe(text: str):
+    return loads(text, Path("/tmp/fan.yaml"))
+
+
+@pytest.mark.parametrize("text, says", [
+    ("clips:\n  - live: final\n  - video: a\n", "as its last clip"),
+    ("clips:\n  - live: final\n  - live: other\n", "as its last clip"),
+    ("clips:\n  - video: a\n  - live: final\n    start: 3\n", "not with live:"),
+    ("clips:\n  - live: final\n    limit: 0\n", "at least 1"),
+    ("clips:\n  - live: final\ncaptions:\n  source: auto\n", "captions: not available with a live: clip"),
+    ("clips:\n  - live: final\n    select: person\n", "select: highlights"),
+])  # fmt: skip
+def test_a_live_clip_that_cannot_work_is_refused_with_the_line(text, says):
+    with pytest.raises(RecipeError) as exc:
+        live_entry(recipe("version: 1\nname: fan\n" + text))
+    assert says in exc.value.message and "fan.yaml:" in exc.value.message
+
+
+def test_the_event_may_be_a_var():
+    r = recipe("version: 1\nname: fan\nvars:\n  event: final\nclips:\n  - live: '{{event}}'\n    limit: 2\n")
+    entry = live_entry(r, r.render({"event": "semi"}))
+    assert (entry.event, entry.limit) == ("semi", 2)
+    with pytest.raises(RecipeError, match="not an event id"):
+        live_entry(r, r.render({"event": "../x"}))

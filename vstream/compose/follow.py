@@ -1,0 +1,276 @@
+"""Live recipes: archive clips, then a live event's highlights as they are found, as one EVENT
+playlist that only grows.
+
+A recipe's last clip may be ``live: EVENT`` (``select: highlights``, the default, and ``limit:``):
+the clips before it are composed as usual (explicit, search, tags, loudest...), and the event's
+highlights (:mod:`vstream.live_highlights`) follow them, each appended as soon as its clip is
+recorded. The stream keeps the RFC 8216 live rules: one target duration from the start (the
+larger of the archive's and the event's), media sequence 0 and nothing ever removed or changed
+(a player's reload only sees more), ``EXT-X-PROGRAM-DATE-TIME`` at every block (archive blocks
+are dated as a pre-show ending when the event started; highlights carry their wall-clock time),
+``EXT-X-START:TIME-OFFSET=0`` (viewers start at the beginning, not at the live edge), published
+only once it holds three target durations, ``EXT-X-ENDLIST`` once the event has ended.
+
+``vstream compose --follow`` rewrites the stream's files as it grows; ``vstream serve`` renders
+it at each request (the archive part is composed once per recipe edit or library change).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from vstream.compose.api import ComposedClip, ComposeResult, check_user
+from vstream.compose.recipe import Recipe, RecipeError
+from vstream.errors import NotFound
+from vstream.library import Library, atomic_write
+from vstream.live import Event, Span, iso, parse_time, span_lines, with_init_segments
+
+# what a recipe with a live: clip may not have (yet): they need the whole stream up front
+NOT_LIVE = ("captions", "breaks", "overlays", "text", "output")
+LIVE_FIELDS = {"live", "select", "limit"}
+_HEADER = ("#EXTM3U", "#EXT-X-VERSION:", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:",
+           "#EXT-X-MEDIA-SEQUENCE:", "#EXT-X-PLAYLIST-TYPE:", "#EXT-X-ENDLIST")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LiveEntry:
+    event: str
+    limit: int | None
+    path: str  # clips[i], for errors
+
+
+def live_entry(recipe: Recipe, data: dict[str, Any] | None = None) -> LiveEntry | None:
+    """The recipe's ``live:`` clip, checked (one, the last of ``clips:``); None for an ordinary recipe.
+    ``data`` is the recipe rendered with the user's vars (the event id may be one)."""
+    raw = recipe.data.get("clips") or []
+    where = [i for i, c in enumerate(raw) if isinstance(c, dict) and "live" in c]
+    if not where:
+        return None
+    i = where[0]
+    path = f"clips[{i}]"
+    if len(where) > 1 or i != len(raw) - 1:
+        raise RecipeError(f"{recipe.where(path)}: {path}: a recipe follows one live event, as its last clip",
+                          hint="put the live: clip last; archive clips go before it")  # fmt: skip
+    extra = sorted(set(raw[i]) - LIVE_FIELDS)
+    if extra:
+        raise RecipeError(f"{recipe.where(f'{path}.{extra[0]}')}: {path}.{extra[0]}: not with live: "
+                          f"(a live clip takes {', '.join(sorted(LIVE_FIELDS))})")  # fmt: skip
+    if raw[i].get("select", "highlights") not in ("highlights", "loudest"):
+        raise RecipeError(f"{recipe.where(f'{path}.select')}: {path}.select: a live event gives its highlights "
+                          "(select: highlights)")  # fmt: skip
+    for key in NOT_LIVE:
+        if key in recipe.data:
+            raise RecipeError(f"{recipe.where(key)}: {key}: not available with a live: clip yet",
+                              hint=f"compose the archive part with {key}: in a recipe of its own")  # fmt: skip
+    spec = (data or recipe.data)["clips"][i]
+    limit = spec.get("limit")
+    if limit is not None:
+        try:
+            limit = int(str(limit))
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise RecipeError(f"{recipe.where(f'{path}.limit')}: {path}.limit: a whole number of highlights, at least 1")
+    from vstream.library import ID_RE
+
+    event = str(spec["live"])
+    if data is not None and not ID_RE.fullmatch(event):
+        raise RecipeError(f"{recipe.where(f'{path}.live')}: {path}.live: {event!r} is not an event id")
+    return LiveEntry(event, limit, path)
+
+
+# --- the pure part -----------------------------------------------------------------------------
+
+
+def archive_body(text: str, start: datetime) -> tuple[list[str], float, int]:
+    """A composed (VOD) media playlist's segment lines with a program date time at each block, dated
+    from ``start`` on (pure); with its seconds and target duration."""
+    body: list[str] = []
+    seconds, target, block = 0.0, 1, True
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            target = int(line.split(":", 1)[1])
+        if not line or line.startswith(_HEADER):
+            continue
+        if line == "#EXT-X-DISCONTINUITY":
+            block = True
+        elif line.startswith("#EXTINF:"):
+            if block:
+                body.append(f"#EXT-X-PROGRAM-DATE-TIME:{iso(start + timedelta(seconds=seconds))}")
+                block = False
+            seconds += float(line[8:].split(",")[0])
+        body.append(line)
+    return body, seconds, target
+
+
+def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]], *, event_target: int,
+           prefix: str, ended: bool, init_segments: bool = False) -> str | None:  # fmt: skip
+    """The live stream's media playlist (pure): the archive's lines (see :func:`archive_body`), then each
+    highlight's spans behind a discontinuity; None while it is shorter than three target durations
+    (and the event goes on) or holds nothing. ``init_segments``: as vstream serve hands it out (see
+    :func:`vstream.live.with_init_segments`)."""
+    from vstream.live_highlights import PUBLISH_TARGETS
+
+    body, seconds, target = archive or ([], 0.0, 1)
+    target = max(target, event_target)
+    tail: list[str] = []
+    for spans in chosen:
+        for span in spans:
+            tail += (["#EXT-X-DISCONTINUITY"] if body or tail else []) + span_lines(span, prefix)
+            seconds += sum(f.duration for f in span.fragments)
+    if tail and init_segments:
+        tail = with_init_segments("\n".join(tail)).splitlines()
+    if not (body or tail) or (not ended and seconds < PUBLISH_TARGETS * target):
+        return None
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
+             "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-START:TIME-OFFSET=0",
+             *body, *tail]  # fmt: skip
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def master(archive_master: str | None, codecs: list[str], bandwidth: int) -> str:
+    """The stream's master playlist (pure): the archive's with the event's codecs added, or one of its own."""
+    from vstream.media.codecs import combined
+
+    if archive_master is None:
+        attrs = f"BANDWIDTH={max(1, bandwidth)}" + (f',CODECS="{",".join(combined(codecs))}"' if codecs else "")
+        return "\n".join(["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", f"#EXT-X-STREAM-INF:{attrs}",
+                          "video.m3u8"]) + "\n"  # fmt: skip
+    out = []
+    for line in archive_master.splitlines():
+        if line.startswith("#EXT-X-STREAM-INF:") and codecs:
+            head, sep, rest = line.partition('CODECS="')
+            if sep:
+                had, _, after = rest.partition('"')
+                line = f'{head}CODECS="{",".join(combined(had.split(",") + codecs))}"{after}'
+            else:
+                line += f',CODECS="{",".join(combined(codecs))}"'
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+# --- one user's live stream ------------------------------------------------------------------------
+
+
+class LiveStream:
+    """One user's stream of a live recipe: the archive part composed once, the live part re-read at
+    each :meth:`result` (cheap: the event's and its highlights' JSON)."""
+
+    def __init__(self, lib: Library, recipe: Recipe, values: dict[str, str], *, user: str = "guest",
+                 base_url: str | None = None, searcher=None, rebase: bool = False):  # fmt: skip
+        from vstream import live
+        from vstream.compose.core import compose
+
+        check_user(user)
+        self.lib, self.recipe, self.user, self.base_url = lib, recipe, user, base_url
+        values = values | {"user": values.get("user", user)}
+        data = recipe.render(values)
+        entry = live_entry(recipe, data)
+        if entry is None:
+            raise RecipeError(f"{recipe.path.name}: the recipe has no live: clip",
+                              hint="--follow is for recipes that follow a live event")  # fmt: skip
+        self.entry = entry
+        try:
+            live.load(lib, entry.event)
+        except NotFound as exc:
+            raise RecipeError(f"{recipe.where(entry.path + '.live')}: {entry.path}.live: {exc.message}",
+                              hint="see vstream live list")  # fmt: skip
+        self.archive: ComposeResult | None = None
+        if len(data["clips"]) > 1:
+            before = Recipe(recipe.path, {**recipe.data, "clips": recipe.data["clips"][:-1]}, recipe.lines)
+            self.archive = compose(lib, before, values, user=user, base_url=base_url, write=False, searcher=searcher,
+                                   rebase=rebase)  # fmt: skip
+        self.out_dir = lib.root / "streams" / data["name"] / user
+        folder = lib.root / live.LIVE_DIR / entry.event
+        if base_url:
+            self.prefix = base_url.rstrip("/") + f"/{live.LIVE_DIR}/{entry.event}/"
+        else:
+            self.prefix = os_relpath(folder, self.out_dir) + "/"
+        self.init_segments = rebase  # served: the first fragment after a discontinuity with its init section
+        self._codecs: tuple[list[str], int] | None = None
+
+    def result(self, *, write: bool = False) -> ComposeResult:
+        """The stream now; :class:`vstream.live.NotYet` until it holds three target durations. ``write``:
+        its files are rewritten (atomically) when they changed."""
+        from vstream import live, live_highlights as lh
+
+        event = live.load(self.lib, self.entry.event)
+        ended = event.status == "ended" and event.pid is None  # (finished: its highlights are final)
+        state = lh.load_state(self.lib, event.id)
+        if state is None and ended:  # recorded with --no-highlights: found now (once)
+            lh.highlights(self.lib, event.id)
+            state = lh.load_state(self.lib, event.id)
+        if state is None:
+            raise RecipeError(f"{self.recipe.path.name}: {event.id} is recorded without highlights (--no-highlights)",
+                              hint=f"they are found once it has ended (vstream live highlights {event.id})")  # fmt: skip
+        chosen = lh.ready(event, state.highlights, ended=ended)[: self.entry.limit]
+        archive = None
+        if self.archive is not None:
+            began = parse_time(event.started_at or (event.takes[0].started_at if event.takes else iso(datetime.now())))
+            archive = archive_body(self.archive.files["video.m3u8"], began - timedelta(seconds=self.archive.duration))
+        text = render(archive, [spans for _, spans in chosen], event_target=event.target, prefix=self.prefix,
+                      ended=ended, init_segments=self.init_segments)  # fmt: skip
+        if text is None and ended:
+            raise NotFound(f"{event.id} ended without highlights: {self.recipe.path.name} has nothing to play",
+                           hint=f"see vstream live highlights {event.id}")  # fmt: skip
+        if text is None:
+            have = (archive[1] if archive else 0.0) + sum(f.duration for _, spans in chosen for s in spans for f in s.fragments)
+            raise live.NotYet(f"not yet: {self.recipe.path.name} for {self.user} holds {have:.0f} s of {event.id}; "
+                              f"it is published at {lh.PUBLISH_TARGETS * max(event.target, archive[2] if archive else 1)} s",
+                              hint="ask again later, or compose it with --follow", retry_after=event.target)  # fmt: skip
+        warnings = list(self.archive.warnings) if self.archive else []
+        if ended and not chosen:
+            warnings.append(f"{event.id} ended without highlights: the stream is the clips before it alone")
+        codecs, bandwidth = self._event_codecs(event)
+        files = {"video.m3u8": text,
+                 "master.m3u8": master(self.archive.files["master.m3u8"] if self.archive else None, codecs, bandwidth)}
+        clips = list(self.archive.clips) if self.archive else []
+        at = self.archive.duration if self.archive else 0.0
+        for h, spans in chosen:
+            length = sum(f.duration for s in spans for f in s.fragments)
+            clips.append(ComposedClip(f"live:{event.id}", h.start, h.end, spans[0].start, spans[0].start + length, at,
+                                      round(h.start - spans[0].start, 3)))  # fmt: skip
+            at += length
+        written = 0
+        if write:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            for name, body in sorted(files.items()):
+                target = self.out_dir / name
+                if not target.exists() or target.read_text() != body:
+                    atomic_write(target, body, durable=False)
+                    written += len(body.encode())
+        return ComposeResult(
+            recipe=self.recipe.name, user=self.user, master=str(self.out_dir / "master.m3u8"),
+            playlists=[str(self.out_dir / n) for n in sorted(files)], clips=clips, duration=round(at, 3),
+            bytes_written=written, warnings=warnings, files=files,
+            live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(state.highlights)},
+        )  # fmt: skip
+
+    def _event_codecs(self, event: Event) -> tuple[list[str], int]:
+        """The event's RFC 6381 codecs and a bandwidth (its first fragments' peak), read once."""
+        if self._codecs is None:
+            take = next((t for t in event.takes if t.fragments), None)
+            if take is None:
+                return [], 1
+            from vstream.live import LIVE_DIR
+            from vstream.media.probe import probe
+
+            try:
+                info = probe(self.lib.root / LIVE_DIR / event.id / take.media)
+                codecs = [c for c in (info.video and info.video.codec_string, info.audio and info.audio.codec_string) if c]
+            except Exception:  # noqa: BLE001 - a codec string is advice to players; without it they sniff
+                codecs = []
+            rate = max(f.length * 8 / f.duration for f in take.fragments[:10] if f.duration > 0)
+            self._codecs = (codecs, int(math.ceil(rate)))
+        return self._codecs
+
+
+def os_relpath(path, start) -> str:
+    return os.path.relpath(path, start).replace(os.sep, "/")
+
