@@ -233,12 +233,17 @@ def span_lines(span: Span, prefix: str = "") -> list[str]:
     """One span's lines (pure): its take's init section, the wall-clock time of its first fragment, the
     fragments as byte ranges of ``prefix`` + the take's media."""
     take, uri = span.take, prefix + span.take.media
-    skipped = sum(f.duration for f in take.fragments[: take.fragments.index(span.fragments[0])])
-    when = take.started_at if not skipped else iso(parse_time(take.started_at) + timedelta(seconds=skipped))
-    lines = [f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{take.init[0]}@{take.init[1]}"', f"#EXT-X-PROGRAM-DATE-TIME:{when}"]
+    lines = [f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{take.init[0]}@{take.init[1]}"', f"#EXT-X-PROGRAM-DATE-TIME:{span_began(span)}"]
     for f in span.fragments:
         lines += [f"#EXTINF:{f.duration:.6f},", f"#EXT-X-BYTERANGE:{f.length}@{f.offset}", uri]
     return lines
+
+
+def span_began(span: Span) -> str:
+    """The wall-clock time (ISO) of a span's first fragment."""
+    take = span.take
+    skipped = sum(f.duration for f in take.fragments[: take.fragments.index(span.fragments[0])])
+    return take.started_at if not skipped else iso(parse_time(take.started_at) + timedelta(seconds=skipped))
 
 
 def with_init_segments(text: str) -> str:
@@ -319,10 +324,15 @@ def input_argv(source: str, idle: float) -> list[str]:
 
 
 def record_argv(ffmpeg: str, source: str, take_dir: Path, idle: float) -> list[str]:
-    """One take: stream copy into an fMP4 HLS of one file, a fragment per keyframe interval."""
+    """One take: stream copy into an fMP4 HLS of one file, a fragment per keyframe interval, its video
+    track in the library's timescale (90 kHz: a composed stream's players that keep the first init
+    section read the live fragments' times right after archive clips)."""
+    from vstream.ingest import VIDEO_TIMESCALE
+
     return [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", *input_argv(source, idle),
             "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc",
             "-f", "hls", "-hls_time", "0.1", "-hls_playlist_type", "event", "-hls_segment_type", "fmp4",
+            "-hls_segment_options", f"video_track_timescale={VIDEO_TIMESCALE}",
             "-hls_flags", "single_file+program_date_time+independent_segments",
             "-hls_segment_filename", str(take_dir / "media.m4s"), str(take_dir / "take.m3u8")]  # fmt: skip
 

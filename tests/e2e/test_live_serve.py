@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from tests.conftest import sample_path, vstream
 from tests.e2e.test_serve import Server
 from tests.integration.test_live import udp_event
+from tests.support import players
 
 pytestmark = pytest.mark.browser
 
@@ -90,6 +92,64 @@ def test_hlsjs_plays_the_live_highlights_from_the_first_one_while_they_are_found
         for error in played.stream_errors:
             end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
             assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+    finally:
+        sender.kill()
+        if rec.poll() is None:
+            rec.kill()
+        server.stop()
+
+
+def test_a_fans_stream_of_archive_then_live_highlights_plays_while_it_grows_and_whole_everywhere(tmp_path, samples, hls_player):
+    """The headline use case: a recipe with an archive clip, then a live game's highlights as they are found."""
+    import time
+
+    lib = tmp_path / "lib"
+    vstream("ingest", str(sample_path(samples, "ad")), "-L", str(lib), check=True)
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "fan.yaml").write_text("version: 1\nname: fan\nvars:\n  game: cup\nclips:\n"
+                                      "  - video: ad\n    start: 0\n    duration: 6\n  - live: '{{game}}'\n")  # fmt: skip
+    rec, sender = udp_event(lib, "cup", 44, 1, roars=((12, 13), (34, 35)))
+    server = Server(lib, recipes)
+    url = f"{server.base}/streams/fan/master.m3u8?user=ana"
+    try:
+        status, headers, body = server.get("/streams/fan/video.m3u8?user=ana")
+        assert status == 425 and b"not yet" in body and int(headers["retry-after"]) >= 1  # 6 s of archive: too short
+        deadline = time.monotonic() + 60
+        while server.get("/streams/fan/video.m3u8?user=ana")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        status, headers, body = server.get("/streams/fan/video.m3u8?user=ana")
+        assert status == 200 and headers["cache-control"] == "private, max-age=1" and b"#EXT-X-ENDLIST" not in body
+        assert rec.poll() is None  # published while the game is on
+        played = hls_player.play(url, timeout=120, rate=1.0)  # from the archive clip, then each highlight
+        out, errors = rec.communicate(timeout=60)
+        assert rec.returncode == 0, errors
+        final = server.get("/streams/fan/video.m3u8?user=ana")[2].decode()
+        assert final.startswith(body.decode()) and final.endswith("#EXT-X-ENDLIST\n")  # it only grew
+        assert final.count("#EXT-X-DISCONTINUITY") == 2  # archive | first highlight | second highlight
+        listed = sum(float(line[8:].split(",")[0]) for line in final.splitlines() if line.startswith("#EXTINF:"))
+        played.assert_played(expected_duration=listed, tolerance=0.15)
+        assert played.decoded_frames >= 0.95 * listed * 25, played.summary()
+        ends, t = [], 0.0  # waiting for the next highlight is allowed at the end of one, never inside one
+        for line in final.splitlines():
+            if line.startswith("#EXT-X-DISCONTINUITY"):
+                ends.append(t)
+            elif line.startswith("#EXTINF:"):
+                t += float(line[8:].split(",")[0])
+        for error in played.stream_errors:
+            end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
+            assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+        if not players.available()["gstreamer"]:
+            return
+        # served on one timeline: the players that keep the first init section play it whole too
+        for name, got in (("ffmpeg", players.ffmpeg(url)), ("playbin", players.gstreamer(url, "playbin")),
+                          ("playbin3", players.gstreamer(url, "playbin3"))):  # fmt: skip
+            assert not got.errors and not got.stalls, (name, got.errors[:3], got.stalls[:3])
+            assert len(got.frames) == round(listed * 25), (name, len(got.frames), listed)  # every frame, once
+            assert all(b > a for a, b in zip(got.frames, got.frames[1:])), name  # in order: time never goes back
+        if players.available()["vlc"]:
+            got = players.vlc(url, rate=4.0)
+            assert not got.errors and got.wall >= listed / 4 * 0.8, (got.errors[:3], got.wall)
     finally:
         sender.kill()
         if rec.poll() is None:

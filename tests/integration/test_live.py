@@ -30,7 +30,7 @@ def send(url: str, seconds: float, *, fmt: str = "mpegts", audio: bool = True, r
     ``(start, end)`` seconds where the tone is at full scale (a crowd's roar), quiet (-34 dB) elsewhere."""
     inputs = ["-re", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}"]
     if audio:
-        inputs += ["-re", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+        inputs += ["-re", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=48000"]  # broadcast audio
     if roars:
         loud = "+".join(f"between(t,{a},{b})" for a, b in roars)
         inputs += ["-af", f"volume='if({loud},1,0.02)':eval=frame"]

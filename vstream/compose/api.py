@@ -195,10 +195,12 @@ class ComposeResult:
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict, repr=False)  # name -> text (what was, or would be, written)
     live: dict[str, Any] | None = None  # a recipe following a live event: {event, ended, highlights, found}
+    fragments: int = field(default=0, repr=False)  # fMP4 fragments in the media playlist (a live stream's go on)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("files")
+        data.pop("fragments")
         return data
 
 
@@ -232,7 +234,7 @@ class Timeline:
 
     # -- compiling
     def compile(self, user: str = "guest", *, base_url: str | None = None, searcher=None, write: bool = False,
-                rebase: bool = False) -> ComposeResult:  # fmt: skip
+                rebase: bool = False, mixed: bool = False) -> ComposeResult:  # fmt: skip
         """The stream's playlists (written with ``write``). ``rebase``: segments through vstream serve's
         rebased URLs under ``base_url``, one continuous timeline for every player."""
         check_name(self.name, "name", self.origin)
@@ -259,7 +261,7 @@ class Timeline:
             searcher = searcher or _searcher(lib)
             breaks = self._plan_breaks(placed, source, searcher, warnings)
             placed = place(tl.splice(content, placed, breaks))
-        video = media_playlist(placed, rebase=rebase)
+        video = media_playlist(placed, rebase=rebase, mixed=mixed)
         total = sum(p.duration for p in placed)
         files = {"video.m3u8": video.render()}
         subtitles: list[tuple[str, str]] = []  # (language, playlist) per rendition, the default first
@@ -332,7 +334,7 @@ class Timeline:
             recipe=self.name, user=user, master=str(out_dir / "master.m3u8"),
             playlists=[str(out_dir / n) for n in sorted(files) if n.endswith(".m3u8")], clips=composed,
             duration=tl.seconds(total), bytes_written=written or sum(len(t.encode()) for t in files.values()),
-            breaks=_report_breaks(breaks, placed), warnings=warnings, files=files,
+            breaks=_report_breaks(breaks, placed), warnings=warnings, files=files, fragments=video.fragments,
         )  # fmt: skip
 
     def _video_clips(self, source) -> list[PlaylistClip]:

@@ -48,10 +48,11 @@ class Rebaser:
         self.lib = lib
         self.lib_lock = lib_lock
         self._known: dict[str, Any] = {}  # media_dir -> (fragment offsets, timescales), per catalog version
+        self._live: dict[str, tuple[bytes, dict[int, int], Any]] = {}  # a live take's init section, timescales, SPS/PPS
         self._version = None
 
     def serve(self, delta: str, path: str, range_header: str | None, sequence: str = "0",
-              if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+              if_none_match: str | None = None, root: str = "media") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         from vstream.media.fmp4 import fragment_at, rebase_patches
 
         if not re.fullmatch(r"-?\d{1,16}", delta) or abs(int(delta)) > MAX_DELTA:
@@ -59,8 +60,8 @@ class Rebaser:
         if not re.fullmatch(r"-?\d{1,10}", sequence) or abs(int(sequence)) >= 1 << 31:
             raise errors.UsageError(f"bad fragment renumbering {sequence!r}")
         shift, renumber = int(delta), int(sequence)
-        media = self._media_file(path)
-        layout = self._layout(media)
+        media = self._media_file(path, root)
+        layout = self._layout(media, root)
         offsets, timescales = layout.offsets, layout.timescales
         stat = media.stat()
         size = stat.st_size
@@ -100,7 +101,7 @@ class Rebaser:
         return 206, headers, bytes(body)
 
     def segment(self, delta: str, sequence: str, span: str, path: str,
-                if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+                if_none_match: str | None = None, root: str = "media") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         """``/r/DELTA/SEQ/OFFSET+LENGTH[p][i]/media/DIR/media.m4s``: whole fragments (a playlist segment)
         rebased as :meth:`serve` does; with ``p`` the video's parameter sets (SPS/PPS) go in front of each
         fragment's first frame (players that keep the first clip's init section, ffmpeg and GStreamer's
@@ -113,8 +114,8 @@ class Rebaser:
         m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})(p?)(i?)", span)
         if not m:
             raise errors.UsageError(f"bad segment {span!r}", hint="OFFSET+LENGTH of whole fragments")
-        media = self._media_file(path)
-        layout = self._layout(media)
+        media = self._media_file(path, root)
+        layout = self._layout(media, root)
         offsets, params, end = layout.offsets, layout.params, layout.end
         start, length = int(m.group(1)), int(m.group(2))
         import bisect
@@ -125,7 +126,7 @@ class Rebaser:
             raise errors.NotFound(f"bytes {start}+{length} are not whole fragments of this media")
         if length > 256 * 2**20:
             raise errors.UsageError("ask for at most 256 MiB at a time")
-        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None)
+        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None, root)
         etag = headers["etag"][:-1] + f'-{m.group(3)}{m.group(4)}"'
         if if_none_match and etag in if_none_match:
             return 304, {"etag": etag}, b""
@@ -138,18 +139,28 @@ class Rebaser:
             body = layout.init + body
         return 200, {"etag": etag}, body
 
-    def init(self, path: str, if_none_match: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    def init(self, path: str, if_none_match: str | None = None, root: str = "media") -> tuple[int, dict[str, str], bytes]:
         """``/r/init/media/DIR/media.m4s``: a media file's init section as a resource of its own. Playlists
         with whole-segment resources name it so (GStreamer's legacy hlsdemux applies an EXT-X-MAP's byte
         range to the segment after it when that segment has none)."""
-        media = self._media_file(path)
+        media = self._media_file(path, root)
         stat = media.stat()
-        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}-init"'
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}-init"' if root == "media" else f'"{stat.st_ino:x}-init"'
         if if_none_match and etag in if_none_match:
             return 304, {"etag": etag}, b""
-        return 200, {"etag": etag}, self._layout(media).init
+        return 200, {"etag": etag}, self._layout(media, root).init
 
-    def _media_file(self, path: str) -> Path:
+    def _media_file(self, path: str, root: str = "media") -> Path:
+        if root == "live":  # a live event's take: live/EVENT/take-NNN/media.m4s (it grows while recorded)
+            parts = PurePosixPath(path).parts
+            if (len(parts) != 3 or any(p.startswith(".") for p in parts) or not re.fullmatch(r"take-\d{3,6}", parts[1])
+                    or parts[2] != "media.m4s"):  # fmt: skip
+                raise errors.NotFound("no such media")
+            top = (self.lib.root / "live").resolve()
+            media = self.lib.root / "live" / parts[0] / parts[1] / parts[2]
+            if media.is_symlink() or media.resolve().parent.parent.parent != top or not media.is_file():
+                raise errors.NotFound("no such media")
+            return media
         parts = PurePosixPath(path).parts
         if len(parts) != 2 or any(p in ("..", ".") or p.startswith(".") for p in parts) or not parts[1].endswith(".m4s"):
             raise errors.NotFound("no such media")
@@ -159,11 +170,14 @@ class Rebaser:
             raise errors.NotFound("no such media")
         return media
 
-    def _layout(self, media: Path) -> MediaLayout:
+    def _layout(self, media: Path, root: str = "media") -> MediaLayout:
         """The fragment offsets, track timescales, video parameter sets and where the fragments end, of a
         media file (of a video, or retired media that streams composed before a re-ingest still play),
-        read from its boxes once."""
+        read from its boxes once; of a live take, the fragments its event lists so far."""
         from vstream.media.fmp4 import fragment_index, parameter_sets, track_timescales
+
+        if root == "live":
+            return self._live_layout(media)
 
         media_dir = f"media/{media.parent.name}"
         with self.lib_lock:  # the catalog connection is shared with the composer
@@ -189,3 +203,25 @@ class Rebaser:
             self._known[media_dir] = MediaLayout([rng.offset for _, rng in index.ranges], track_timescales(init),
                                                  params, last.offset + last.length, bytes(init))  # fmt: skip
         return self._known[media_dir]
+
+    def _live_layout(self, media: Path) -> MediaLayout:
+        from vstream import live
+        from vstream.media.fmp4 import parameter_sets, track_timescales
+
+        event = live.load(self.lib, media.parent.parent.name)
+        take = next((t for t in event.takes if t.folder == media.parent.name and t.init and t.fragments), None)
+        if take is None:
+            raise errors.NotFound("no such media")
+        key = f"live/{event.id}/{take.folder}"
+        known = self._live.get(key)
+        if known is None:
+            with open(media, "rb") as fh:
+                fh.seek(take.init[1])
+                init = fh.read(take.init[0])
+            try:
+                params = parameter_sets(init)
+            except (ValueError, struct.error, errors.MediaError):
+                params = None
+            known = self._live[key] = (bytes(init), track_timescales(init), params)
+        last = take.fragments[-1]
+        return MediaLayout([f.offset for f in take.fragments], known[1], known[2], last.offset + last.length, known[0])

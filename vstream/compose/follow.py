@@ -27,11 +27,13 @@ from vstream.compose.api import ComposedClip, ComposeResult, check_user
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
 from vstream.library import Library, atomic_write
-from vstream.live import Event, Span, iso, parse_time, span_lines, with_init_segments
+from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines, with_init_segments
+from vstream.timecode import TICKS
 
 # what a recipe with a live: clip may not have (yet): they need the whole stream up front
 NOT_LIVE = ("captions", "breaks", "overlays", "text", "output")
 LIVE_FIELDS = {"live", "select", "limit"}
+ROOM = TICKS // 1000  # between blocks of a served live stream's timeline (see LiveStream._shifts)
 _HEADER = ("#EXTM3U", "#EXT-X-VERSION:", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:",
            "#EXT-X-MEDIA-SEQUENCE:", "#EXT-X-PLAYLIST-TYPE:", "#EXT-X-ENDLIST")  # fmt: skip
 
@@ -107,21 +109,46 @@ def archive_body(text: str, start: datetime) -> tuple[list[str], float, int]:
     return body, seconds, target
 
 
+def rebased_lines(span: Span, base: str, event_id: str, shift: tuple[int, int], *,
+                  after_discontinuity: bool) -> list[str]:  # fmt: skip
+    """A span as vstream serve hands it out in a composed stream (pure): each fragment a resource of its
+    own, moved ``shift`` = (ticks at 90 kHz, fragment numbers) onto the stream's timeline, with the take's parameter sets in
+    front of its first frame ("p": players that keep the archive's init section decode it) and, after
+    a discontinuity, the init section in front ("i": VLC); see vstream.compose.delivery."""
+    path = f"{LIVE_DIR}/{event_id}/{span.take.media}"
+    lines = [f'#EXT-X-MAP:URI="{base}r/init/{path}"', f"#EXT-X-PROGRAM-DATE-TIME:{span_began(span)}"]
+    for k, f in enumerate(span.fragments):
+        flags = "p" + ("i" if k == 0 and after_discontinuity else "")
+        lines += [f"#EXTINF:{f.duration:.6f},", f"{base}r/{shift[0]}/{shift[1]}/{f.offset}+{f.length}{flags}/{path}"]
+    return lines
+
+
 def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]], *, event_target: int,
-           prefix: str, ended: bool, init_segments: bool = False) -> str | None:  # fmt: skip
+           prefix: str, ended: bool, init_segments: bool = False,
+           rebased: tuple[str, str, list[tuple[int, int]]] | None = None) -> str | None:  # fmt: skip
     """The live stream's media playlist (pure): the archive's lines (see :func:`archive_body`), then each
     highlight's spans behind a discontinuity; None while it is shorter than three target durations
     (and the event goes on) or holds nothing. ``init_segments``: as vstream serve hands it out (see
-    :func:`vstream.live.with_init_segments`)."""
+    :func:`vstream.live.with_init_segments`); ``rebased``: (base URL, event id, a shift per span) for
+    one continuous timeline (see :func:`rebased_lines`)."""
     from vstream.live_highlights import PUBLISH_TARGETS
 
     body, seconds, target = archive or ([], 0.0, 1)
     target = max(target, event_target)
     tail: list[str] = []
+    n = 0
     for spans in chosen:
         for span in spans:
-            tail += (["#EXT-X-DISCONTINUITY"] if body or tail else []) + span_lines(span, prefix)
+            cut = bool(body or tail)
+            if rebased is not None:
+                lines = rebased_lines(span, rebased[0], rebased[1], rebased[2][n], after_discontinuity=cut)
+            else:
+                lines = span_lines(span, prefix)
+            tail += (["#EXT-X-DISCONTINUITY"] if cut else []) + lines
             seconds += sum(f.duration for f in span.fragments)
+            n += 1
+    if rebased is not None:
+        init_segments = False
     if tail and init_segments:
         tail = with_init_segments("\n".join(tail)).splitlines()
     if not (body or tail) or (not ended and seconds < PUBLISH_TARGETS * target):
@@ -185,7 +212,7 @@ class LiveStream:
         if len(data["clips"]) > 1:
             before = Recipe(recipe.path, {**recipe.data, "clips": recipe.data["clips"][:-1]}, recipe.lines)
             self.archive = compose(lib, before, values, user=user, base_url=base_url, write=False, searcher=searcher,
-                                   rebase=rebase)  # fmt: skip
+                                   rebase=rebase, mixed=rebase)  # fmt: skip
         self.out_dir = lib.root / "streams" / data["name"] / user
         folder = lib.root / live.LIVE_DIR / entry.event
         if base_url:
@@ -193,6 +220,18 @@ class LiveStream:
         else:
             self.prefix = os_relpath(folder, self.out_dir) + "/"
         self.init_segments = rebase  # served: the first fragment after a discontinuity with its init section
+        # served: the take's fragments moved onto the stream's one timeline, after the archive's
+        self.rebase = bool(rebase and base_url)
+        self.base = (base_url or "/").rstrip("/") + "/"
+        self._archive_ticks = 0
+        if self.archive is not None:
+            self._archive_ticks = sum(round(float(line[8:].split(",")[0]) * TICKS)
+                                      for line in self.archive.files["video.m3u8"].splitlines() if line.startswith("#EXTINF:"))  # fmt: skip
+            # its last clip's frames are shown up to a reordering delay after the timeline's end (B-frames)
+            last = next((c for c in reversed(self.archive.clips)), None)
+            if last is not None:
+                self._archive_ticks += int(lib.get(last.video_id).meta.get("video_delay") or 0)
+        self._starts: dict[tuple[int, int], tuple[int, int]] = {}  # (take, offset) -> (decode time, fragment number)
         self._codecs: tuple[list[str], int] | None = None
 
     def result(self, *, write: bool = False) -> ComposeResult:
@@ -214,8 +253,12 @@ class LiveStream:
         if self.archive is not None:
             began = parse_time(event.started_at or (event.takes[0].started_at if event.takes else iso(datetime.now())))
             archive = archive_body(self.archive.files["video.m3u8"], began - timedelta(seconds=self.archive.duration))
-        text = render(archive, [spans for _, spans in chosen], event_target=event.target, prefix=self.prefix,
-                      ended=ended, init_segments=self.init_segments)  # fmt: skip
+        lists = [spans for _, spans in chosen]
+        rebased = None
+        if self.rebase:
+            rebased = (self.base, event.id, self._shifts([s for spans in lists for s in spans], event.id))
+        text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended,
+                      init_segments=self.init_segments, rebased=rebased)  # fmt: skip
         if text is None and ended:
             raise NotFound(f"{event.id} ended without highlights: {self.recipe.path.name} has nothing to play",
                            hint=f"see vstream live highlights {event.id}")  # fmt: skip
@@ -225,6 +268,10 @@ class LiveStream:
                               f"it is published at {lh.PUBLISH_TARGETS * max(event.target, archive[2] if archive else 1)} s",
                               hint="ask again later, or compose it with --follow", retry_after=event.target)  # fmt: skip
         warnings = list(self.archive.warnings) if self.archive else []
+        if self.archive is not None and not self.rebase and chosen:
+            warnings.append("static playlists: hls.js and Safari play this stream whole; ffmpeg (ffplay, mpv), "
+                            "GStreamer and VLC do not where the live highlights follow the archive clips: hand it "
+                            "out from `vstream serve` (one continuous timeline)")  # fmt: skip
         if ended and not chosen:
             warnings.append(f"{event.id} ended without highlights: the stream is the clips before it alone")
         codecs, bandwidth = self._event_codecs(event)
@@ -251,6 +298,42 @@ class LiveStream:
             bytes_written=written, warnings=warnings, files=files,
             live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(state.highlights)},
         )  # fmt: skip
+
+    def _shifts(self, spans: list[Span], event_id: str) -> list[tuple[int, int]]:
+        """Each span's shift: the ticks (90 kHz) that lay it right after the one before, the first after
+        the archive, with a millisecond of room between them (for the rounding to each track's
+        timescale: players drop a fragment that overlaps the one before), and the fragment numbers that
+        continue the ones before (GStreamer's and VLC's MP4 demuxers go wrong where they go back)."""
+        shifts, at = [], self._archive_ticks + ROOM
+        number = (self.archive.fragments if self.archive else 0) + 1
+        for span in spans:
+            first = span.fragments[0]
+            key = (span.take.n, first.offset)
+            if key not in self._starts:
+                self._starts[key] = self._decode_start(event_id, span.take, first.offset)
+            start, n = self._starts[key]
+            shifts.append((at - start, number - n))
+            at += round(sum(f.duration for f in span.fragments) * TICKS) + ROOM
+            number += len(span.fragments)
+        return shifts
+
+    def _decode_start(self, event_id: str, take, offset: int) -> tuple[int, int]:
+        """The earliest decode time (ticks) of the tracks of the fragment at ``offset`` of a take, and its
+        fragment number."""
+        from vstream.errors import MediaError
+        from vstream.media.fmp4 import fragment_at, fragment_number, tfdt_fields, track_timescales
+
+        path = self.lib.root / LIVE_DIR / event_id / take.media
+        with open(path, "rb") as fh:
+            fh.seek(take.init[1])
+            timescales = track_timescales(fh.read(take.init[0]))
+            found = fragment_at(fh, offset, path.stat().st_size)
+        if found is None:
+            raise MediaError(f"{event_id}: no fragment at byte {offset} of {take.media}")
+        starts = [value * TICKS // timescales[track] for track, _, _, value in tfdt_fields(found[1]) if track in timescales]
+        if not starts:
+            raise MediaError(f"{event_id}: the fragment at byte {offset} of {take.media} has no decode time")
+        return min(starts), fragment_number(found[1]) or 1
 
     def _event_codecs(self, event: Event) -> tuple[list[str], int]:
         """The event's RFC 6381 codecs and a bandwidth (its first fragments' peak), read once."""

@@ -111,10 +111,12 @@ def place(clips: list[Clip]) -> list[PlacedClip]:
     return placed
 
 
-def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase: bool = False) -> MediaPlaylist:
+def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase: bool = False,
+                   mixed: bool = False) -> MediaPlaylist:  # fmt: skip
     """The composed media playlist. With ``rebase`` each clip's fragments are addressed through
     vstream serve's rebased URLs, which move their decode times onto one continuous timeline (the
-    byte ranges stay the library's; the init sections are the raw files')."""
+    byte ranges stay the library's; the init sections are the raw files'). ``mixed``: other media
+    follow these clips (a live event's), so they are addressed as if several videos were."""
     formats = {p.clip.source.fmt for p in placed}
     if len(formats) > 1:
         raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
@@ -125,7 +127,7 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
     segments = []
     previous_pod: int | None = None
     fragments = 0  # fragments (keyframe intervals) before this clip in the composed stream
-    several = len({p.clip.source.video_id for p in placed}) > 1
+    several = mixed or len({p.clip.source.video_id for p in placed}) > 1
     for i, p in enumerate(placed):
         src = p.clip.source
         gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
@@ -163,4 +165,4 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
                     seg.tags.append(f"#EXT-X-CUE-OUT:DURATION={format_duration(pods[p.clip.pod])}")
             segments.append(seg)
         previous_pod = p.clip.pod
-    return MediaPlaylist(segments)
+    return MediaPlaylist(segments, fragments=fragments)

@@ -270,6 +270,16 @@ def tfdt_fields(moof: bytes | bytearray) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def fragment_number(moof: bytes | bytearray) -> int | None:
+    """The ``mfhd`` sequence number of a fragment's ``moof``."""
+    buf = bytearray(moof)
+    for k, o, s, h in _children(buf, 0, len(buf)):
+        for mk, mo, ms, mh in _children(buf, o + h, o + s) if k == "moof" else ():
+            if mk == "mfhd":
+                return struct.unpack_from(">I", buf, mo + mh + 4)[0]
+    return None
+
+
 def rebase_patches(moof: bytes | bytearray, moof_offset: int, timescales: dict[int, int], delta_ticks: int,
                    ticks_per_second: int = 90_000, sequence_delta: int = 0) -> list[tuple[int, bytes]]:  # fmt: skip
     """The byte patches (absolute file offset, new bytes) that move one fragment ``delta_ticks`` later

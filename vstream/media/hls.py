@@ -52,6 +52,7 @@ class MediaPlaylist:
     independent_segments: bool = True
     header_tags: list[str] = field(default_factory=list)
     endlist: bool = True
+    fragments: int = 0  # the fMP4 fragments (keyframe intervals) its segments hold, where known
 
     @property
     def target_duration(self) -> int:

@@ -614,10 +614,12 @@ def create_app(settings: Settings):
 
     rebaser = Rebaser(lib, streams.lock)
 
-    async def rebased_reply(path: str, call, *args) -> Response:
+    async def rebased_reply(path: str, call, *args, live: bool = False) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        if lib.mirror is not None:
+        if live:  # a live take (recorded on this machine, never mirrored)
+            args += ("live",)
+        elif lib.mirror is not None:
             await fetch_into_mirror("media", path)
         try:
             status, headers, body = await run_in_threadpool(call, *args)
@@ -645,6 +647,21 @@ def create_app(settings: Settings):
         return await rebased_reply(p["path"], rebaser.segment, p["delta"], p["sequence"], p["span"], p["path"],
                                    request.headers.get("if-none-match"))  # fmt: skip
 
+    async def rebased_live(request: Request) -> Response:
+        """A live take's fragments moved onto a composed live stream's timeline (see vstream.compose.follow)."""
+        p, h = request.path_params, request.headers
+        return await rebased_reply(p["path"], rebaser.serve, p["delta"], p["path"], h.get("range"), p["sequence"],
+                                   h.get("if-none-match"), live=True)  # fmt: skip
+
+    async def rebased_live_init(request: Request) -> Response:
+        path = request.path_params["path"]
+        return await rebased_reply(path, rebaser.init, path, request.headers.get("if-none-match"), live=True)
+
+    async def rebased_live_segment(request: Request) -> Response:
+        p = request.path_params
+        return await rebased_reply(p["path"], rebaser.segment, p["delta"], p["sequence"], p["span"], p["path"],
+                                   request.headers.get("if-none-match"), live=True)  # fmt: skip
+
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
@@ -664,6 +681,9 @@ def create_app(settings: Settings):
         Route("/static/hls.min.js", hlsjs),
         Mount("/static", app=Files(STATIC, "no-cache")),
         Mount("/media", app=Files(lib.root / "media", IMMUTABLE, "media")),
+        Route("/r/init/live/{path:path}", rebased_live_init),
+        Route("/r/{delta}/{sequence}/live/{path:path}", rebased_live),
+        Route("/r/{delta}/{sequence}/{span}/live/{path:path}", rebased_live_segment),
         Route("/r/init/media/{path:path}", rebased_init),
         Route("/r/{delta}/{sequence}/media/{path:path}", rebased),
         Route("/r/{delta}/{sequence}/{span}/media/{path:path}", rebased_segment),
