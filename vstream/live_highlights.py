@@ -24,6 +24,7 @@ highlights EVENT`` finds them afterwards.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import tempfile
 import threading
@@ -48,6 +49,8 @@ MIN_HISTORY = 4.0  # a moment with less past than this is not judged (nothing to
 LOOKAHEAD = 3.0  # seconds after a moment that must be recorded before it is judged
 QUIET = -50.0  # LUFS: a "peak" quieter than this is no highlight, whatever the silence before it
 PUBLISH_TARGETS = 3  # a live playlist shorter than this many target durations stalls players
+TIE = 0.05  # LU: values this close are equally loud (a fragment measured in another run differs by ~0.01)
+GRID_SKIP = 0.2  # seconds at a loudness run's start skipped to reach the take's 100 ms grid (past the audio's start)
 
 
 @dataclass
@@ -134,8 +137,9 @@ def detect(values: list[float], state: State, *, final: bool = False) -> list[Hi
             continue
         if last is not None and t - last.peak < s.length:
             continue
-        if any(values[j] >= v for j in range(max(0, i - gap), i)) or any(values[j] > v for j in range(i + 1, min(len(values), i + ahead + 1))):
-            continue  # not the loudest around it (ties: the first)
+        if (any(values[j] >= v - TIE for j in range(max(0, i - gap), i))
+                or any(values[j] > v + TIE for j in range(i + 1, min(len(values), i + ahead + 1)))):  # fmt: skip
+            continue  # not the loudest around it (ties, within a measurement's noise: the first)
         baseline = statistics.median(values[max(0, i - history): max(1, i - round(1 / STEP))])
         if v - baseline < s.rise:
             continue
@@ -203,24 +207,29 @@ def wall_clock(event: Event, t: float) -> str | None:
 
 def measure(folder: Path, take: Take, first: int, last: int) -> dict[int, list[float]]:
     """Loudness of fragments ``first``..``last - 1`` of a take (one ffmpeg run), one value per STEP of
-    each; the fragment before ``first`` is decoded too, so the 400 ms window starts full."""
+    each; the fragment before ``first`` is decoded too, so the 400 ms window starts full.
+
+    The same fragment measures the same however the fragments are grouped into runs (as they
+    come, or all at once after the event): the 100 ms steps start on the take's own 100 ms grid
+    (the first 200+ ms of the run are skipped to reach it), not wherever the run's audio starts."""
     from vstream.index.loudness import SILENCE, bucket, loudness_argv, parse_momentary
     from vstream.media import ffmpeg as ff
 
     warm = max(0, first - 1)
     fragments = take.fragments[warm:last]
+    at = round(sum(f.duration for f in take.fragments[:warm]), 6)  # the run's start in the take's time
+    skip = math.ceil(round((at + GRID_SKIP) / 0.1, 6)) * 0.1 - at  # to the take's next 100 ms step
     with tempfile.TemporaryDirectory(prefix="vstream-live-loud-") as tmp:
         playlist = Path(tmp) / "fragments.m3u8"  # (temporary: a reader's library may be read-only)
         playlist.write_text(take_playlist(take, (folder / take.media).resolve().as_uri(), fragments))
         lines: list[str] = []
-        ff.run(loudness_argv(ff.find_ffmpeg().path, playlist), what="loudness", on_line=lines.append)
-    samples = parse_momentary(lines)
-    origin = samples[0][0] if samples else 0.0  # a take's timestamps start where its source's did
+        ff.run(loudness_argv(ff.find_ffmpeg().path, playlist, skip=skip), what="loudness", on_line=lines.append)
+    samples = parse_momentary(lines)  # (times from the run's start: ffmpeg starts its input at 0)
     out: dict[int, list[float]] = {}
     begin = 0.0
     for k, f in enumerate(fragments, start=warm):
         if k >= first:
-            mine = [(t - origin - begin, v) for t, v in samples if begin - 1e-6 <= t - origin < begin + f.duration - 1e-6]
+            mine = [(t - begin, v) for t, v in samples if begin - 1e-3 <= t < begin + f.duration - 1e-3]
             out[k] = [round(max(v, SILENCE), 2) for v in bucket(mine, f.duration, STEP)]
         begin += f.duration
     return out

@@ -135,3 +135,9 @@ def test_the_timeline_places_every_fragment_at_its_event_time_and_stops_at_the_f
     assert values[int(2 * 2.002 / STEP)] == -10.0 and len(values) == int(4 * 2.002 / STEP) + 1
     del measured[(1, 1)]
     assert len(timeline(ev, measured)) == 5
+
+
+def test_a_roar_measured_a_hair_louder_half_a_second_later_is_the_same_highlight_at_its_start():
+    values = crowd(60, {30.0: 1.0})
+    values[int(30.5 / STEP)] += 0.01  # measured in another run: ~0.01 LU of noise
+    assert [h.peak for h in judged_as_it_arrives(values)] == [30.0]  # not 30.5: the same as without the noise

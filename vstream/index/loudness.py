@@ -11,11 +11,13 @@ STEP = 0.5  # seconds per stored value
 SILENCE = -70.0  # LUFS floor: the R128 absolute gate
 
 
-def loudness_argv(ffmpeg: str, media: Path) -> list[str]:
-    """ffmpeg's ebur128 filter printing momentary loudness (400 ms window) every 100 ms to stdout."""
+def loudness_argv(ffmpeg: str, media: Path, *, skip: float = 0.0) -> list[str]:
+    """ffmpeg's ebur128 filter printing momentary loudness (400 ms window) every 100 ms to stdout;
+    ``skip``: seconds of the input's start left out (the 100 ms steps then start there)."""
+    trim = f"atrim=start={skip:.6f}," if skip else ""
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", str(media), "-map", "0:a:0", "-vn",
-        "-af", "ebur128=metadata=1,ametadata=mode=print:key=lavfi.r128.M:file=-", "-f", "null", "-",
+        "-af", f"{trim}ebur128=metadata=1,ametadata=mode=print:key=lavfi.r128.M:file=-", "-f", "null", "-",
     ]  # fmt: skip
 
 
