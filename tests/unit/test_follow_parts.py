@@ -41,12 +41,12 @@ def event(fragments: int, *, ended: bool = False) -> Event:
 HIGHLIGHTS = [Highlight(12.0, -10, 20, 0.0, 20.0), Highlight(40.0, -10, 20, 26.0, 46.0)]
 
 
-def playlist(fragments: int, *, ended: bool = False, archive: bool = True, init_segments: bool = False) -> str | None:
+def playlist(fragments: int, *, ended: bool = False, archive: bool = True, served: bool = False) -> str | None:
     ev = event(fragments, ended=ended)
     body = archive_body(ARCHIVE, BEGAN) if archive else None
     chosen = [spans for _, spans in ready(ev, HIGHLIGHTS, ended=ended)]
-    return render(body, chosen, event_target=ev.target, prefix="../../../live/final/", ended=ended,
-                  init_segments=init_segments)  # fmt: skip
+    rebased = ("/", "final", [(700_090, 7), (2_500_270, -3)]) if served else None
+    return render(body, chosen, event_target=ev.target, prefix="../../../live/final/", ended=ended, rebased=rebased)
 
 
 def test_the_archive_is_dated_as_a_pre_show_and_keeps_its_blocks_and_ad_markers():
@@ -80,10 +80,17 @@ def test_a_highlight_plays_the_fragments_its_clip_covers_and_no_fragment_twice()
     assert "#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:26.000Z" in final
 
 
-def test_served_only_the_first_live_fragment_after_each_discontinuity_carries_its_init_section():
-    served = playlist(23, ended=True, init_segments=True)
-    assert "media/b/media.m4s" in served and "i/700+1000.m4s" in served and "i/13700+1000.m4s" in served
-    assert served.count("/i/") == 2  # archive segments untouched
+def test_served_each_live_fragment_is_moved_onto_the_streams_timeline_with_its_parameter_sets():
+    served = playlist(23, ended=True, served=True)
+    lines = served.splitlines()
+    live = [line for line in lines if "/live/final/" in line and not line.startswith("#")]
+    assert len(live) == 20 and live[0] == "/r/700090/7/700+1000pi/live/final/take-001/media.m4s"  # init in front: VLC
+    assert live[1] == "/r/700090/7/1700+1000p/live/final/take-001/media.m4s"
+    assert live[10] == "/r/2500270/-3/13700+1000pi/live/final/take-001/media.m4s"  # the second highlight's shift
+    assert sum("i/live/" in line for line in live) == 2  # only after a discontinuity
+    assert served.count('#EXT-X-MAP:URI="/r/init/live/final/take-001/media.m4s"') == 2  # no byte range (GStreamer)
+    assert "#EXT-X-BYTERANGE:1000@700" not in served and "media/b/media.m4s" in served  # the archive as composed
+    assert playlist(23, ended=True).replace("\n", "") != served.replace("\n", "")
 
 
 def test_the_master_adds_the_events_codecs_to_the_archives():

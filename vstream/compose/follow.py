@@ -27,7 +27,7 @@ from vstream.compose.api import ComposedClip, ComposeResult, check_user
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
 from vstream.library import Library, atomic_write
-from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines, with_init_segments
+from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines
 from vstream.timecode import TICKS
 
 # what a recipe with a live: clip may not have (yet): they need the whole stream up front
@@ -124,13 +124,12 @@ def rebased_lines(span: Span, base: str, event_id: str, shift: tuple[int, int], 
 
 
 def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]], *, event_target: int,
-           prefix: str, ended: bool, init_segments: bool = False,
-           rebased: tuple[str, str, list[tuple[int, int]]] | None = None) -> str | None:  # fmt: skip
+           prefix: str, ended: bool, rebased: tuple[str, str, list[tuple[int, int]]] | None = None) -> str | None:
     """The live stream's media playlist (pure): the archive's lines (see :func:`archive_body`), then each
-    highlight's spans behind a discontinuity; None while it is shorter than three target durations
-    (and the event goes on) or holds nothing. ``init_segments``: as vstream serve hands it out (see
-    :func:`vstream.live.with_init_segments`); ``rebased``: (base URL, event id, a shift per span) for
-    one continuous timeline (see :func:`rebased_lines`)."""
+    highlight's spans behind a discontinuity, as byte ranges of ``prefix`` + the take's media; None
+    while it is shorter than three target durations (and the event goes on) or holds nothing.
+    ``rebased``: as vstream serve hands it out, (base URL, event id, a shift per span) for one
+    continuous timeline (see :func:`rebased_lines`)."""
     from vstream.live_highlights import PUBLISH_TARGETS
 
     body, seconds, target = archive or ([], 0.0, 1)
@@ -147,10 +146,6 @@ def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]
             tail += (["#EXT-X-DISCONTINUITY"] if cut else []) + lines
             seconds += sum(f.duration for f in span.fragments)
             n += 1
-    if rebased is not None:
-        init_segments = False
-    if tail and init_segments:
-        tail = with_init_segments("\n".join(tail)).splitlines()
     if not (body or tail) or (not ended and seconds < PUBLISH_TARGETS * target):
         return None
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
@@ -219,9 +214,8 @@ class LiveStream:
             self.prefix = base_url.rstrip("/") + f"/{live.LIVE_DIR}/{entry.event}/"
         else:
             self.prefix = os_relpath(folder, self.out_dir) + "/"
-        self.init_segments = rebase  # served: the first fragment after a discontinuity with its init section
         # served: the take's fragments moved onto the stream's one timeline, after the archive's
-        self.rebase = bool(rebase and base_url)
+        self.rebase = rebase
         self.base = (base_url or "/").rstrip("/") + "/"
         self._archive_ticks = 0
         if self.archive is not None:
@@ -249,16 +243,18 @@ class LiveStream:
             raise RecipeError(f"{self.recipe.path.name}: {event.id} is recorded without highlights (--no-highlights)",
                               hint=f"they are found once it has ended (vstream live highlights {event.id})")  # fmt: skip
         chosen = lh.ready(event, state.highlights, ended=ended)[: self.entry.limit]
+        if not event.started_at:  # (the archive's dates count back from the event's start)
+            raise live.NotYet(f"not yet: {event.id} has not started", hint="ask again later, or compose it with --follow",
+                              retry_after=event.target)  # fmt: skip
         archive = None
         if self.archive is not None:
-            began = parse_time(event.started_at or (event.takes[0].started_at if event.takes else iso(datetime.now())))
+            began = parse_time(event.started_at)
             archive = archive_body(self.archive.files["video.m3u8"], began - timedelta(seconds=self.archive.duration))
         lists = [spans for _, spans in chosen]
         rebased = None
         if self.rebase:
             rebased = (self.base, event.id, self._shifts([s for spans in lists for s in spans], event.id))
-        text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended,
-                      init_segments=self.init_segments, rebased=rebased)  # fmt: skip
+        text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended, rebased=rebased)
         if text is None and ended:
             raise NotFound(f"{event.id} ended without highlights: {self.recipe.path.name} has nothing to play",
                            hint=f"see vstream live highlights {event.id}")  # fmt: skip
