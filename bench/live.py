@@ -14,7 +14,13 @@ for every roar, the time from its arrival to the highlight around it being liste
 highlights playlist (a player reloading a live playlist finds it at most one target duration
 later).
 
-    python bench/live.py [--seconds 60] [--record]
+With ``--player`` it measures what a viewer gets: `vstream serve` hands out a fan's stream (the
+recipe: 6 s of an archive clip, then the event's highlights, vstream.compose.follow) and
+headless Chromium plays it in hls.js from its start while it grows; for every roar, the time from
+its arrival to hls.js having buffered the first fragment of the highlight around it (the moment
+a viewer could play it).
+
+    python bench/live.py [--seconds 60] [--player] [--record]
 """
 
 from __future__ import annotations
@@ -122,15 +128,104 @@ def own_rss(pid: int) -> int:
         return 0
 
 
+FAN = """version: 1
+name: fan
+clips:
+  - video: archive
+    start: 0
+    duration: 6
+  - live: bench
+"""
+
+# Follows the stream from its start; records, per discontinuity sequence (a block: the archive clip,
+# then each highlight), when hls.js buffered its first fragment (Date.now(), ms).
+PLAYER_JS = """(url) => new Promise((resolve) => {
+  const video = document.createElement('video');
+  video.muted = true;
+  document.body.appendChild(video);
+  window.buffered = {};
+  window.failures = [];
+  const hls = new Hls({liveDurationInfinity: true});
+  hls.on(Hls.Events.FRAG_BUFFERED, (_, data) => {
+    if (data.frag.type === 'main' && !(data.frag.cc in window.buffered)) window.buffered[data.frag.cc] = Date.now();
+  });
+  hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) window.failures.push(data.details); });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play(); resolve(true); });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+})"""
+
+
+class Viewer:
+    """`vstream serve` with the fan recipe, and hls.js in headless Chromium playing it once published."""
+
+    def __init__(self, lib: Path, src: Path):
+        subprocess.run([sys.executable, "-m", "vstream", "ingest", str(src), "--id", "archive", "-L", str(lib)],
+                       check=True, capture_output=True)  # fmt: skip
+        self.recipes = OUT / "live-recipes"
+        self.recipes.mkdir(parents=True, exist_ok=True)
+        (self.recipes / "fan.yaml").write_text(FAN)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.lib, self.page, self.server, self.player = lib, None, None, None
+
+    def start(self) -> None:
+        self.server = subprocess.Popen([sys.executable, "-m", "vstream", "serve", "-L", str(self.lib), "--recipes",
+                                        str(self.recipes), "--port", str(self.port)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        from tests.support.hlsplayer import HlsPlayer
+
+        self.player = HlsPlayer().start()
+
+    def poll(self) -> None:
+        """Once the stream is published (serve answers 200, not 425), start playing it."""
+        import urllib.error
+        import urllib.request
+
+        if self.page is not None:
+            return
+        base = f"http://127.0.0.1:{self.port}"
+        try:
+            with urllib.request.urlopen(f"{base}/streams/fan/video.m3u8", timeout=5) as r:
+                if r.status != 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            return
+        self.page = self.player.browser.new_page()
+        self.page.goto(f"{base}/static/hls.min.js")  # same origin as the stream
+        self.page.set_content("<html><body></body></html>")
+        self.page.add_script_tag(url=f"{base}/static/hls.min.js")
+        self.page.evaluate(PLAYER_JS, f"{base}/streams/fan/master.m3u8")
+
+    def finish(self, sent_wall: float) -> list[float]:
+        """Seconds after the sender started at which each highlight's first fragment was buffered."""
+        try:
+            if self.page is None:
+                return []
+            self.page.wait_for_timeout(8000)  # the last highlight, listed at the end
+            got = self.page.evaluate("window.buffered")
+            failures = self.page.evaluate("window.failures")
+            if failures:
+                print("hls.js fatal errors:", failures)
+            return [got[cc] / 1000 - sent_wall for cc in sorted(got, key=int) if int(cc) >= 1]  # block 0: the archive
+        finally:
+            self.player.close()
+            self.server.terminate()
+            self.server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--record", action="store_true", help="append the result lines to bench/RESULTS.md")
     parser.add_argument("--no-highlights", action="store_true", help="record without finding highlights (the baseline)")
+    parser.add_argument("--player", action="store_true", help="also play a fan's stream of the highlights in hls.js")
     args = parser.parse_args()
     src = make_roars(make_source())
     lib = OUT / "live-lib"
     shutil.rmtree(lib, ignore_errors=True)
+    viewer = Viewer(lib, src) if args.player else None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -139,7 +234,10 @@ def main() -> None:
                            + (["--no-highlights"] if args.no_highlights else []),
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(1.5)
+    if viewer is not None:
+        viewer.start()
     sent_at = time.monotonic()
+    sent_wall = time.time()
     sender = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(src), "-t", str(args.seconds),
                                "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])  # fmt: skip
     playlist = lib / "live" / "bench" / "index.m3u8"
@@ -165,6 +263,8 @@ def main() -> None:
         if highlights.exists() and sender.poll() is None:
             count = highlights.read_text().count("#EXT-X-DISCONTINUITY") + 1
             found_at += [time.monotonic() - sent_at] * (count - len(found_at))
+        if viewer is not None:
+            viewer.poll()
         peak = max(peak, rss(rec.pid))
         cpu_now = cpu_seconds(rec.pid)
         if cpu_now:
@@ -191,6 +291,15 @@ def main() -> None:
         f"live fragment listed after its last frame arrived: p50 {p50:.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s ({day})",
         f"live recorder load{' (no highlights)' if args.no_highlights else ''}: {share:.1%} of the machine's CPU (headroom {1 / max(share, 1e-9):.0f}x), peak RSS {peak / 2**20:.0f} MiB ({day})",
     ]
+    if viewer is not None:
+        playable = viewer.finish(sent_wall)
+        play_lags = sorted(at - roar for roar, at in zip(roars, playable))
+        print(f"hls.js (a fan's stream: 6 s of archive, then the highlights): {len(playable)} highlights buffered; "
+              "after the roar: " + " ".join(f"{lag:.1f}" for lag in play_lags) + " s")
+        if play_lags:
+            lines.append(f"live highlight playable in hls.js after the roar: p50 {play_lags[len(play_lags) // 2]:.1f} s, "
+                         f"max {play_lags[-1]:.1f} s ({len(play_lags)} highlights of a fan's stream from vstream serve, "
+                         f"headless Chromium following it from its start; {day})")  # fmt: skip
     if roar_lags:
         lines.append(f"live highlight listed after the roar: p50 {roar_lags[len(roar_lags) // 2]:.1f} s, max {roar_lags[-1]:.1f} s "
                      f"({len(found_at)} highlights, {len(roars)} roars more than 10 s before the end; clips of 20 s, 2/3 before the peak; {day})")  # fmt: skip
