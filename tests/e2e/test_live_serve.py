@@ -14,6 +14,19 @@ from tests.support import players
 pytestmark = pytest.mark.browser
 
 
+def stalls_only_between_blocks(played, playlist: str) -> None:
+    """hls.js waited (ran out of buffer) only where a block of the playlist ends (a discontinuity)."""
+    ends, t = [], 0.0
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-DISCONTINUITY"):
+            ends.append(t)
+        elif line.startswith("#EXTINF:"):
+            t += float(line[8:].split(",")[0])
+    for error in played.stream_errors:
+        end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
+        assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+
+
 def test_hlsjs_follows_a_live_event_to_its_end_and_clips_wait_for_their_fragments(tmp_path, hls_player):
     lib = tmp_path / "lib"
     rec, sender = udp_event(lib, "match", 24, 3)
@@ -83,15 +96,7 @@ def test_hlsjs_plays_the_live_highlights_from_the_first_one_while_they_are_found
         assert played.decoded_frames >= 0.95 * listed * 25, played.summary()  # 25 fps: all of it was shown
         # a viewer who catches up with the highlights waits for the next one: a stall is allowed only
         # at the end of a highlight (everything published was buffered), never inside one
-        ends, t = [], 0.0
-        for line in final.splitlines():
-            if line.startswith("#EXT-X-DISCONTINUITY"):
-                ends.append(t)
-            elif line.startswith("#EXTINF:"):
-                t += float(line[8:].split(",")[0])
-        for error in played.stream_errors:
-            end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
-            assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+        stalls_only_between_blocks(played, final)
     finally:
         sender.kill()
         if rec.poll() is None:
@@ -130,15 +135,7 @@ def test_a_fans_stream_of_archive_then_live_highlights_plays_while_it_grows_and_
         listed = sum(float(line[8:].split(",")[0]) for line in final.splitlines() if line.startswith("#EXTINF:"))
         played.assert_played(expected_duration=listed, tolerance=0.15)
         assert played.decoded_frames >= 0.95 * listed * 25, played.summary()
-        ends, t = [], 0.0  # waiting for the next highlight is allowed at the end of one, never inside one
-        for line in final.splitlines():
-            if line.startswith("#EXT-X-DISCONTINUITY"):
-                ends.append(t)
-            elif line.startswith("#EXTINF:"):
-                t += float(line[8:].split(",")[0])
-        for error in played.stream_errors:
-            end = json.loads(error.split("due to low buffer (", 1)[1].rstrip(")"))["end"] if "low buffer (" in error else None
-            assert end is not None and any(abs(end - e) < 0.1 for e in ends), played.summary()
+        stalls_only_between_blocks(played, final)
         if not players.available()["gstreamer"]:
             return
         # served on one timeline: the players that keep the first init section play it whole too

@@ -316,6 +316,8 @@ def test_a_fans_recipe_plays_archive_clips_then_the_live_highlights_as_they_are_
         seen = watch(playlist, follow, timeout=150)
         out, errors = follow.communicate(timeout=60)
         rec.communicate(timeout=60)
+        if playlist.read_text() != seen[-1]:  # written just before --follow exited, after the last look
+            seen.append(playlist.read_text())
     finally:
         for proc in (sender, rec, follow):
             if proc.poll() is None:
