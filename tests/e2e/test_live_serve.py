@@ -14,6 +14,18 @@ from tests.support import players
 pytestmark = pytest.mark.browser
 
 
+def published(server: Server, path: str) -> tuple[int, dict, bytes]:
+    """A growing playlist asked for too early is 425 Too Early with Retry-After; then, within a minute, it is there."""
+    import time
+
+    status, headers, body = server.get(path)
+    assert status == 425 and b"not yet" in body and int(headers["retry-after"]) >= 1
+    deadline = time.monotonic() + 60
+    while server.get(path)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return server.get(path)
+
+
 def stalls_only_between_blocks(played, playlist: str) -> None:
     """hls.js waited (ran out of buffer) only where a block of the playlist ends (a discontinuity)."""
     ends, t = [], 0.0
@@ -66,12 +78,7 @@ def test_hlsjs_plays_the_live_highlights_from_the_first_one_while_they_are_found
     rec, sender = udp_event(lib, "cup", 44, 1, roars=((12, 13), (34, 35)))
     server = Server(lib, None)
     try:
-        status, headers, body = server.get("/live/cup/highlights.m3u8")
-        assert status == 425 and b"not yet" in body and int(headers["retry-after"]) >= 1
-        deadline = time.monotonic() + 60
-        while server.get("/live/cup/highlights.m3u8")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        status, headers, body = server.get("/live/cup/highlights.m3u8")
+        status, headers, body = published(server, "/live/cup/highlights.m3u8")
         assert status == 200 and headers["cache-control"] == "public, max-age=1" and b"#EXT-X-ENDLIST" not in body
         assert rec.poll() is None  # published while the event is on
         # the web page lists the event as live, and its highlights button plays them
@@ -118,12 +125,7 @@ def test_a_fans_stream_of_archive_then_live_highlights_plays_while_it_grows_and_
     server = Server(lib, recipes)
     url = f"{server.base}/streams/fan/master.m3u8?user=ana"
     try:
-        status, headers, body = server.get("/streams/fan/video.m3u8?user=ana")
-        assert status == 425 and b"not yet" in body and int(headers["retry-after"]) >= 1  # 6 s of archive: too short
-        deadline = time.monotonic() + 60
-        while server.get("/streams/fan/video.m3u8?user=ana")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        status, headers, body = server.get("/streams/fan/video.m3u8?user=ana")
+        status, headers, body = published(server, "/streams/fan/video.m3u8?user=ana")  # (6 s of archive: too short before)
         assert status == 200 and headers["cache-control"] == "private, max-age=1" and b"#EXT-X-ENDLIST" not in body
         assert rec.poll() is None  # published while the game is on
         played = hls_player.play(url, timeout=120, rate=1.0)  # from the archive clip, then each highlight
