@@ -49,6 +49,7 @@ class Rebaser:
         self.lib_lock = lib_lock
         self._known: dict[str, Any] = {}  # media_dir -> (fragment offsets, timescales), per catalog version
         self._live: dict[str, tuple[bytes, dict[int, int], Any]] = {}  # a live take's init section, timescales, SPS/PPS
+        self._live_layouts: dict[str, tuple[tuple[int, int, int], MediaLayout]] = {}  # by the state file's stat
         self._version = None
 
     def serve(self, delta: str, path: str, range_header: str | None, sequence: str = "0",
@@ -205,9 +206,19 @@ class Rebaser:
         return self._known[media_dir]
 
     def _live_layout(self, media: Path) -> MediaLayout:
+        """A take's layout, read again only when its event's state file was replaced (the recorder
+        replaces it once per fragment; players ask for every fragment of every viewer's stream)."""
         from vstream import live
         from vstream.media.fmp4 import parameter_sets, track_timescales
 
+        try:
+            st = (media.parent.parent / live.STATE).stat()
+        except FileNotFoundError:
+            raise errors.NotFound("no such media") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._live_layouts.get(str(media))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         event = live.load(self.lib, media.parent.parent.name)
         take = next((t for t in event.takes if t.folder == media.parent.name and t.init and t.fragments), None)
         if take is None:
@@ -224,4 +235,6 @@ class Rebaser:
                 params = None
             known = self._live[key] = (bytes(init), track_timescales(init), params)
         last = take.fragments[-1]
-        return MediaLayout([f.offset for f in take.fragments], known[1], known[2], last.offset + last.length, known[0])
+        layout = MediaLayout([f.offset for f in take.fragments], known[1], known[2], last.offset + last.length, known[0])
+        self._live_layouts[str(media)] = (stamp, layout)  # (a state replaced meanwhile: a new stamp next time)
+        return layout
