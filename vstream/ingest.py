@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import IOFailure, LibraryBusy, MediaError, MissingDependency, UsageError, VstreamError
-from vstream.library import Library, Video, check_id, slugify
+from vstream.library import Library, Video, check_id, slugify, stored_audio_rate
 from vstream.media import ffmpeg as ff
 from vstream.media.fmp4 import cmaf_timing, fragment_index
 from vstream.media.hls import (
@@ -75,6 +75,7 @@ class IngestOptions:
     wait: float = 600.0
     params_in_band: bool = False  # fMP4: SPS/PPS at every keyframe too, for ffmpeg-based players
     allow_truncated: bool = False  # ingest what a cut-off file holds (with a warning) instead of refusing it
+    resample_audio: bool = False  # re-encode audio at another rate to AAC at AUDIO_RATE (the video is still copied)
 
     def validate(self) -> None:
         if self.format not in FORMATS:
@@ -161,8 +162,10 @@ def truncation(info: ProbeInfo, kt: KeyframeTable) -> str | None:
     return None
 
 
-def plan_streams(info: ProbeInfo, kt: KeyframeTable, fmt: str, segment_seconds: float, *, transcode: bool) -> StreamPlan:
-    """Decide copy/encode per stream; raise MediaError naming the problem unless transcoding is allowed."""
+def plan_streams(info: ProbeInfo, kt: KeyframeTable, fmt: str, segment_seconds: float, *, transcode: bool,
+                 resample_audio: bool = False) -> StreamPlan:  # fmt: skip
+    """Decide copy/encode per stream; raise MediaError naming the problem unless transcoding is allowed.
+    ``resample_audio``: audio at a rate other than :data:`AUDIO_RATE` is re-encoded to it (video copied)."""
     video_problems, audio_problems = codec_problems(info, fmt)
     video_problems += timing_problems(kt, segment_seconds)
     problems = tuple(video_problems + audio_problems)
@@ -175,11 +178,21 @@ def plan_streams(info: ProbeInfo, kt: KeyframeTable, fmt: str, segment_seconds: 
         audio = "encode" if video_problems else "silence"
     else:
         audio = "encode" if (audio_problems or video_problems) else "copy"
+        if audio == "copy" and resample_audio and needs_resampling(info):
+            audio = "encode"
+            problems += (f"audio at {info.audio.sample_rate} Hz resampled to {AUDIO_RATE} Hz (--resample-audio)",)
     return StreamPlan(video="encode" if video_problems else "copy", audio=audio, problems=problems)
 
 
-SILENCE = "anullsrc=channel_layout=stereo:sample_rate=48000"
-AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"]
+def needs_resampling(info: ProbeInfo) -> bool:
+    return info.audio is not None and info.audio.sample_rate != AUDIO_RATE
+
+
+# Every track vstream encodes (silence, --transcode, --resample-audio) is AAC at this rate: players that
+# keep the first clip's init section (ffmpeg, GStreamer's playbin) play every clip's sound at its rate.
+AUDIO_RATE = 48000
+SILENCE = f"anullsrc=channel_layout=stereo:sample_rate={AUDIO_RATE}"
+AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "2"]
 
 
 def hls_argv(
@@ -382,7 +395,8 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             # Likely copyable: segment and grab the thumbnail while the keyframe table is
             # read (ffmpeg runs on the other core); a timing problem found meanwhile stops it.
             quick = keyframe_table(path, info.video.index, max_keyframes=3)
-            early = StreamPlan("copy", "encode" if audio_codec_problems else ("copy" if info.audio else "silence"))
+            encode_audio = audio_codec_problems or (opts.resample_audio and needs_resampling(info))
+            early = StreamPlan("copy", "encode" if encode_audio else ("copy" if info.audio else "silence"))
             if audio_codec_problems and not opts.transcode:
                 _plan(path, info, quick, opts)  # raises with the message
             jobs = _start_segmenting(binary, path, stage, info, early, quick, opts, progress)
@@ -504,6 +518,8 @@ def _skipped(label: str, existing: Video, started: float, opts: IngestOptions) -
         ignored.append(f"--format {opts.format}")
     if opts.segment_seconds != existing.meta.get("segment_seconds", opts.segment_seconds):
         ignored.append(f"--segment-seconds {opts.segment_seconds:g}")
+    if opts.resample_audio and stored_audio_rate(existing.meta) not in (None, AUDIO_RATE):
+        ignored.append("--resample-audio")
     if ignored:
         message += f"; ignored {', '.join(ignored)} (add --force to re-ingest with them"
         message += "; ids change only with `vstream rename`)" if opts.video_id and opts.video_id != existing.id else ")"
@@ -528,7 +544,8 @@ def _plan(path: Path, info: ProbeInfo, kt: KeyframeTable, opts: IngestOptions) -
     if cut and not opts.allow_truncated:
         raise MediaError(f"{path.name}: {cut}", hint="re-upload the whole file, or ingest what it holds with --allow-truncated")
     try:
-        return plan_streams(info, kt, opts.format, opts.segment_seconds, transcode=opts.transcode)
+        return plan_streams(info, kt, opts.format, opts.segment_seconds, transcode=opts.transcode,
+                            resample_audio=opts.resample_audio)  # fmt: skip
     except MediaError as exc:
         raise MediaError(f"{path.name}: {exc.message}", hint=exc.hint) from None
 

@@ -187,6 +187,15 @@ def display_size(video: dict[str, Any]) -> tuple[int | None, int | None]:
     return (h, w) if video.get("rotation", 0) in (90, 270) else (w, h)
 
 
+def stored_audio_rate(meta: dict[str, Any]) -> int | None:
+    """The sample rate of a video's stored audio track: its source's when copied; vstream's own rate
+    (48 kHz) when vstream made the track (silence, --transcode, --resample-audio); None if unknown."""
+    stream = meta.get("stream") or {}
+    if stream.get("audio_source") in ("encode", "silence"):
+        return 48000
+    return (stream.get("audio") or {}).get("sample_rate")
+
+
 # A video's per-keyframe tables: in the catalog row of a local library; beside the media, in
 # TABLES_FILE, for a library on object storage, whose catalog is uploaded whole at every commit
 # (they are ~0.1 MB per hour of video: 1 GB of catalog for a 10,000-hour archive otherwise).

@@ -349,6 +349,53 @@ def test_sources_with_other_audio_rates_channels_frame_rates_and_sizes_mix_gap_f
     assert not played.stream_errors and len(played.buffered["audiovideo"]) == 1, played.summary()
 
 
+def sound_seconds(url: str, tmp_path: Path) -> float:
+    """How much sound ffmpeg (ffplay's and mpv's demuxer) decodes from a stream."""
+    out = tmp_path / "sound.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", url, "-map", "0:a:0", str(out)], check=True, timeout=120)
+    return float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(out)],
+                                capture_output=True, text=True, check=True).stdout)  # fmt: skip
+
+
+def video_packets(path: Path) -> list[str]:
+    """The video stream's packets (their bytes' MD5), whatever the container's timestamps."""
+    lines = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    return [ln.rsplit(",", 1)[1].strip() for ln in lines if ln and not ln.startswith("#")]
+
+
+def test_mixed_audio_rates_are_warned_and_resample_audio_makes_ffmpeg_play_every_clips_sound(lib, tmp_path):
+    """A phone clip at 44.1 kHz between 48 kHz clips: ffmpeg plays its sound at 48 kHz (fast, ending
+    early); re-ingested with --resample-audio its sound is 48 kHz and its video the same packets."""
+    from tests.e2e.test_serve import Server
+
+    phone = tmp_path / "phone.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30000/1001:duration=8",
+                    "-f", "lavfi", "-i", "sine=f=330:sample_rate=44100:duration=8", "-c:v", "libx264", "-profile:v",
+                    "baseline", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1", str(phone)], check=True)  # fmt: skip
+    vstream("ingest", "-L", str(lib), str(phone), check=True)
+    path = recipe(tmp_path, "version: 1\nname: rates\nclips:\n  - {video: talk, start: 0, end: 4}\n"
+                            "  - {video: phone, start: 0, end: 4}\n  - {video: talk, start: 4, end: 8}\n", "rates.yaml")  # fmt: skip
+    result = compose(lib, path)
+    assert any("audio mixes 44100 Hz and 48000 Hz" in w and "re-ingest phone with --force --resample-audio" in w
+               for w in result["warnings"]), result["warnings"]  # fmt: skip
+    server = Server(lib, path.parent)
+    url = f"{server.base}/streams/rates/master.m3u8"
+    try:
+        assert sound_seconds(url, tmp_path) < result["duration"] - 0.2  # what the warning says: 4 s played in 3.7
+        done = vstream_json("ingest", "-L", str(lib), str(phone), "--force", "--resample-audio")["results"][0]
+        assert done["id"] == "phone" and "audio at 44100 Hz resampled to 48000 Hz" in done["message"]
+        media = lib / vstream_json("info", "phone", "-L", str(lib))["media_dir"] / "media.m4s"
+        stored = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=sample_rate",
+                                 "-of", "csv=p=0", str(media)], capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert stored.strip() == "48000" and video_packets(media) == video_packets(phone)  # the video still copied
+        again = compose(lib, path)
+        assert not any("audio mixes" in w for w in again["warnings"]), again["warnings"]
+        assert sound_seconds(url, tmp_path) == pytest.approx(again["duration"], abs=0.05)
+    finally:
+        server.stop()
+
+
 def test_a_clip_past_its_audio_is_reported(lib, tmp_path):
     """Audio that stops before the picture leaves a hole before the next clip: say so, with the numbers."""
     import subprocess

@@ -125,3 +125,20 @@ def test_the_event_may_be_a_var():
     assert (entry.event, entry.limit) == ("semi", 2)
     with pytest.raises(RecipeError, match="not an event id"):
         live_entry(r, r.render({"event": "../x"}))
+
+
+def test_mixed_audio_rates_name_the_videos_to_resample_and_a_live_event_at_another_rate_is_warned():
+    from vstream.compose.api import mixed_audio_rates
+    from vstream.compose.follow import live_rate_note
+
+    note = mixed_audio_rates([("talk", 48000), ("phone", 44100), ("silent", 48000), ("old", None)])
+    assert note and "44100 Hz and 48000 Hz" in note and "first one's 48000 Hz" in note
+    assert "re-ingest phone with --force --resample-audio" in note  # only the odd one
+    assert mixed_audio_rates([("talk", 48000), ("match", 48000), ("old", None)]) is None
+    # a live event after archive clips of one rate: the fix depends on which side is 48 kHz
+    (late,) = live_rate_note("cup", 44100, [("talk", 48000), ("match", 48000)])
+    assert "cup's audio is 44100 Hz after archive clips at 48000 Hz" in late and "encoder send 48 kHz" in late
+    (early,) = live_rate_note("cup", 48000, [("phone", 44100)])
+    assert "re-ingest phone with --force --resample-audio" in early
+    assert live_rate_note("cup", 48000, [("talk", 48000)]) == []
+    assert live_rate_note("cup", 48000, [("talk", 48000), ("phone", 44100)]) == []  # the archive's own warning says it

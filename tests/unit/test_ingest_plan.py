@@ -9,14 +9,14 @@ from vstream.media.probe import AudioInfo, KeyframeTable, ProbeInfo, VideoInfo
 from vstream.timecode import TICKS
 
 
-def info(vcodec="h264", pix="yuv420p", acodec="aac", audio=True):
+def info(vcodec="h264", pix="yuv420p", acodec="aac", audio=True, rate=48000):
     return ProbeInfo(
         container="mov,mp4",
         duration=20,
         size=1000,
         bit_rate=None,
         video=VideoInfo(0, vcodec, "High", pix, 640, 360, 25.0),
-        audio=AudioInfo(1, acodec, 48000, 2, "stereo") if audio else None,
+        audio=AudioInfo(1, acodec, rate, 2, "stereo") if audio else None,
         streams=2 if audio else 1,
     )
 
@@ -64,6 +64,18 @@ def test_transcode_reencodes_only_what_needs_it():
     assert (audio_only_problem.video, audio_only_problem.audio) == ("copy", "encode")
     video_problem = plan_streams(info(vcodec="mpeg4"), table(), "fmp4", 4, transcode=True)
     assert (video_problem.video, video_problem.audio) == ("encode", "encode")
+
+
+def test_resample_audio_reencodes_only_audio_at_another_rate_and_says_so(tmp_path):
+    phone = plan_streams(info(rate=44100), table(), "fmp4", 4, transcode=False, resample_audio=True)
+    assert (phone.video, phone.audio) == ("copy", "encode")
+    assert phone.problems == ("audio at 44100 Hz resampled to 48000 Hz (--resample-audio)",)
+    argv = hls_argv("ffmpeg", tmp_path / "in.mp4", tmp_path, info=info(rate=44100), plan=phone, fmt="fmp4", video_delay=0)
+    assert argv[argv.index("-c:v") + 1] == "copy" and argv[argv.index("-ar") + 1] == "48000"
+    for same in (info(), info(audio=False)):  # already 48 kHz, or no audio: nothing more to do
+        plan = plan_streams(same, table(), "fmp4", 4, transcode=False, resample_audio=True)
+        assert not plan.transcodes and not plan.problems
+    assert plan_streams(info(rate=44100), table(), "fmp4", 4, transcode=False).audio == "copy"  # only when asked
 
 
 def test_hls_argv_is_a_pure_stream_copy(tmp_path):

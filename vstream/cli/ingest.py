@@ -24,6 +24,7 @@ def ingest(
     transcode: bool = typer.Option(False, "--transcode", help="Re-encode inputs that cannot be stream-copied (to H.264/AAC, 1 s GOP)."),
     params_in_band: bool = typer.Option(False, "--params-in-band", help="fMP4: also put SPS/PPS at every keyframe, so ffmpeg-based players (ffplay, mpv) decode streams composed of differently encoded videos; ~40% slower remux."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Ingest what a cut-off file holds (with a warning) instead of refusing it."),
+    resample_audio: bool = typer.Option(False, "--resample-audio", help="Re-encode audio that is not 48 kHz to AAC 48 kHz (video is still copied), so ffmpeg and GStreamer's playbin play it right after 48 kHz clips."),
     force: bool = typer.Option(False, "--force", "-f", help="Re-ingest files that are already in the library."),
     then_index: bool = typer.Option(False, "--index", help="Index what was ingested (vstream index) in the same run."),
     wait: float = WaitOption,
@@ -43,7 +44,7 @@ def ingest(
     opts = IngestOptions(
         segment_seconds=segment_seconds, format=fmt, transcode=transcode, force=force,
         video_id=video_id, tags=parse_tags(tag), wait=wait, params_in_band=params_in_band,
-        allow_truncated=allow_truncated,
+        allow_truncated=allow_truncated, resample_audio=resample_audio,
     )  # fmt: skip
     opts.validate()
     lib = Library.open(library, create=True)

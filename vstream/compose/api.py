@@ -37,7 +37,7 @@ from vstream.compose import timeline as tl
 from vstream.compose.playlist import Clip as PlaylistClip
 from vstream.compose.playlist import PlacedClip, media_playlist, place, source_for
 from vstream.errors import NotFound, UsageError
-from vstream.library import Library, atomic_write, display_size
+from vstream.library import Library, atomic_write, display_size, stored_audio_rate
 from vstream.timecode import SNAP_MODES, TICKS, to_ticks
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -290,6 +290,9 @@ class Timeline:
         if len(families) > 1:
             warnings.append(f"the clips mix {' and '.join(families)} video: a player that cannot decode one of them "
                             "fails at its first clip (the master playlist declares both)")  # fmt: skip
+        rate_note = mixed_audio_rates([(v.id, stored_audio_rate(v.meta)) for v in used])
+        if rate_note:
+            warnings.append(rate_note)
         path = self._reframe_path(placed, sources, searcher) if self.resolution else None
         files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total, path), codecs,
                                        max_resolution(used), default=shown)  # fmt: skip
@@ -685,6 +688,19 @@ def stream_codecs(lib: Library, videos: list) -> tuple[list[str], list[str]]:
         every += codecs
     declared = combined(every)
     return declared, sorted({FAMILIES.get(family(c), family(c)) for c in declared if family(c) != "mp4a"})
+
+
+def mixed_audio_rates(rates: list[tuple[str, int | None]]) -> str | None:
+    """A warning where the clips' audio (videos in play order, with their rates) has more than one sample rate."""
+    known = [(v, r) for v, r in rates if r]
+    if len({r for _, r in known}) < 2:
+        return None
+    listed = " and ".join(f"{r} Hz" for r in sorted({r for _, r in known}))
+    odd = ", ".join(v for v, r in known if r != 48000)
+    return (f"the clips' audio mixes {listed}: ffmpeg (ffplay, mpv) and GStreamer's playbin play every clip's sound "
+            f"at the first one's {known[0][1]} Hz, so the others' sound runs fast or slow and ends out of sync "
+            f"(hls.js, Safari and playbin3 play it right); re-ingest {odd} with --force --resample-audio "
+            f"(48 kHz; the video is still stream-copied)")
 
 
 def max_resolution(videos: list) -> tuple[int, int] | None:

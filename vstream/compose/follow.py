@@ -26,7 +26,7 @@ from typing import Any
 from vstream.compose.api import ComposedClip, ComposeResult, check_user
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
-from vstream.library import Library, atomic_write
+from vstream.library import Library, atomic_write, stored_audio_rate
 from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines
 from vstream.timecode import TICKS
 
@@ -225,8 +225,10 @@ class LiveStream:
             last = next((c for c in reversed(self.archive.clips)), None)
             if last is not None:
                 self._archive_ticks += int(lib.get(last.video_id).meta.get("video_delay") or 0)
+        self._archive_rates = [(v, stored_audio_rate(lib.get(v).meta))
+                               for v in dict.fromkeys(c.video_id for c in (self.archive.clips if self.archive else []))]  # fmt: skip
         self._starts: dict[tuple[int, int], tuple[int, int]] = {}  # (take, offset) -> (decode time, fragment number)
-        self._codecs: tuple[list[str], int] | None = None
+        self._codecs: tuple[list[str], int, int | None] | None = None
 
     def result(self, *, write: bool = False) -> ComposeResult:
         """The stream now; :class:`vstream.live.NotYet` until it holds three target durations. ``write``:
@@ -270,7 +272,9 @@ class LiveStream:
                             "out from `vstream serve` (one continuous timeline)")  # fmt: skip
         if ended and not chosen:
             warnings.append(f"{event.id} ended without highlights: the stream is the clips before it alone")
-        codecs, bandwidth = self._event_codecs(event)
+        codecs, bandwidth, rate = self._event_codecs(event)
+        if chosen and rate and self.archive is not None:
+            warnings += live_rate_note(event.id, rate, self._archive_rates)
         files = {"video.m3u8": text,
                  "master.m3u8": master(self.archive.files["master.m3u8"] if self.archive else None, codecs, bandwidth)}
         clips = list(self.archive.clips) if self.archive else []
@@ -331,23 +335,39 @@ class LiveStream:
             raise MediaError(f"{event_id}: the fragment at byte {offset} of {take.media} has no decode time")
         return min(starts), fragment_number(found[1]) or 1
 
-    def _event_codecs(self, event: Event) -> tuple[list[str], int]:
-        """The event's RFC 6381 codecs and a bandwidth (its first fragments' peak), read once."""
+    def _event_codecs(self, event: Event) -> tuple[list[str], int, int | None]:
+        """The event's RFC 6381 codecs, a bandwidth (its first fragments' peak) and its audio's sample
+        rate, read once."""
         if self._codecs is None:
             take = next((t for t in event.takes if t.fragments), None)
             if take is None:
-                return [], 1
+                return [], 1, None
             from vstream.live import LIVE_DIR
             from vstream.media.probe import probe
 
             try:
                 info = probe(self.lib.root / LIVE_DIR / event.id / take.media)
                 codecs = [c for c in (info.video and info.video.codec_string, info.audio and info.audio.codec_string) if c]
+                sample_rate = info.audio.sample_rate if info.audio else None
             except Exception:  # noqa: BLE001 - a codec string is advice to players; without it they sniff
-                codecs = []
-            rate = max(f.length * 8 / f.duration for f in take.fragments[:10] if f.duration > 0)
-            self._codecs = (codecs, int(math.ceil(rate)))
+                codecs, sample_rate = [], None
+            peak = max(f.length * 8 / f.duration for f in take.fragments[:10] if f.duration > 0)
+            self._codecs = (codecs, int(math.ceil(peak)), sample_rate)
         return self._codecs
+
+
+def live_rate_note(event_id: str, rate: int, archive: list[tuple[str, int | None]]) -> list[str]:
+    """A warning where the live event's audio rate is not the archive clips' (when they agree among
+    themselves: where they do not, the archive's own warning says so)."""
+    rates = {r for _, r in archive if r}
+    if len(rates) != 1 or rate in rates:
+        return []
+    (before,) = rates
+    fix = (f"re-ingest {', '.join(v for v, r in archive if r and r != rate)} with --force --resample-audio"
+           if rate == 48000 else "have the event's encoder send 48 kHz audio, the archive's rate")
+    return [f"{event_id}'s audio is {rate} Hz after archive clips at {before} Hz: ffmpeg (ffplay, mpv) and "
+            f"GStreamer's playbin play the highlights' sound at {before} Hz (fast or slow, out of sync; hls.js, "
+            f"Safari and playbin3 play it right); {fix}"]
 
 
 def os_relpath(path, start) -> str:
