@@ -200,8 +200,21 @@ def test_a_killed_recorder_leaves_an_event_the_next_command_closes(tmp_path):
     events = vstream_json("live", "list", "-L", str(lib))["events"]
     assert events[0]["status"] == "interrupted" and events[0]["fragments"] >= 2
     assert vstream_json("list", "-L", str(lib))["live"][0]["status"] == "interrupted"
+    # a fan's stream following it says why it waits, and ends when the event is closed
+    (tmp_path / "fan.yaml").write_text("version: 1\nname: fan\nclips:\n  - live: crash\n")
+    log = tmp_path / "follow.err"
+    with open(log, "w") as errors:
+        follow = subprocess.Popen([sys.executable, "-m", "vstream", "compose", str(tmp_path / "fan.yaml"), "-L", str(lib),
+                                   "--follow"], stdout=subprocess.PIPE, stderr=errors, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "recorder stopped without finishing" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "crash: its recorder stopped without finishing; waiting until it is resumed (vstream live record SOURCE " \
+           "--id crash) or closed (vstream live stop crash)" in log.read_text() and follow.poll() is None
     stopped = vstream_json("live", "stop", "crash", "-L", str(lib), timeout=120)
     assert stopped["status"] == "ended" and stopped["video"] == "crash"
+    follow.wait(timeout=60)  # no roar in this event: nothing to play, said in one line
+    assert follow.returncode == 3 and "crash ended without highlights" in log.read_text().splitlines()[-1], log.read_text()
     info = vstream_json("info", "crash", "-L", str(lib))
     assert played_duration(Path(info["playlist"])) == pytest.approx(info["duration"], abs=0.1)
     assert vstream_json("doctor", "-L", str(lib))["ok"]

@@ -102,7 +102,15 @@ def _follow(lib, recipe, rows: list[dict], values: dict[str, str], user: str, ba
     results: dict[str, object] = {}
     told: dict[str, int] = {}
     waiting: set[str] = set()
+    stopped = False  # the event's recorder died: it waits for a resume or a stop, and says so once
     while True:
+        status = live.load(lib, streams[0].entry.event).status
+        if (status == "interrupted") != stopped:
+            stopped = not stopped
+            event = streams[0].entry.event
+            err.print(f"{event}: its recorder stopped without finishing; waiting until it is resumed "
+                      f"(vstream live record SOURCE --id {event}) or closed (vstream live stop {event})"
+                      if stopped else f"{event}: recording again", markup=False)  # fmt: skip
         for stream in streams:
             try:
                 result = stream.result(write=True)
