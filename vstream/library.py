@@ -796,13 +796,19 @@ def try_flock(fd: int, wait: float) -> bool:
 
 
 def _stage_alive(stage: Path) -> bool:
-    owner = stage / ".owner"
+    return lock_held(stage / ".owner")
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a process holds an flock on ``path`` (the lock dies with its process, unlike a pid,
+    which is reused). Read-only and shared: checkers do not block each other, and a read-only
+    library can be checked."""
     try:
-        fd = os.open(owner, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
         return True

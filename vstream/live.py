@@ -26,7 +26,6 @@ moments and grows their playlist (:mod:`vstream.live_highlights`).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vstream.errors import MediaError, NotFound, UsageError
-from vstream.library import Library, atomic_write, check_id, try_flock
+from vstream.library import Library, atomic_write, check_id, lock_held, try_flock
 from vstream.progress import SILENT, Progress
 
 LIVE_DIR = "live"
@@ -399,18 +398,8 @@ def take_lock(lib: Library, event_id: str, wait: float = 0.0) -> int | None:
 
 
 def recording(lib: Library, event_id: str) -> bool:
-    """Whether a recorder holds the event (the lock dies with its process, unlike a pid, which is reused)."""
-    try:
-        fd = os.open(_lock_path(lib, event_id), os.O_RDONLY)  # read-only: serve may run on a read-only library
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: readers checking at once do not block each other
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """Whether a recorder holds the event."""
+    return lock_held(_lock_path(lib, event_id))
 
 
 def events(lib: Library) -> list[Event]:

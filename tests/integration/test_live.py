@@ -426,3 +426,59 @@ def test_a_source_without_video_is_refused(tmp_path):
     _, errors = rec.communicate(timeout=60)
     assert rec.returncode == 4 and "carries no video" in errors
     assert not (lib / "live" / "radio").exists()
+
+
+def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_path, samples):
+    """The sample talk sent live (four sentences, known word times): each sentence is kept once, on
+    its time, the first while the event is still on; a restarted follower adds nothing twice."""
+    import difflib
+    from datetime import datetime
+
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "show", "--idle", "2", "--reconnect", "0")
+    time.sleep(1.0)
+    sender = subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", str(sample_path(samples, "talk")),
+                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold",
+                               "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts",
+                               f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_for_fragments(lib / "live" / "show" / "index.m3u8", 1)
+    argv = [sys.executable, "-m", "vstream", "index", "--follow", "show", "-L", str(lib), "--whisper-model", "tiny.en", "--json"]
+    follow = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    transcript = lib / "live" / "show" / "speech.jsonl"
+    # a fan's stream of the moments the event's speech mentions her topic
+    (tmp_path / "fan.yaml").write_text("version: 1\nname: fan\nvars:\n  topic: budget\nclips:\n  - live: show\n"
+                                       "    said: '{{topic}}'\n")  # fmt: skip
+    fan = subprocess.Popen([sys.executable, "-m", "vstream", "compose", str(tmp_path / "fan.yaml"), "-L", str(lib),
+                            "--follow", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 40
+        while not (transcript.exists() and "rocket" in transcript.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "rocket launch" in transcript.read_text() and rec.poll() is None  # kept while the event is on
+        out, errors = follow.communicate(timeout=120)  # it ends with the event
+        assert follow.returncode == 0, errors
+        event = json.loads(rec.communicate(timeout=60)[0])
+        composed, fan_errors = fan.communicate(timeout=60)  # it ends once the transcript is complete
+        assert fan.returncode == 0, fan_errors
+    finally:
+        for proc in (sender, rec, follow, fan):
+            if proc.poll() is None:
+                proc.kill()
+    lines = json.loads(out)["lines"]
+    spoken = samples["videos"]["talk"]["speech"]
+    assert len(lines) == len(spoken), [line["text"] for line in lines]  # each sentence once, none cut in two
+    began = datetime.fromisoformat(json.loads((lib / "live" / "show" / "event.json").read_text())["started_at"].replace("Z", "+00:00"))
+    for said, line in zip(spoken, lines):
+        words = [w.strip(".,").lower() for w in line["text"].split()]
+        assert difflib.SequenceMatcher(None, words, [w["word"].lower() for w in said["words"]]).ratio() >= 0.8, line
+        assert abs(line["at"] - said["start"]) < 0.6 and abs(line["to"] - said["end"]) < 0.6, (said, line)
+        wall = datetime.fromisoformat(line["wall"].replace("Z", "+00:00"))
+        assert abs((wall - began).total_seconds() - line["at"]) < 0.01  # the take's clock + its time
+    assert event["status"] == "ended"
+    result = json.loads(composed)
+    (clip,) = result["clips"]  # the one sentence about the budget, whole, with the seconds before it
+    assert clip["start"] <= spoken[1]["start"] and clip["end"] >= spoken[1]["end"] and result["live"]["ended"]
+    assert (Path(result["master"]).parent / "video.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
+    again = vstream_json("index", "--follow", "show", "-L", str(lib), "--whisper-model", "tiny.en")
+    assert again["sentences"] == 0 and len(transcript.read_text().splitlines()) == len(spoken)

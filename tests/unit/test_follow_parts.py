@@ -112,6 +112,8 @@ def recipe(text: str):
     ("clips:\n  - live: final\n    limit: 0\n", "at least 1"),
     ("clips:\n  - live: final\ncaptions:\n  source: auto\n", "captions: not available with a live: clip"),
     ("clips:\n  - live: final\n    select: person\n", "select: highlights"),
+    ("clips:\n  - live: final\n    said: ''\n", "said: a word or phrase"),
+    ("clips:\n  - live: final\n    said: []\n", "said: a word or phrase"),
 ])  # fmt: skip
 def test_a_live_clip_that_cannot_work_is_refused_with_the_line(text, says):
     with pytest.raises(RecipeError) as exc:
@@ -125,6 +127,13 @@ def test_the_event_may_be_a_var():
     assert (entry.event, entry.limit) == ("semi", 2)
     with pytest.raises(RecipeError, match="not an event id"):
         live_entry(r, r.render({"event": "../x"}))
+
+
+def test_said_takes_a_word_a_phrase_or_a_list_and_vars():
+    r = recipe("version: 1\nname: fan\nvars:\n  player: Ana Lima\nclips:\n  - live: final\n    said: [goal, '{{player}}', 42]\n")
+    assert live_entry(r, r.render({"player": "Bo"})).said == ("goal", "Bo", "42")
+    assert live_entry(recipe("version: 1\nname: fan\nclips:\n  - live: final\n    said: penalty\n")).said == ("penalty",)
+    assert live_entry(recipe("version: 1\nname: fan\nclips:\n  - live: final\n")).said == ()
 
 
 def test_mixed_audio_rates_name_the_videos_to_resample_and_a_live_event_at_another_rate_is_warned():

@@ -101,6 +101,8 @@ def index(
     ray: Optional[str] = typer.Option(None, "--ray", metavar="local|auto|ADDRESS",
                                       help="Run the stages on Ray: local (start a cluster here), auto (the running one) or HOST:PORT."),
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Model-holding Ray workers [default: one per CPU]."),
+    follow: bool = typer.Option(False, "--follow", help="Transcribe a live event's speech while it is recorded "
+                                "(settled sentences with wall clock, into live/EVENT/speech.jsonl), until it ends."),
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
@@ -115,6 +117,8 @@ def index(
     lib = Library.open(library)
     settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces,
                              english)
+    if follow:
+        return _follow(lib, video_ids or [], settings, json=json)
     if ray_workers is not None and ray_workers < 1:
         from vstream.errors import UsageError
 
@@ -123,6 +127,32 @@ def index(
                         settings=settings, json=json, ray=ray, ray_workers=ray_workers)  # fmt: skip
     if code:
         raise typer.Exit(code)
+
+
+def _follow(lib, events: list[str], settings, *, json: bool) -> None:
+    """``index --follow EVENT``: the live event's speech, printed as each sentence settles."""
+    from vstream import live
+    from vstream.cli.output import RichProgress
+    from vstream.errors import UsageError
+    from vstream.index.speech import load_transcriber
+    from vstream.live_speech import follow
+
+    if len(events) != 1:
+        raise UsageError("--follow takes one live event", hint="see vstream live list")
+    live.load(lib, events[0])  # (not found: the one-line error, before a model loads)
+    transcriber = load_transcriber(settings.whisper, device=settings.device,
+                                   compute_type="int8" if settings.device == "cpu" else "float16")  # fmt: skip
+
+    def show(line) -> None:
+        if not json:
+            out.print(f"{(line.wall or '')[11:19]}  {line.at:7.1f}s  {line.text}", markup=False, highlight=False)
+
+    with RichProgress() as progress:
+        progress.note(f"{events[0]}: transcribing its speech as it is recorded (until it ends)")
+        lines = follow(lib, events[0], transcriber, on_line=show, progress=progress)
+    if json:
+        print_json({"event": events[0], "sentences": len(lines), "transcript": f"{live.LIVE_DIR}/{events[0]}/speech.jsonl",
+                    "lines": [line.to_dict() for line in lines]})  # fmt: skip
 
 
 def transcript(

@@ -32,7 +32,8 @@ from vstream.timecode import TICKS
 
 # what a recipe with a live: clip may not have (yet): they need the whole stream up front
 NOT_LIVE = ("captions", "breaks", "overlays", "text", "output")
-LIVE_FIELDS = {"live", "select", "limit"}
+LIVE_FIELDS = {"live", "select", "limit", "said"}
+MAX_SAID = 20  # words or phrases a live clip's said: may list
 ROOM = TICKS // 1000  # between blocks of a served live stream's timeline (see LiveStream._shifts)
 _HEADER = ("#EXTM3U", "#EXT-X-VERSION:", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:",
            "#EXT-X-MEDIA-SEQUENCE:", "#EXT-X-PLAYLIST-TYPE:", "#EXT-X-ENDLIST")  # fmt: skip
@@ -43,6 +44,7 @@ class LiveEntry:
     event: str
     limit: int | None
     path: str  # clips[i], for errors
+    said: tuple[str, ...] = ()  # highlights are where the live transcript says one of these (index --follow)
 
 
 def live_entry(recipe: Recipe, data: dict[str, Any] | None = None) -> LiveEntry | None:
@@ -82,7 +84,15 @@ def live_entry(recipe: Recipe, data: dict[str, Any] | None = None) -> LiveEntry 
     event = str(spec["live"])
     if data is not None and not ID_RE.fullmatch(event):
         raise RecipeError(f"{recipe.where(f'{path}.live')}: {path}.live: {event!r} is not an event id")
-    return LiveEntry(event, limit, path)
+    said = spec.get("said")
+    if said is not None:
+        terms = [said] if isinstance(said, (str, int, float)) else said
+        if (not isinstance(terms, list) or not 1 <= len(terms) <= MAX_SAID
+                or not all(isinstance(t, (str, int, float)) and 0 < len(str(t).strip()) <= 100 for t in terms)):  # fmt: skip
+            raise RecipeError(f"{recipe.where(f'{path}.said')}: {path}.said: a word or phrase, or a list of 1-{MAX_SAID}",
+                              hint='e.g. said: goal, or said: ["goal", "{{player}}"]')  # fmt: skip
+        said = tuple(str(t).strip() for t in terms)
+    return LiveEntry(event, limit, path, said or ())
 
 
 # --- the pure part -----------------------------------------------------------------------------
@@ -233,18 +243,26 @@ class LiveStream:
     def result(self, *, write: bool = False) -> ComposeResult:
         """The stream now; :class:`vstream.live.NotYet` until it holds three target durations. ``write``:
         its files are rewritten (atomically) when they changed."""
-        from vstream import live, live_highlights as lh
+        from vstream import live, live_highlights as lh, live_speech as ls
 
         event = live.load(self.lib, self.entry.event)
         ended = event.status == "ended" and event.pid is None  # (finished: its highlights are final)
-        state = lh.load_state(self.lib, event.id)
-        if state is None and ended:  # recorded with --no-highlights: found now (once)
-            lh.highlights(self.lib, event.id)
+        unheard = ""  # a said: stream whose event nobody transcribes does not grow: say so
+        if self.entry.said:
+            found = self._said(event, ended)
+            ended = ended and ls.transcribed(self.lib, event)
+            if not ended and not ls.transcribing(self.lib, event.id):
+                unheard = f"{event.id}'s speech is not being transcribed: said: highlights need vstream index --follow {event.id}"
+        else:
             state = lh.load_state(self.lib, event.id)
-        if state is None:
-            raise RecipeError(f"{self.recipe.path.name}: {event.id} is recorded without highlights (--no-highlights)",
-                              hint=f"they are found once it has ended (vstream live highlights {event.id})")  # fmt: skip
-        chosen = lh.ready(event, state.highlights, ended=ended)[: self.entry.limit]
+            if state is None and ended:  # recorded with --no-highlights: found now (once)
+                lh.highlights(self.lib, event.id)
+                state = lh.load_state(self.lib, event.id)
+            if state is None:
+                raise RecipeError(f"{self.recipe.path.name}: {event.id} is recorded without highlights (--no-highlights)",
+                                  hint=f"they are found once it has ended (vstream live highlights {event.id})")  # fmt: skip
+            found = state.highlights
+        chosen = lh.ready(event, found, ended=ended)[: self.entry.limit]
         if not event.started_at:  # (the archive's dates count back from the event's start)
             raise live.NotYet(f"not yet: {event.id} has not started", hint="ask again later, or compose it with --follow",
                               retry_after=event.target)  # fmt: skip
@@ -257,6 +275,10 @@ class LiveStream:
         if self.rebase:
             rebased = (self.base, event.id, self._shifts([s for spans in lists for s in spans], event.id))
         text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended, rebased=rebased)
+        if text is None and ended and self.entry.said:
+            raise NotFound(f"{event.id} ended and its transcript never says {' or '.join(map(repr, self.entry.said))}: "
+                           f"{self.recipe.path.name} has nothing to play",
+                           hint=f"see what was said: live/{event.id}/speech.jsonl")  # fmt: skip
         if text is None and ended:
             raise NotFound(f"{event.id} ended without highlights: {self.recipe.path.name} has nothing to play",
                            hint=f"see vstream live highlights {event.id}")  # fmt: skip
@@ -264,14 +286,15 @@ class LiveStream:
             have = (archive[1] if archive else 0.0) + sum(f.duration for _, spans in chosen for s in spans for f in s.fragments)
             raise live.NotYet(f"not yet: {self.recipe.path.name} for {self.user} holds {have:.0f} s of {event.id}; "
                               f"it is published at {lh.PUBLISH_TARGETS * max(event.target, archive[2] if archive else 1)} s",
-                              hint="ask again later, or compose it with --follow", retry_after=event.target)  # fmt: skip
-        warnings = list(self.archive.warnings) if self.archive else []
+                              hint=unheard or "ask again later, or compose it with --follow", retry_after=event.target)  # fmt: skip
+        warnings = (list(self.archive.warnings) if self.archive else []) + ([unheard] if unheard else [])
         if self.archive is not None and not self.rebase and chosen:
             warnings.append("static playlists: hls.js and Safari play this stream whole; ffmpeg (ffplay, mpv), "
                             "GStreamer and VLC do not where the live highlights follow the archive clips: hand it "
                             "out from `vstream serve` (one continuous timeline)")  # fmt: skip
         if ended and not chosen:
-            warnings.append(f"{event.id} ended without highlights: the stream is the clips before it alone")
+            why = f"its transcript never says {' or '.join(map(repr, self.entry.said))}" if self.entry.said else "without highlights"
+            warnings.append(f"{event.id} ended {why}: the stream is the clips before it alone")
         codecs, bandwidth, rate = self._event_codecs(event)
         if chosen and rate and self.archive is not None:
             warnings += live_rate_note(event.id, rate, self._archive_rates)
@@ -296,8 +319,19 @@ class LiveStream:
             recipe=self.recipe.name, user=self.user, master=str(self.out_dir / "master.m3u8"),
             playlists=[str(self.out_dir / n) for n in sorted(files)], clips=clips, duration=round(at, 3),
             bytes_written=written, warnings=warnings, files=files,
-            live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(state.highlights)},
+            live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(found)},
         )  # fmt: skip
+
+    def _said(self, event: Event, ended: bool) -> list:
+        """Highlights where the event's live transcript says one of the clip's ``said:`` terms."""
+        from vstream import live_highlights as lh, live_speech as ls
+
+        if ended and not ls.transcribed(self.lib, event) and not ls.transcribing(self.lib, event.id):
+            raise RecipeError(f"{self.recipe.path.name}: {event.id} has ended but its speech is not transcribed to "
+                              f"its end (said: needs it)", hint=f"run: vstream index --follow {event.id}")  # fmt: skip
+        state = lh.load_state(self.lib, event.id)
+        length = state.settings.length if state else lh.LENGTH
+        return ls.said_highlights(ls.read_lines(self.lib, event.id), list(self.entry.said), length, lh.BEFORE)
 
     def _shifts(self, spans: list[Span], event_id: str) -> list[tuple[int, int]]:
         """Each span's shift: the ticks (90 kHz) that lay it right after the one before, the first after

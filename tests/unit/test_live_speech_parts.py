@@ -1,0 +1,73 @@
+"""Pure parts of live transcription: which fragments to transcribe next, which words to keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from vstream.index.speech import _ends_sentence
+from vstream.live import Fragment, Take
+from vstream.live_speech import EPS, MAX_WINDOW, Line, keep, said_highlights, window
+
+
+def take(n: int, seconds: float = 2.0) -> Take:
+    return Take(1, "2026-12-02T15:00:00.000Z", [900, 0], [Fragment(seconds, 1000, 900 + 1000 * k) for k in range(n)])
+
+
+def words(*spec: tuple[str, float, float]) -> list[tuple[str, float, float, float]]:
+    return [(" " + w, s, e, 0.9) for w, s, e in spec]
+
+
+def test_a_growing_take_waits_for_new_audio_and_gives_a_little_context_in_front():
+    assert window(take(3), 0.0, 0.0, complete=False) == (0, 3)
+    assert window(take(3), 0.0, 6.0, complete=False) is None  # all of it seen: wait for 4 new seconds
+    assert window(take(4), 0.0, 6.0, complete=False) is None
+    assert window(take(5), 6.0, 6.0, complete=False) == (1, 5)  # 3 s already kept in front: from 2 s
+    assert window(take(1), 0.0, 0.0, complete=False) is None  # 2 s: not enough yet
+    assert window(take(1), 0.0, 0.0, complete=True) == (0, 1)  # unless nothing more will come
+    assert window(take(3), 6.0, 6.0, complete=True) is None  # complete and done
+
+
+def test_a_backlog_is_taken_whisper_window_by_window():
+    first = window(take(40), 0.0, 0.0, complete=False)  # 80 s behind (a restarted follower)
+    assert first == (0, int(MAX_WINDOW // 2))
+    assert window(take(40), 28.5, 30.0, complete=False) == (12, 40 - 13)  # from 24 s, 30 s of it
+
+
+def test_settled_sentences_are_kept_whole_and_the_rest_waits():
+    said = words(("Hello", 0.0, 0.4), ("there.", 0.5, 1.0), ("How", 1.5, 1.8), ("are", 1.9, 2.2), ("you?", 2.6, 3.0))
+    kept, after = keep(said, after=0.0, until=2.8, end=4.3, ends_sentence=_ends_sentence)
+    assert [w[0] for w in kept] == [" Hello", " there."] and after == 1.5 - EPS  # "How are" waits for "you?"
+    kept, after = keep(said, after=after, until=None, end=4.3, ends_sentence=_ends_sentence)
+    assert [w[0] for w in kept] == [" How", " are", " you?"] and after == 4.3  # the take is complete
+    # the next window hears "there." again, 40 ms earlier: it is not kept twice
+    again = words(("there.", 0.46, 0.98), ("How", 1.5, 1.8), ("are", 1.9, 2.2), ("you?", 2.6, 3.0))
+    kept, _ = keep(again, after=1.0, until=4.0, end=5.5, ends_sentence=_ends_sentence)
+    assert [w[0] for w in kept] == [" How", " are", " you?"]
+
+
+def test_silence_and_run_on_speech_move_on():
+    assert keep([], after=0.0, until=6.5, end=8.0, ends_sentence=_ends_sentence) == ([], 6.5)
+    run_on = words(*((f"w{i}", i * 0.5, i * 0.5 + 0.4) for i in range(30)))  # 15 s without a full stop
+    kept, after = keep(run_on, after=0.0, until=14.0, end=15.5, ends_sentence=_ends_sentence)
+    assert len(kept) == 28 and after == 14.0 - EPS  # up to the first word not settled
+    short = run_on[:6]  # 3 s, unsettled end: waits, unless no more audio will come (force)
+    assert keep(short, after=0.0, until=2.2, end=3.7, ends_sentence=_ends_sentence)[0] == []
+    kept, after = keep(short, after=0.0, until=2.2, end=3.7, ends_sentence=_ends_sentence, force=True)
+    assert len(kept) == 4 and after == 2.0 - EPS
+
+
+def line(at: float, to: float, text: str) -> Line:
+    return Line(1, at, to, at, to, None, text, "en")
+
+
+def test_spoken_highlights_are_the_lines_that_say_a_term_as_whole_words():
+    lines = [line(5.0, 7.0, "Goal by player 42!"), line(9.0, 11.0, "What a GOAL."), line(40.0, 43.0, "Goalkeeper saves."),
+             line(60.0, 62.5, "And another goal, by Bo Lima.")]  # fmt: skip
+    found = said_highlights(lines, ["goal"], 20.0, 2 / 3)
+    assert [h.peak for h in found] == [5.0, 60.0]  # 9 s is inside the first clip; "goalkeeper" is another word
+    assert (found[0].start, found[0].end) == (0.0, 20.0)
+    assert found[1].start == pytest.approx(60.0 - 20.0 * 2 / 3) and found[1].end == found[1].start + 20.0
+    assert [h.peak for h in said_highlights(lines, ["bo  LIMA", "player 42"], 20.0, 2 / 3)] == [5.0, 60.0]
+    long = said_highlights([line(30.0, 58.0, "a long goal sentence")], ["goal"], 20.0, 2 / 3)
+    assert long[0].end == 58.5  # the clip reaches past the sentence's end
+    assert said_highlights(lines, ["!", " "], 20.0, 2 / 3) == []  # punctuation alone says nothing
