@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT))
 from bench.results import record  # noqa: E402
 
 
-def make_source() -> Path:
-    src = OUT / "live-720p.ts"
+def make_source(sample: str = "match", name: str = "live-720p.ts") -> Path:
+    """A sample video as a live encoder sends it: 720p25 H.264 with 2 s GOPs and AAC, in MPEG-TS."""
+    src = OUT / name
     if src.exists():
         return src
     from sample_media.build import build
@@ -53,7 +54,7 @@ def make_source() -> Path:
     build(samples)
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = src.with_suffix(".tmp.ts")
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / "match.mp4"), "-vf", "scale=1280:720,fps=25",
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(samples / f"{sample}.mp4"), "-vf", "scale=1280:720,fps=25",
                     "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
                     "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", str(tmp)], check=True)  # fmt: skip
     tmp.rename(src)
