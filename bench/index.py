@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 
 def make_source(minutes: int) -> Path:
@@ -117,9 +117,7 @@ def main() -> None:
     if both:
         lines.append(f"index on-screen text alone: {duration / max(ocr_seconds, 1e-9):.1f}× realtime "
                      f"({ocr_seconds:.1f} s, difference of the two scenes runs; {day})")  # fmt: skip
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
     shutil.rmtree(lib, ignore_errors=True)
 
 

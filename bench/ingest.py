@@ -23,7 +23,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 sys.path.insert(0, str(OUT.parent.parent))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 
 def make_source(minutes: int) -> Path:
@@ -88,9 +88,7 @@ def main() -> None:
     ]
     for k, v in med.items():
         print(f"{k:<25}: {v:.2f}s")
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
 
 
 if __name__ == "__main__":

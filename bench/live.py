@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 
 def make_source(sample: str = "match", name: str = "live-720p.ts") -> Path:
@@ -312,9 +312,7 @@ def main() -> None:
         lines.append(f"live recorder memory over the event: {first_rss / 2**20:.0f} MiB at {t0 / 60:.0f} min, "
                      f"{last_rss / 2**20:.0f} MiB at {t1 / 60:.0f} min (vstream {first_own / 2**20:.0f} -> "
                      f"{last_own / 2**20:.0f} MiB, the rest its ffmpeg; {len(listed)} fragments; {day})")  # fmt: skip
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
     rec.wait()
     shutil.rmtree(lib, ignore_errors=True)
 

@@ -31,7 +31,7 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
 from bench.live import cpu_seconds, loop_length, make_source, rss  # noqa: E402
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 SAID_AT = 8.5  # seconds into the talk: "The budget discussion for next year starts after coffee."
 FAN = "version: 1\nname: fan\nclips:\n  - live: bench\n    said: budget\n"
@@ -117,9 +117,7 @@ def main() -> None:
     lines.append(f"live transcription load: follower {share['follower']:.1%} of the machine's CPU beside the recorder's "
                  f"{share['recorder']:.1%} (headroom {1 / max(share['follower'] + share['recorder'], 1e-9):.1f}x), "
                  f"follower peak RSS {peak / 2**20:.0f} MiB ({day})")  # fmt: skip
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
     shutil.rmtree(lib, ignore_errors=True)
 
 

@@ -44,3 +44,10 @@ def record(lines: list[str]) -> None:
     with RESULTS.open("a") as fh:
         fh.write(f"\nMeasured {environment()}:\n\n")
         fh.write("".join(f"- {line}\n" for line in lines))
+
+
+def report(lines: list[str], keep: bool) -> None:
+    """Print a benchmark's result lines; with ``keep`` (``--record``) also append them to RESULTS.md."""
+    print("\n".join(lines))
+    if keep:
+        record(lines)

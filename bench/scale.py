@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 from bench.index import OUT, make_source  # noqa: E402
 
@@ -99,9 +99,7 @@ def main() -> None:
         archive = 10_000 * core_s_per_hour / n / 3600
         lines.append(f"scale projection: 10,000 hours on {n} single-core workers ~ {archive:,.0f} h "
                      f"({archive / 24:,.1f} days) at the measured {core_s_per_hour:.0f} core-s per hour of video")
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ OUT = ROOT / "bench" / "out"
 LIB = OUT / "search-lib"
 sys.path.insert(0, str(ROOT))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 N_VIDEOS = 200
 PER_VIDEO = 500  # scenes and transcript chunks per video: 100,000 each
@@ -253,9 +253,7 @@ def main() -> None:
         lines.append(f"search warm {mode}: p95 {p95:.1f} ms, p50 {p50:.1f} ms ({day}; {scale}; query embedding included)")
     lines.append("search recall@10 of the vector index vs exact: " + ", ".join(f"{k} {v:.3f}" for k, v in recall.items()))
     lines.append(f"search cold CLI: keyword {cold_kw:.2f} s, semantic {cold_sem:.2f} s, hybrid {cold_hyb:.2f} s ({day}, median of 5)")
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
 
 
 if __name__ == "__main__":

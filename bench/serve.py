@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import record  # noqa: E402
+from bench.results import report  # noqa: E402
 
 from bench.compose import LIB, OUT, build_library  # noqa: E402
 
@@ -237,9 +237,7 @@ def main() -> None:
         f"across them; mixed load on both at once (wrk, 2 x 100 connections, {args.seconds} s): {both['rps']:.0f} req/s "
         f"in all, {both['errors']} errors ({day}; both replicas share this machine's 2 cores)",
     ]
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    report(lines, args.record)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vstream.errors import IOFailure, LibraryBusy, MediaError, MissingDependency, UsageError, VstreamError
-from vstream.library import Library, Video, check_id, slugify, stored_audio_rate
+from vstream.library import AUDIO_RATE, Library, Video, check_id, slugify, stored_audio_rate
 from vstream.media import ffmpeg as ff
 from vstream.media.fmp4 import cmaf_timing, fragment_index
 from vstream.media.hls import (
@@ -188,9 +188,6 @@ def needs_resampling(info: ProbeInfo) -> bool:
     return info.audio is not None and info.audio.sample_rate != AUDIO_RATE
 
 
-# Every track vstream encodes (silence, --transcode, --resample-audio) is AAC at this rate: players that
-# keep the first clip's init section (ffmpeg, GStreamer's playbin) play every clip's sound at its rate.
-AUDIO_RATE = 48000
 SILENCE = f"anullsrc=channel_layout=stereo:sample_rate={AUDIO_RATE}"
 AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "2"]
 

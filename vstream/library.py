@@ -187,12 +187,17 @@ def display_size(video: dict[str, Any]) -> tuple[int | None, int | None]:
     return (h, w) if video.get("rotation", 0) in (90, 270) else (w, h)
 
 
+# Every audio track vstream makes (silence, --transcode, --resample-audio) is AAC at this rate: players
+# that keep the first clip's init section (ffmpeg, GStreamer's playbin) play every clip's sound at its rate.
+AUDIO_RATE = 48000
+
+
 def stored_audio_rate(meta: dict[str, Any]) -> int | None:
-    """The sample rate of a video's stored audio track: its source's when copied; vstream's own rate
-    (48 kHz) when vstream made the track (silence, --transcode, --resample-audio); None if unknown."""
+    """The sample rate of a video's stored audio track: its source's when copied; :data:`AUDIO_RATE`
+    when vstream made the track (silence, --transcode, --resample-audio); None if unknown."""
     stream = meta.get("stream") or {}
     if stream.get("audio_source") in ("encode", "silence"):
-        return 48000
+        return AUDIO_RATE
     return (stream.get("audio") or {}).get("sample_rate")
 
 

@@ -37,7 +37,7 @@ from vstream.compose import timeline as tl
 from vstream.compose.playlist import Clip as PlaylistClip
 from vstream.compose.playlist import PlacedClip, media_playlist, place, source_for
 from vstream.errors import NotFound, UsageError
-from vstream.library import Library, atomic_write, display_size, stored_audio_rate
+from vstream.library import AUDIO_RATE, Library, atomic_write, display_size, stored_audio_rate
 from vstream.timecode import SNAP_MODES, TICKS, to_ticks
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -696,11 +696,11 @@ def mixed_audio_rates(rates: list[tuple[str, int | None]]) -> str | None:
     if len({r for _, r in known}) < 2:
         return None
     listed = " and ".join(f"{r} Hz" for r in sorted({r for _, r in known}))
-    odd = ", ".join(v for v, r in known if r != 48000)
+    odd = ", ".join(v for v, r in known if r != AUDIO_RATE)
     return (f"the clips' audio mixes {listed}: ffmpeg (ffplay, mpv) and GStreamer's playbin play every clip's sound "
             f"at the first one's {known[0][1]} Hz, so the others' sound runs fast or slow and ends out of sync "
             f"(hls.js, Safari and playbin3 play it right); re-ingest {odd} with --force --resample-audio "
-            f"(48 kHz; the video is still stream-copied)")
+            f"({AUDIO_RATE // 1000} kHz; the video is still stream-copied)")
 
 
 def max_resolution(videos: list) -> tuple[int, int] | None:

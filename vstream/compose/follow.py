@@ -26,7 +26,7 @@ from typing import Any
 from vstream.compose.api import ComposedClip, ComposeResult, check_user
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
-from vstream.library import Library, atomic_write, stored_audio_rate
+from vstream.library import AUDIO_RATE, Library, atomic_write, stored_audio_rate
 from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines
 from vstream.timecode import TICKS
 
@@ -249,8 +249,8 @@ class LiveStream:
         ended = event.status == "ended" and event.pid is None  # (finished: its highlights are final)
         unheard = ""  # a said: stream whose event nobody transcribes does not grow: say so
         if self.entry.said:
-            found = self._said(event, ended)
-            ended = ended and ls.transcribed(self.lib, event)
+            ended = ended and ls.transcribed(self.lib, event)  # (a said: stream ends with its transcript)
+            found = self._said(event, event.status == "ended" and event.pid is None, ended)
             if not ended and not ls.transcribing(self.lib, event.id):
                 unheard = f"{event.id}'s speech is not being transcribed: said: highlights need vstream index --follow {event.id}"
         else:
@@ -322,11 +322,12 @@ class LiveStream:
             live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(found)},
         )  # fmt: skip
 
-    def _said(self, event: Event, ended: bool) -> list:
-        """Highlights where the event's live transcript says one of the clip's ``said:`` terms."""
+    def _said(self, event: Event, over: bool, transcribed: bool) -> list:
+        """Highlights where the event's live transcript says one of the clip's ``said:`` terms (``over``:
+        the event has ended; ``transcribed``: its speech too)."""
         from vstream import live_highlights as lh, live_speech as ls
 
-        if ended and not ls.transcribed(self.lib, event) and not ls.transcribing(self.lib, event.id):
+        if over and not transcribed and not ls.transcribing(self.lib, event.id):
             raise RecipeError(f"{self.recipe.path.name}: {event.id} has ended but its speech is not transcribed to "
                               f"its end (said: needs it)", hint=f"run: vstream index --follow {event.id}")  # fmt: skip
         state = lh.load_state(self.lib, event.id)
@@ -398,7 +399,7 @@ def live_rate_note(event_id: str, rate: int, archive: list[tuple[str, int | None
         return []
     (before,) = rates
     fix = (f"re-ingest {', '.join(v for v, r in archive if r and r != rate)} with --force --resample-audio"
-           if rate == 48000 else "have the event's encoder send 48 kHz audio, the archive's rate")
+           if rate == AUDIO_RATE else f"have the event's encoder send {before / 1000:g} kHz audio, the archive's rate")
     return [f"{event_id}'s audio is {rate} Hz after archive clips at {before} Hz: ffmpeg (ffplay, mpv) and "
             f"GStreamer's playbin play the highlights' sound at {before} Hz (fast or slow, out of sync; hls.js, "
             f"Safari and playbin3 play it right); {fix}"]
