@@ -74,6 +74,9 @@ class MomentHit(BaseModel):
     snippet: str
     people: list[str] = Field(default_factory=list, description="who is on screen (names, else p<id>)")
     language: str | None = Field(default=None, description="the language spoken in it (es, en; null: nobody speaks)")
+    live: bool = Field(default=False, description="in a live event that is no library video yet: "
+                                                  "clip it with live_clip(event_id=video_id, start=, end=)")
+    wall: str | None = Field(default=None, description="found in a live transcript: the wall-clock time it starts at")
 
 
 class MomentList(BaseModel):
@@ -226,7 +229,7 @@ class Tools:
         from vstream.search import SearchOptions
 
         opts = SearchOptions(mode=mode, kind=kind, videos=list(videos or []), tags=dict(tags or {}), limit=limit,
-                             people=list(people or []), language=language)  # fmt: skip
+                             people=list(people or []), language=language, live=True)  # fmt: skip
         try:
             result = self.searcher.search(query, opts)
         except NotFound as exc:
@@ -234,7 +237,8 @@ class Tools:
                 return MomentList(query=query, moments=[])  # no match is an empty list, not an error
             raise
         hits = [MomentHit(video_id=m.video_id, start=m.start, end=m.end, score=m.score, kinds=m.kinds,
-                          snippet=m.text[:300], people=m.people, language=m.language) for m in result.moments]  # fmt: skip
+                          snippet=m.text[:300], people=m.people, language=m.language, live=m.live, wall=m.wall)
+                for m in result.moments]  # fmt: skip
         hits, truncated = _cap(hits)
         return MomentList(query=query, moments=hits, truncated=truncated)
 

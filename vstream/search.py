@@ -24,7 +24,7 @@ import json
 import re
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -58,6 +58,7 @@ his how i if in into is it its itself just me more most my no nor not now of off
 over own part same she should so some such than that the their theirs them then there these they this those through
 to too under until up very was we were what when where which while who whom why will with would you your yours
 """.split())  # fmt: skip
+NOTHING_INDEXED = "\x00nothing indexed"  # a row filter meaning: search live transcripts only
 RESULT_CACHE = 256  # searches remembered per Searcher (until the catalog changes)
 TRANSCRIPT_CACHE = 256  # videos whose sentences a Searcher keeps (until the catalog changes)
 
@@ -87,6 +88,8 @@ class Moment:
     sources: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)  # who is on screen in it (names, else p<id>)
     language: str | None = None  # the language mostly spoken in it (None: nobody speaks)
+    live: bool = False  # in a live event that is no library video yet: play it with vstream live clip
+    wall: str | None = None  # found in a live transcript: the wall-clock time (ISO, UTC) it starts at
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,6 +122,7 @@ class SearchOptions:
     max_per_video: int | None = None
     people: list[str] = field(default_factory=list)  # only where all of them are on screen (names or ids)
     language: str | None = None  # only what is spoken in this language (es; pt-BR matches pt)
+    live: bool = False  # also what live events' transcripts say before the index holds them (index --follow)
 
     def validate(self) -> None:
         if self.language is not None:
@@ -301,6 +305,51 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+@dataclass
+class LiveTranscript:
+    """What a live event's follower (``vstream index --follow``) has kept in ``live/EVENT/speech.jsonl``,
+    searched until the index holds the event's video. Times are the event's (= its video's, once
+    finished)."""
+
+    event: str
+    video: str | None  # the library video it became (ended, not indexed yet), else None
+    lines: list  # live_speech.Line, in the order kept
+    bounds: list[int]  # where the event's fragments start (ticks): a live moment snaps to them
+    recorded: float  # seconds recorded so far
+    takes: list[tuple[float, str]]  # (event time it starts at, wall clock of its first frame) per take
+    vectors: Any = None  # the lines' text embeddings, made on the first semantic search
+    model: str = ""  # the embedder that made them
+
+    def wall(self, t: float) -> str | None:
+        """The wall-clock time (ISO, UTC) of event time ``t``."""
+        from datetime import timedelta
+
+        from vstream.live import iso, parse_time
+
+        began = [(at, started) for at, started in self.takes if at <= t + 1e-6 and started]
+        if not began:
+            return None
+        at, started = began[-1]
+        return iso(parse_time(started) + timedelta(seconds=t - at))
+
+    def said(self, start: float, end: float) -> tuple[str, str | None]:
+        """The sentences between ``start`` and ``end``, and the language spoken longest in them."""
+        inside = [line for line in self.lines if line.to > start and line.at < end]
+        seconds: dict[str, float] = {}
+        for line in inside:
+            seconds[line.language] = seconds.get(line.language, 0.0) + min(line.to, end) - max(line.at, start)
+        return " ".join(line.text.strip() for line in inside), max(seconds, key=seconds.get) if seconds else None
+
+
+def live_keyword_hits(transcripts: Iterable[LiveTranscript], terms: list[str], language: str | None, k: int) -> list[Hit]:
+    """The live lines that hold the query's words (lexical evidence, as the index's full-text list is
+    scored), best ``k``."""
+    hits = [Hit(t.event, line.at, line.to, "speech", "keyword-transcript", found, line.text)
+            for t in transcripts for line in t.lines
+            if (not language or line.language == language) and (found := coverage(terms, line.text)) >= MIN_EVIDENCE]  # fmt: skip
+    return sorted(hits, key=lambda h: (-h.score, h.video_id, h.start))[:k]
+
+
 # --- reading the index -----------------------------------------------------------------------
 
 
@@ -427,20 +476,22 @@ class Searcher:
         started = time.perf_counter()
         opts.validate()
         query = " ".join(query.split())
+        live = self._live(opts)
         if not self.cache_results:
-            return self._search(query, opts, started)
-        key = (query, json.dumps(asdict(opts), sort_keys=True))
+            return self._search(query, opts, started, live)
+        grown = tuple((e, len(t.lines), t.recorded, t.video) for e, t in live.items())  # live transcripts grow
+        key = (query, json.dumps(asdict(opts), sort_keys=True), grown)
         cache = self._catalog().setdefault("results", {})
         if key in cache:
             moments = [Moment(**asdict(m)) for m in cache[key]]
             return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
-        result = self._search(query, opts, started)
+        result = self._search(query, opts, started, live)
         if len(cache) >= RESULT_CACHE:
             cache.pop(next(iter(cache)))
         cache[key] = [Moment(**asdict(m)) for m in result.moments]
         return result
 
-    def _search(self, query: str, opts: SearchOptions, started: float) -> SearchResult:
+    def _search(self, query: str, opts: SearchOptions, started: float, live: dict[str, LiveTranscript]) -> SearchResult:
         on_screen = self._on_screen(opts.people) if opts.people else None
         if on_screen is not None and not query and opts.mode != "peaks":
             if opts.kind:
@@ -454,7 +505,8 @@ class Searcher:
         if opts.mode == "peaks" and (query or opts.kind):
             raise UsageError("--mode peaks ranks moments by loudness: it takes no query and no --kind",
                              hint='vstream search "" --mode peaks [--video ID] [--tag k=v]')  # fmt: skip
-        where = self._where(opts, only=set(on_screen) if on_screen is not None else None)
+        where = self._where(opts, only=set(on_screen) if on_screen is not None else None, live=live)
+        indexed = where != NOTHING_INDEXED
         kind = opts.kind
         if opts.language:  # spoken in that language: transcript rows only
             kind, where = "speech", both(where, f"language = {quote(primary(opts.language))}")
@@ -465,12 +517,18 @@ class Searcher:
             scored = self._peaks(opts, where)
         else:
             futures = []  # each list starts as soon as it can: full-text while the query is embedded
-            if opts.mode in ("keyword", "hybrid"):
-                futures += [self._submit(job) for job in self._keyword(query, where, k, kind)]
-            if opts.mode in ("semantic", "hybrid"):
-                futures += [self._submit(job) for job in self._semantic(query, where, k, kind)]
-            lists = [f.result() for f in futures]
             terms = content_words(query)
+            language = primary(opts.language) if opts.language else None
+            if opts.mode in ("keyword", "hybrid"):
+                futures += [self._submit(job) for job in self._keyword(query, where, k, kind)] if indexed else []
+                if live:
+                    futures.append(self._submit(lambda: live_keyword_hits(live.values(), terms, language, k)))
+            if opts.mode in ("semantic", "hybrid"):
+                vector = self._query_vector(query)
+                futures += [self._submit(job) for job in self._semantic(vector, where, k, kind)] if indexed else []
+                if live:
+                    futures.append(self._submit(lambda: self._live_semantic(live.values(), vector, language, k)))
+            lists = [f.result() for f in futures]
             for hit in (h for lst in lists for h in lst):
                 if hit.source in LEXICAL:
                     hit.evidence = coverage(terms, hit.text)
@@ -491,12 +549,87 @@ class Searcher:
                                min_score=opts.min_score)  # fmt: skip
         for m in moments:
             m.score = round(min(1.0, m.score), 4)
+            transcript = live.get(m.video_id)
+            if transcript is not None and transcript.video is None:  # still live: its fragments are its keyframes
+                m.live, m.wall = True, transcript.wall(m.start)
+                snap_moment(m, transcript.bounds, to_ticks(transcript.recorded), opts.padding)
+                continue
             video = self._video(m.video_id)
             snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
+            if transcript is not None:
+                m.wall = transcript.wall(m.start)
         if opts.mode == "peaks":  # widened to keyframes, neighbouring peaks may now overlap: keep the louder
             moments = drop_overlaps(moments)
-        self._fill(moments)
+        self._fill(moments, live)
         return SearchResult(query, opts.mode, (time.perf_counter() - started) * 1000, moments)
+
+    # -- live events' transcripts, before the index holds them
+    def _live(self, opts: SearchOptions) -> dict[str, LiveTranscript]:
+        """The live transcripts this search reads: events whose speech a follower keeps and whose video
+        is not indexed yet (each read again only when its speech.jsonl or event.json changed)."""
+        if not opts.live or opts.people or opts.kind == "scene" or opts.mode == "peaks":
+            return {}
+        import os
+
+        from vstream import live as lv
+        from vstream import live_speech as ls
+
+        folder = lv.events_dir(self.lib)
+        try:
+            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        except OSError:
+            return {}
+        cache = self.__dict__.setdefault("_live_cache", {})
+        catalog = self._catalog()
+        chosen = self._chosen(opts)
+        found: dict[str, LiveTranscript] = {}
+        for name in names:
+            try:
+                said, state = os.stat(folder / name / ls.TRANSCRIPT), os.stat(folder / name / lv.STATE)
+            except OSError:
+                continue
+            key = (said.st_size, said.st_mtime_ns, state.st_size, state.st_mtime_ns)
+            held = cache.get(name)
+            if held is None or held[0] != key:
+                try:
+                    event = lv.load(self.lib, name)
+                except (NotFound, ValueError, KeyError):
+                    continue
+                transcript = live_transcript(event, ls.read_lines(self.lib, name))
+                if held is not None and held[1].vectors is not None:  # lines are only appended: embed the new ones
+                    old = held[1]
+                    if transcript.lines[: len(old.lines)] == old.lines:
+                        transcript.vectors, transcript.model = old.vectors, old.model
+                cache[name] = held = (key, transcript)
+            transcript = held[1]
+            video = transcript.video if transcript.video in catalog["ids"] else None
+            if (video or transcript.event) in catalog["indexed"] or not transcript.lines:
+                continue  # the index holds it now
+            if chosen is not None and (video or transcript.event) not in chosen:
+                continue
+            found[transcript.event] = replace(transcript, video=video) if video != transcript.video else transcript
+        return found
+
+    def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int) -> list[Hit]:
+        """Live lines nearest the query, scored as the index's transcript vectors are."""
+        import numpy as np
+
+        embedder = self.embedder()
+        _, q = vector
+        hits = []
+        for t in transcripts:
+            if t.model != embedder.fingerprint:
+                t.vectors, t.model = None, embedder.fingerprint
+            have = 0 if t.vectors is None else len(t.vectors)
+            if have < len(t.lines):
+                new = embedder.embed_passages([line.text for line in t.lines[have:]])
+                t.vectors = new if t.vectors is None else np.vstack([t.vectors, new])
+            raw = t.vectors @ q
+            for line, sim, comparable in zip(t.lines, raw, embedder.comparable(raw)):
+                if line.text.strip() and comparable >= SEMANTIC_FLOOR and (not language or line.language == language):
+                    hits.append(Hit(t.event, line.at, line.to, "speech", "transcript", float(sim), line.text, "",
+                                    calibrate(float(comparable), SEMANTIC_RANGE)))  # fmt: skip
+        return sorted(hits, key=lambda h: (-h.evidence, h.video_id, h.start))[:k]
 
     def _spoken_in(self, moments: list[Moment], language: str | None) -> list[Moment]:
         return [m for m in moments if m.language == primary(language)] if language else moments
@@ -558,15 +691,20 @@ class Searcher:
             chosen = set(opts.videos) if chosen is None else chosen & set(opts.videos)
         return chosen
 
-    def _where(self, opts: SearchOptions, only: set[str] | None = None) -> str | None:
-        """The row filter: None when every indexed video is searched (so vector indexes are used as-is)."""
+    def _where(self, opts: SearchOptions, only: set[str] | None = None,
+               live: dict[str, LiveTranscript] | None = None) -> str | None:  # fmt: skip
+        """The row filter: None when every indexed video is searched (so vector indexes are used as-is);
+        :data:`NOTHING_INDEXED` when only live transcripts can be searched."""
         catalog = self._catalog()
-        if not catalog["ids"]:
-            raise NotFound(f"the library {self.lib.root} has no videos", hint="ingest some: vstream ingest FILE --index")
-        if not catalog["indexed"] or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
-            raise NotFound("nothing is indexed yet", hint="run vstream index")
         for video_id in opts.videos:
-            self.lib.get(video_id)  # a clear "no video" error, with suggestions
+            if video_id not in (live or {}):
+                self.lib.get(video_id)  # a clear "no video" error, with suggestions
+        if not catalog["indexed"] or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
+            if live:
+                return NOTHING_INDEXED
+            if not catalog["ids"]:
+                raise NotFound(f"the library {self.lib.root} has no videos", hint="ingest some: vstream ingest FILE --index")
+            raise NotFound("nothing is indexed yet", hint="run vstream index")
         chosen = self._chosen(opts)
         if only is not None:
             chosen = set(only) if chosen is None else chosen & set(only)
@@ -595,10 +733,14 @@ class Searcher:
                                      r.get("thumbnail", "")) for r in self.index.fts("scenes", query, k, where)])  # fmt: skip
         return jobs
 
-    def _semantic(self, query: str, where: str | None, k: int, kind: str | None) -> list:
+    def _query_vector(self, query: str):
         embedder = self.embedder()
         check_language(query, embedder.name, getattr(embedder, "multilingual", False))
-        q = embedder.embed_queries([query])[0]
+        return query, embedder.embed_queries([query])[0]
+
+    def _semantic(self, vector, where: str | None, k: int, kind: str | None) -> list:
+        embedder = self.embedder()
+        query, q = vector
         jobs = []
 
         def nearest(table: str, kind_: str, source: str, text_col: str, thumb: bool):
@@ -725,8 +867,16 @@ class Searcher:
                 cache[r["video_id"]].append((r["start"], r["end"], r["thumbnail"]))
         return {v: cache.get(v, []) for v in video_ids}
 
-    def _fill(self, moments: list[Moment]) -> None:
+    def _fill(self, moments: list[Moment], live: dict[str, LiveTranscript] | None = None) -> None:
         """The transcript text inside each moment, who is on screen, and a thumbnail for moments found without one."""
+        live = live or {}
+        for m in moments:  # what a live transcript says (the index does not hold it yet); nobody is recognised
+            if m.video_id in live:
+                m.text, m.language = live[m.video_id].said(m.start, m.end)
+                if not m.live:
+                    video = self._video(m.video_id)
+                    m.thumbnail = str(self.lib.root / video.media_dir / video.meta["files"]["thumbnail"])
+        moments = [m for m in moments if m.video_id not in live]
         self.sentences([m.video_id for m in moments])  # one read for all of them
         faces = self.faces()
         shots = self._scene_thumbnails([m.video_id for m in moments if not m.thumbnail])
@@ -745,6 +895,17 @@ class Searcher:
                 m.thumbnail = inside[0] if inside else str(Path(video.media_dir) / video.meta["files"]["thumbnail"])
             if m.thumbnail:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
+
+
+def live_transcript(event, lines: list) -> LiveTranscript:
+    """An event's kept lines with what searching them needs from its takes."""
+    bounds, takes, at = [], [], 0.0
+    for take in event.takes:
+        takes.append((at, take.started_at))
+        for fragment in take.fragments:
+            bounds.append(to_ticks(at))
+            at += fragment.duration
+    return LiveTranscript(event.id, event.video, lines, bounds, at, takes)
 
 
 def primary(language: str) -> str:

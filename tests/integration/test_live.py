@@ -456,6 +456,15 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
         while not (transcript.exists() and "rocket" in transcript.read_text()) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "rocket launch" in transcript.read_text() and rec.poll() is None  # kept while the event is on
+        # search sees it while the event is on (nothing is indexed yet): by meaning, no word in common
+        found = vstream_json("search", "when does the spacecraft lift off", "-L", str(lib))["moments"]
+        assert rec.poll() is None and found and found[0]["video_id"] == "show" and found[0]["live"], found
+        first = samples["videos"]["talk"]["speech"][0]
+        assert found[0]["start"] <= first["start"] and found[0]["end"] >= first["end"] and "rocket" in found[0]["text"]
+        assert found[0]["start"] % 2 == 0 and found[0]["wall"]  # on a fragment boundary (2 s GOPs), with its clock
+        clip = vstream_json("live", "clip", "show", "-L", str(lib), "--from", str(found[0]["start"]), "--to",
+                            str(found[0]["end"]))  # and it plays as an instant clip from the times it gave
+        assert clip["start"] == found[0]["start"] and played_duration(clip["playlist"]) >= first["end"] - first["start"]
         out, errors = follow.communicate(timeout=120)  # it ends with the event
         assert follow.returncode == 0, errors
         event = json.loads(rec.communicate(timeout=60)[0])
@@ -480,5 +489,10 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
     (clip,) = result["clips"]  # the one sentence about the budget, whole, with the seconds before it
     assert clip["start"] <= spoken[1]["start"] and clip["end"] >= spoken[1]["end"] and result["live"]["ended"]
     assert (Path(result["master"]).parent / "video.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
+    # ended, a library video not indexed yet: its transcript still answers, as moments of the video
+    (budget,) = vstream_json("search", "budget", "-L", str(lib), "--mode", "keyword")["moments"]
+    assert budget["video_id"] == "show" and not budget["live"] and budget["start"] <= spoken[1]["start"]
+    assert budget["end"] >= spoken[1]["end"] and Path(budget["thumbnail"]).is_file()
+    assert vstream_json("search", "budget", "-L", str(lib), "--no-live")["error"] == "nothing is indexed yet"
     again = vstream_json("index", "--follow", "show", "-L", str(lib), "--whisper-model", "tiny.en")
     assert again["sentences"] == 0 and len(transcript.read_text().splitlines()) == len(spoken)

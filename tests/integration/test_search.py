@@ -69,7 +69,9 @@ def test_json_is_exactly_the_documented_shape(indexed_library):
     scores = [m["score"] for m in result["moments"]]
     assert scores == sorted(scores, reverse=True)
     for m in result["moments"]:
-        assert set(m) == {"video_id", "start", "end", "score", "kinds", "text", "thumbnail", "people", "language"}
+        assert set(m) == {"video_id", "start", "end", "score", "kinds", "text", "thumbnail", "people", "language",
+                          "live", "wall"}
+        assert m["live"] is False and m["wall"] is None  # (no live event: see test_live for live moments)
         assert isinstance(m["people"], list) and all(isinstance(p, str) for p in m["people"])
         assert m["language"] in ("en", None) and ("speech" not in m["kinds"] or m["language"] == "en")  # English
         assert isinstance(m["start"], float) and isinstance(m["end"], float) and isinstance(m["score"], float)

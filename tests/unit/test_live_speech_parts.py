@@ -71,3 +71,41 @@ def test_spoken_highlights_are_the_lines_that_say_a_term_as_whole_words():
     long = said_highlights([line(30.0, 58.0, "a long goal sentence")], ["goal"], 20.0, 2 / 3)
     assert long[0].end == 58.5  # the clip reaches past the sentence's end
     assert said_highlights(lines, ["!", " "], 20.0, 2 / 3) == []  # punctuation alone says nothing
+
+
+# --- searching a live transcript (vstream.search) ------------------------------------------------
+
+
+def two_takes():
+    """An event of two takes (3 x 2 s, then 2 x 2 s after a reconnect 10 s later), as event.json holds it."""
+    from vstream.live import Event
+
+    second = Take(2, "2026-12-02T15:00:16.000Z", [900, 0], [Fragment(2.0, 1000, 900 + 1000 * k) for k in range(2)])
+    return Event("match", "udp://127.0.0.1:9", "recording", "2026-12-02T15:00:00.000Z", 6, [take(3), second])
+
+
+def test_a_live_transcript_knows_its_fragments_and_wall_clock():
+    from vstream.search import live_transcript
+    from vstream.timecode import TICKS
+
+    lines = [Line(1, 0.5, 1.7, 0.5, 1.7, None, "Kick off in the rain.", "en"),
+             Line(2, 1.0, 3.2, 7.0, 9.2, None, "Goal by player 42!", "en")]  # fmt: skip
+    t = live_transcript(two_takes(), lines)
+    assert [b / TICKS for b in t.bounds] == [0, 2, 4, 6, 8] and t.recorded == 10.0
+    assert t.wall(1.0) == "2026-12-02T15:00:01.000Z"
+    assert t.wall(7.0) == "2026-12-02T15:00:17.000Z"  # the second take's own clock: the gap is not event time
+    assert t.said(6.5, 10.0) == ("Goal by player 42!", "en")
+    assert t.said(2.0, 6.0) == ("", None)
+
+
+def test_live_lines_are_found_by_their_words_scored_as_the_index_scores_them():
+    from vstream.search import content_words, live_keyword_hits, live_transcript
+
+    lines = [Line(1, 0.5, 1.7, 0.5, 1.7, None, "Kick off in the rain.", "en"),
+             Line(2, 1.0, 3.2, 7.0, 9.2, None, "Goal by player 42!", "en"),
+             Line(2, 3.2, 3.9, 9.2, 9.9, None, "¡Gol del jugador 42!", "es")]  # fmt: skip
+    t = live_transcript(two_takes(), lines)
+    hits = live_keyword_hits([t], content_words("the goal by player_42"), None, 10)
+    assert [(h.video_id, h.start, h.end, h.score) for h in hits] == [("match", 7.0, 9.2, 1.0), ("match", 9.2, 9.9, pytest.approx(1 / 3))]  # goal, player, 42
+    assert [h.text for h in live_keyword_hits([t], content_words("player 42"), "es", 10)] == ["¡Gol del jugador 42!"]
+    assert live_keyword_hits([t], content_words("the of in"), None, 10) == []  # stop-words alone find nothing

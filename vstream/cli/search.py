@@ -28,6 +28,8 @@ def search(
     person: List[str] = typer.Option([], "--person", "-p", help="Only while this person is on screen (name or id); "
                                      "repeat for people together. With no query: every moment they are on screen."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Only what is spoken in this language (es, pt-BR)."),
+    live: bool = typer.Option(True, "--live/--no-live", help="Also search what live events' transcripts say "
+                              "(vstream index --follow) before the index holds them."),
     playlist: Optional[str] = typer.Option(None, "--playlist", metavar="OUT.m3u8",
                                            help="Also write the moments as a playable HLS playlist."),
     json: bool = JsonOption,
@@ -37,24 +39,32 @@ def search(
     Moments merge adjacent hits in one video and start and end on keyframes, so they
     play (and compose) without re-encoding. --json prints
     {"query", "mode", "took_ms", "moments": [{"video_id", "start", "end", "score", "kinds", "text", "thumbnail",
-    "people", "language"}]} (people: who is on screen in the moment, from the faces stage and your names;
-    language: the language spoken in it, or null).
+    "people", "language", "live", "wall"}]} (people: who is on screen in the moment, from the faces stage and
+    your names; language: the language spoken in it, or null; live: true for a moment of a live event that is
+    no library video yet, play it with vstream live clip VIDEO_ID --from START --to END; wall: for moments
+    found in a live transcript, the wall-clock time it starts at).
     """
     from vstream.library import Library, parse_tags
     from vstream.search import SearchOptions, Searcher
 
     opts = SearchOptions(mode=mode, videos=list(video), tags=parse_tags(tag), kind=kind, min_score=min_score,
                          limit=limit, padding=padding, max_per_video=max_per_video,
-                         people=list(person), language=lang)  # fmt: skip
+                         people=list(person), language=lang, live=live)  # fmt: skip
     opts.validate()
     lib = Library.open(library)
     result = Searcher(lib).search(query, opts)
-    if playlist and result.moments:
+    stored = [m for m in result.moments if not m.live]
+    if playlist and len(stored) < len(result.moments):
+        first = next(m for m in result.moments if m.live)
+        err.print(f"note: the playlist leaves out {counted(len(result.moments) - len(stored), 'moment')} of live events "
+                  f"(no library videos yet); clip them with: vstream live clip {first.video_id} --from {first.start:g} "
+                  f"--to {first.end:g}", markup=False, highlight=False)  # fmt: skip
+    if playlist and stored:
         from vstream.search import ffmpeg_players_warning, write_playlist
 
-        path = write_playlist(lib, result.moments, playlist)
+        path = write_playlist(lib, stored, playlist)
         err.print(f"playlist: {path}", markup=False)
-        note = ffmpeg_players_warning([lib.get(m.video_id) for m in result.moments])
+        note = ffmpeg_players_warning([lib.get(m.video_id) for m in stored])
         if note:
             err.print(f"note: {note}", markup=False, highlight=False)
     if json:
@@ -75,7 +85,7 @@ def search(
         table.add_column(col, justify="right" if col in ("#", "score") else "left", overflow="fold")
     for i, m in enumerate(result.moments, 1):
         snippet = (m.text or "")[:80] + ("…" if len(m.text or "") > 80 else "")
-        table.add_row(str(i), m.video_id, format_hms(m.start), format_hms(m.end), f"{m.score:.3f}", ",".join(m.kinds),
+        table.add_row(str(i), m.video_id + (" (live)" if m.live else ""), format_hms(m.start), format_hms(m.end), f"{m.score:.3f}", ",".join(m.kinds),
                       *([", ".join(m.people)] if with_people else []), *([m.language or "-"] if with_lang else []),
                       snippet)  # fmt: skip
     out.print(table)

@@ -400,7 +400,7 @@ def create_app(settings: Settings):
         q = request.query_params
         opts = SearchOptions(mode=q.get("mode", "hybrid"), videos=q.getlist("video"), tags=parse_tags(q.getlist("tag")),
                              kind=q.get("kind") or None, limit=int(q.get("limit", 12)),
-                             padding=float(q.get("padding", 0)), people=q.getlist("person"))  # fmt: skip
+                             padding=float(q.get("padding", 0)), people=q.getlist("person"), live=True)  # fmt: skip
         if opts.people:
             refused = people_refused(request, "searching by person")
             if refused:

@@ -73,11 +73,18 @@ function showResults(data) {
       <input type="checkbox"></label><strong></strong> <span class="time"></span>
       <div class="snippet"></div></div>`;
     li.querySelector("img").src = m.thumbnail_url || "";
-    li.querySelector("strong").textContent = m.video_id;
+    li.querySelector("strong").textContent = m.live ? `${m.video_id} (live)` : m.video_id;
     li.querySelector(".time").textContent = `${fmt(m.start)}–${fmt(m.end)} · ${m.score.toFixed(2)}`;
     li.querySelector(".snippet").textContent = (m.people && m.people.length ? `[${m.people.join(", ")}] ` : "") +
       (m.text || m.kinds.join(", "));
     const box = li.querySelector("input");
+    if (m.live) { // a live event is no library video yet: it plays as an instant clip, it cannot join a reel
+      box.disabled = true;
+      box.parentElement.title = "a live event: reels take library videos (it becomes one when it ends)";
+      li.addEventListener("click", () => playLive(m.video_id, false, `&from=${m.start}&to=${m.end}`));
+      list.appendChild(li);
+      return;
+    }
     box.checked = selected.has(key);
     box.addEventListener("click", (e) => e.stopPropagation());
     box.addEventListener("change", () => {
@@ -354,10 +361,10 @@ video.textTracks.addEventListener("addtrack", () => {
 });
 
 // --- live events ----------------------------------------------------------------------------
-async function playLive(id, highlights) {
+async function playLive(id, highlights, range = "") {
   try {
-    const link = await api(`/api/link?live=${encodeURIComponent(id)}&user=guest${highlights ? "&highlights=1" : ""}`);
-    $("now").textContent = highlights ? `highlights of ${id}` : `${id}, live`;
+    const link = await api(`/api/link?live=${encodeURIComponent(id)}&user=guest${highlights ? "&highlights=1" : ""}${range}`);
+    $("now").textContent = highlights ? `highlights of ${id}` : range ? `${id}, a clip` : `${id}, live`;
     play(link.url);
   } catch (err) { $("now").textContent = err.message; }
 }
