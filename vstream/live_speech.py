@@ -111,13 +111,16 @@ def said_highlights(lines: list[Line], terms: list[str], length: float, before: 
     """The lines that say any of ``terms`` (whole words, any case) as highlights (pure): a clip of
     ``length`` seconds, ``before`` of it (a fraction) ahead of the sentence's start (the call follows
     the play), reaching past the sentence's end; a line inside the previous clip adds nothing."""
+    wanted = [normalise(t) for t in terms if normalise(t).strip()]
+    return line_highlights([line for line in lines if any(w in normalise(line.text) for w in wanted)], length, before)
+
+
+def line_highlights(lines: list[Line], length: float, before: float) -> list[Highlight]:
+    """Chosen lines as highlights (pure), as :func:`said_highlights` makes them."""
     from vstream.live_highlights import Highlight
 
-    wanted = [normalise(t) for t in terms if normalise(t).strip()]
     found: list[Highlight] = []
     for line in sorted(lines, key=lambda x: x.at):
-        if not any(w in normalise(line.text) for w in wanted):
-            continue
         if found and line.at < found[-1].end:
             continue
         start = max(0.0, line.at - length * before, found[-1].end if found else 0.0)

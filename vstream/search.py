@@ -572,36 +572,18 @@ class Searcher:
         import os
 
         from vstream import live as lv
-        from vstream import live_speech as ls
 
-        folder = lv.events_dir(self.lib)
         try:
-            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+            names = sorted(n for n in os.listdir(lv.events_dir(self.lib)) if not n.startswith("."))
         except OSError:
             return {}
-        cache = self.__dict__.setdefault("_live_cache", {})
         catalog = self._catalog()
         chosen = self._chosen(opts)
         found: dict[str, LiveTranscript] = {}
         for name in names:
-            try:
-                said, state = os.stat(folder / name / ls.TRANSCRIPT), os.stat(folder / name / lv.STATE)
-            except OSError:
+            transcript = self.live_transcript(name)
+            if transcript is None:
                 continue
-            key = (said.st_size, said.st_mtime_ns, state.st_size, state.st_mtime_ns)
-            held = cache.get(name)
-            if held is None or held[0] != key:
-                try:
-                    event = lv.load(self.lib, name)
-                except (NotFound, ValueError, KeyError):
-                    continue
-                transcript = live_transcript(event, ls.read_lines(self.lib, name))
-                if held is not None and held[1].vectors is not None:  # lines are only appended: embed the new ones
-                    old = held[1]
-                    if transcript.lines[: len(old.lines)] == old.lines:
-                        transcript.vectors, transcript.model = old.vectors, old.model
-                cache[name] = held = (key, transcript)
-            transcript = held[1]
             video = transcript.video if transcript.video in catalog["ids"] else None
             if (video or transcript.event) in catalog["indexed"] or not transcript.lines:
                 continue  # the index holds it now
@@ -610,20 +592,73 @@ class Searcher:
             found[transcript.event] = replace(transcript, video=video) if video != transcript.video else transcript
         return found
 
-    def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int) -> list[Hit]:
-        """Live lines nearest the query, scored as the index's transcript vectors are."""
+    def live_transcript(self, event_id: str) -> LiveTranscript | None:
+        """A live event's transcript (None: no follower has kept any of it), read again only when its
+        speech.jsonl or event.json changed; the lines' embeddings are kept as it grows."""
+        import os
+
+        from vstream import live as lv
+        from vstream import live_speech as ls
+
+        folder = lv.events_dir(self.lib) / event_id
+        try:
+            said, state = os.stat(folder / ls.TRANSCRIPT), os.stat(folder / lv.STATE)
+        except OSError:
+            return None
+        key = (said.st_size, said.st_mtime_ns, state.st_size, state.st_mtime_ns)
+        cache = self.__dict__.setdefault("_live_cache", {})
+        held = cache.get(event_id)
+        if held is None or held[0] != key:
+            try:
+                event = lv.load(self.lib, event_id)
+            except (NotFound, ValueError, KeyError):
+                return None
+            transcript = live_transcript(event, ls.read_lines(self.lib, event_id))
+            if held is not None and held[1].vectors is not None:  # lines are only appended: embed the new ones
+                old = held[1]
+                if transcript.lines[: len(old.lines)] == old.lines:
+                    transcript.vectors, transcript.model = old.vectors, old.model
+            cache[event_id] = held = (key, transcript)
+        return held[1]
+
+    def live_matches(self, event_id: str, query: str) -> list[tuple[Any, float]]:
+        """Each line of a live event's transcript with its evidence for ``query`` (0..1: its words and its
+        meaning, as a hybrid search scores a hit). A line's evidence does not depend on the other lines,
+        so what matches in a growing transcript never changes."""
+        transcript = self.live_transcript(event_id)
+        if transcript is None or not transcript.lines:
+            return []
+        terms = content_words(query)
+        queries = self.__dict__.setdefault("_query_vectors", {})
+        if query not in queries:
+            if len(queries) >= RESULT_CACHE:
+                queries.pop(next(iter(queries)))
+            queries[query] = self._query_vector(query)[1]
+        embedder = self._embed_lines(transcript)
+        comparable = embedder.comparable(transcript.vectors @ queries[query])
+        return [(line, round(1 - (1 - coverage(terms, line.text))
+                           * (1 - (calibrate(float(c), SEMANTIC_RANGE) if c >= SEMANTIC_FLOOR else 0.0)), 3))
+                for line, c in zip(transcript.lines, comparable)]  # fmt: skip
+
+    def _embed_lines(self, transcript: LiveTranscript):
+        """The transcript's lines embedded (the new ones only); the embedder."""
         import numpy as np
 
         embedder = self.embedder()
+        if transcript.model != embedder.fingerprint:
+            transcript.vectors, transcript.model = None, embedder.fingerprint
+        have = 0 if transcript.vectors is None else len(transcript.vectors)
+        if have < len(transcript.lines):
+            new = embedder.embed_passages([line.text for line in transcript.lines[have:]])
+            transcript.vectors = new if transcript.vectors is None else np.vstack([transcript.vectors, new])
+        return embedder
+
+    def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int) -> list[Hit]:
+        """Live lines nearest the query, scored as the index's transcript vectors are."""
         _, q = vector
         hits = []
         for t in transcripts:
-            if t.model != embedder.fingerprint:
-                t.vectors, t.model = None, embedder.fingerprint
-            have = 0 if t.vectors is None else len(t.vectors)
-            if have < len(t.lines):
-                new = embedder.embed_passages([line.text for line in t.lines[have:]])
-                t.vectors = new if t.vectors is None else np.vstack([t.vectors, new])
+            embedder = self._embed_lines(t)
             raw = t.vectors @ q
             for line, sim, comparable in zip(t.lines, raw, embedder.comparable(raw)):
                 if line.text.strip() and comparable >= SEMANTIC_FLOOR and (not language or line.language == language):

@@ -489,6 +489,13 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
     (clip,) = result["clips"]  # the one sentence about the budget, whole, with the seconds before it
     assert clip["start"] <= spoken[1]["start"] and clip["end"] >= spoken[1]["end"] and result["live"]["ended"]
     assert (Path(result["master"]).parent / "video.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
+    # a fan's stream of what the live transcript says about her topic, by meaning (no word in common)
+    (tmp_path / "money.yaml").write_text("version: 1\nname: money\nvars:\n  topic: money for next year\nclips:\n"
+                                         "  - live: show\n    search: '{{topic}}'\n")  # fmt: skip
+    (clip,) = vstream_json("compose", str(tmp_path / "money.yaml"), "-L", str(lib))["clips"]
+    assert clip["start"] <= spoken[1]["start"] and clip["end"] >= spoken[1]["end"], clip
+    nothing = vstream_json("compose", str(tmp_path / "money.yaml"), "-L", str(lib), "--set", "topic=volcano eruption")
+    assert "nothing in its transcript matches the search 'volcano eruption'" in nothing["error"]
     # ended, a library video not indexed yet: its transcript still answers, as moments of the video
     (budget,) = vstream_json("search", "budget", "-L", str(lib), "--mode", "keyword")["moments"]
     assert budget["video_id"] == "show" and not budget["live"] and budget["start"] <= spoken[1]["start"]

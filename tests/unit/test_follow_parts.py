@@ -114,6 +114,11 @@ def recipe(text: str):
     ("clips:\n  - live: final\n    select: person\n", "select: highlights"),
     ("clips:\n  - live: final\n    said: ''\n", "said: a word or phrase"),
     ("clips:\n  - live: final\n    said: []\n", "said: a word or phrase"),
+    ("clips:\n  - live: final\n    said: goal\n    search: the goal\n", "said: or search:, one of them"),
+    ("clips:\n  - live: final\n    search: '  '\n", "search: a query of 1-500 characters"),
+    ("clips:\n  - live: final\n    search: [a, b]\n", "clips[0].search: ['a', 'b'] is not of type 'string'"),
+    ("clips:\n  - live: final\n    min_score: 0.4\n", "min_score: goes with search:"),
+    ("clips:\n  - live: final\n    search: goal\n    min_score: 2\n", "min_score: a number in 0-1"),
 ])  # fmt: skip
 def test_a_live_clip_that_cannot_work_is_refused_with_the_line(text, says):
     with pytest.raises(RecipeError) as exc:
@@ -127,6 +132,15 @@ def test_the_event_may_be_a_var():
     assert (entry.event, entry.limit) == ("semi", 2)
     with pytest.raises(RecipeError, match="not an event id"):
         live_entry(r, r.render({"event": "../x"}))
+
+
+def test_a_live_search_takes_a_query_with_vars_and_a_threshold():
+    r = recipe("version: 1\nname: fan\nvars:\n  topic: budget\nclips:\n  - live: final\n    search: 'the  {{topic}} talk'\n")
+    entry = live_entry(r, r.render({"topic": "money"}))
+    assert (entry.search, entry.min_score, entry.said, entry.heard) == ("the money talk", 0.5, (), True)
+    r = recipe("version: 1\nname: fan\nclips:\n  - live: final\n    search: goal\n    min_score: 0.8\n")
+    assert live_entry(r).min_score == 0.8 and "matches the search 'goal'" in live_entry(r).never()
+    assert not live_entry(recipe("version: 1\nname: fan\nclips:\n  - live: final\n")).heard
 
 
 def test_said_takes_a_word_a_phrase_or_a_list_and_vars():

@@ -32,8 +32,9 @@ from vstream.timecode import TICKS
 
 # what a recipe with a live: clip may not have (yet): they need the whole stream up front
 NOT_LIVE = ("captions", "breaks", "overlays", "text", "output")
-LIVE_FIELDS = {"live", "select", "limit", "said"}
+LIVE_FIELDS = {"live", "select", "limit", "said", "search", "min_score"}
 MAX_SAID = 20  # words or phrases a live clip's said: may list
+LIVE_MIN_SCORE = 0.5  # a live search: clip's default: what a sentence's evidence must reach to be a highlight
 ROOM = TICKS // 1000  # between blocks of a served live stream's timeline (see LiveStream._shifts)
 _HEADER = ("#EXTM3U", "#EXT-X-VERSION:", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:",
            "#EXT-X-MEDIA-SEQUENCE:", "#EXT-X-PLAYLIST-TYPE:", "#EXT-X-ENDLIST")  # fmt: skip
@@ -45,6 +46,19 @@ class LiveEntry:
     limit: int | None
     path: str  # clips[i], for errors
     said: tuple[str, ...] = ()  # highlights are where the live transcript says one of these (index --follow)
+    search: str | None = None  # or where what it says matches this search (words and meaning)
+    min_score: float = LIVE_MIN_SCORE  # (how well a sentence must match the search)
+
+    @property
+    def heard(self) -> bool:
+        """Whether the highlights come from the live transcript (said: or search:)."""
+        return bool(self.said or self.search)
+
+    def never(self) -> str:
+        """What the transcript never did, when no highlight was found in it."""
+        if self.said:
+            return f"its transcript never says {' or '.join(map(repr, self.said))}"
+        return f"nothing in its transcript matches the search {self.search!r}"
 
 
 def live_entry(recipe: Recipe, data: dict[str, Any] | None = None) -> LiveEntry | None:
@@ -92,7 +106,22 @@ def live_entry(recipe: Recipe, data: dict[str, Any] | None = None) -> LiveEntry 
             raise RecipeError(f"{recipe.where(f'{path}.said')}: {path}.said: a word or phrase, or a list of 1-{MAX_SAID}",
                               hint='e.g. said: goal, or said: ["goal", "{{player}}"]')  # fmt: skip
         said = tuple(str(t).strip() for t in terms)
-    return LiveEntry(event, limit, path, said or ())
+    search = spec.get("search")
+    if search is not None and (said or not isinstance(search, (str, int, float)) or not 0 < len(str(search).strip()) <= 500):
+        raise RecipeError(f"{recipe.where(f'{path}.search')}: {path}.search: "
+                          + ("said: or search:, one of them" if said else "a query of 1-500 characters"),
+                          hint='e.g. search: "the part about the budget"')  # fmt: skip
+    min_score = spec.get("min_score", LIVE_MIN_SCORE)
+    if "min_score" in spec and search is None:
+        raise RecipeError(f"{recipe.where(f'{path}.min_score')}: {path}.min_score: goes with search:")
+    try:
+        min_score = float(str(min_score))
+    except ValueError:
+        min_score = -1.0
+    if not 0 < min_score <= 1:
+        raise RecipeError(f"{recipe.where(f'{path}.min_score')}: {path}.min_score: a number in 0-1 (how well a "
+                          f"sentence must match; {LIVE_MIN_SCORE} by default)")  # fmt: skip
+    return LiveEntry(event, limit, path, said or (), " ".join(str(search).split()) if search is not None else None, min_score)
 
 
 # --- the pure part -----------------------------------------------------------------------------
@@ -195,7 +224,7 @@ class LiveStream:
     each :meth:`result` (cheap: the event's and its highlights' JSON)."""
 
     def __init__(self, lib: Library, recipe: Recipe, values: dict[str, str], *, user: str = "guest",
-                 base_url: str | None = None, searcher=None, rebase: bool = False):  # fmt: skip
+                 base_url: str | None = None, searcher=None, rebase: bool = False, lock=None):  # fmt: skip
         from vstream import live
         from vstream.compose.core import compose
 
@@ -207,7 +236,8 @@ class LiveStream:
         if entry is None:
             raise RecipeError(f"{recipe.path.name}: the recipe has no live: clip",
                               hint="--follow is for recipes that follow a live event")  # fmt: skip
-        self.entry = entry
+        self.entry, self.searcher = entry, searcher
+        self._lock = lock  # held while the searcher is used (vstream serve shares one between threads)
         try:
             live.load(lib, entry.event)
         except NotFound as exc:
@@ -247,12 +277,13 @@ class LiveStream:
 
         event = live.load(self.lib, self.entry.event)
         ended = event.status == "ended" and event.pid is None  # (finished: its highlights are final)
-        unheard = ""  # a said: stream whose event nobody transcribes does not grow: say so
-        if self.entry.said:
+        unheard = ""  # a said:/search: stream whose event nobody transcribes does not grow: say so
+        if self.entry.heard:
             ended = ended and ls.transcribed(self.lib, event)  # (a said: stream ends with its transcript)
             found = self._said(event, event.status == "ended" and event.pid is None, ended)
             if not ended and not ls.transcribing(self.lib, event.id):
-                unheard = f"{event.id}'s speech is not being transcribed: said: highlights need vstream index --follow {event.id}"
+                unheard = (f"{event.id}'s speech is not being transcribed: {self._field()} highlights need "
+                           f"vstream index --follow {event.id}")  # fmt: skip
         else:
             state = lh.load_state(self.lib, event.id)
             if state is None and ended:  # recorded with --no-highlights: found now (once)
@@ -275,9 +306,8 @@ class LiveStream:
         if self.rebase:
             rebased = (self.base, event.id, self._shifts([s for spans in lists for s in spans], event.id))
         text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended, rebased=rebased)
-        if text is None and ended and self.entry.said:
-            raise NotFound(f"{event.id} ended and its transcript never says {' or '.join(map(repr, self.entry.said))}: "
-                           f"{self.recipe.path.name} has nothing to play",
+        if text is None and ended and self.entry.heard:
+            raise NotFound(f"{event.id} ended and {self.entry.never()}: {self.recipe.path.name} has nothing to play",
                            hint=f"see what was said: live/{event.id}/speech.jsonl")  # fmt: skip
         if text is None and ended:
             raise NotFound(f"{event.id} ended without highlights: {self.recipe.path.name} has nothing to play",
@@ -293,7 +323,7 @@ class LiveStream:
                             "GStreamer and VLC do not where the live highlights follow the archive clips: hand it "
                             "out from `vstream serve` (one continuous timeline)")  # fmt: skip
         if ended and not chosen:
-            why = f"its transcript never says {' or '.join(map(repr, self.entry.said))}" if self.entry.said else "without highlights"
+            why = self.entry.never() if self.entry.heard else "without highlights"
             warnings.append(f"{event.id} ended {why}: the stream is the clips before it alone")
         codecs, bandwidth, rate = self._event_codecs(event)
         if chosen and rate and self.archive is not None:
@@ -322,17 +352,34 @@ class LiveStream:
             live={"event": event.id, "ended": ended, "highlights": len(chosen), "found": len(found)},
         )  # fmt: skip
 
+    def _field(self) -> str:
+        return "said:" if self.entry.said else "search:"
+
     def _said(self, event: Event, over: bool, transcribed: bool) -> list:
-        """Highlights where the event's live transcript says one of the clip's ``said:`` terms (``over``:
-        the event has ended; ``transcribed``: its speech too)."""
+        """Highlights where the event's live transcript says one of the clip's ``said:`` terms, or where
+        a sentence matches its ``search:`` (``over``: the event has ended; ``transcribed``: its speech too)."""
         from vstream import live_highlights as lh, live_speech as ls
 
         if over and not transcribed and not ls.transcribing(self.lib, event.id):
             raise RecipeError(f"{self.recipe.path.name}: {event.id} has ended but its speech is not transcribed to "
-                              f"its end (said: needs it)", hint=f"run: vstream index --follow {event.id}")  # fmt: skip
+                              f"its end ({self._field()} needs it)", hint=f"run: vstream index --follow {event.id}")  # fmt: skip
         state = lh.load_state(self.lib, event.id)
         length = state.settings.length if state else lh.LENGTH
-        return ls.said_highlights(ls.read_lines(self.lib, event.id), list(self.entry.said), length, lh.BEFORE)
+        if self.entry.said:
+            return ls.said_highlights(ls.read_lines(self.lib, event.id), list(self.entry.said), length, lh.BEFORE)
+        import contextlib
+
+        with self._lock or contextlib.nullcontext():
+            matches = self._searcher().live_matches(event.id, self.entry.search or "")
+        return ls.line_highlights([line for line, score in matches if score >= self.entry.min_score], length, lh.BEFORE)
+
+    def _searcher(self):
+        """The search that scores the transcript's sentences (the server's warm one when it gave it)."""
+        if self.searcher is None:
+            from vstream.search import Searcher
+
+            self.searcher = Searcher(self.lib)
+        return self.searcher
 
     def _shifts(self, spans: list[Span], event_id: str) -> list[tuple[int, int]]:
         """Each span's shift: the ticks (90 kHz) that lay it right after the one before, the first after
