@@ -249,9 +249,10 @@ class Follower:
 
 def follow(lib: Library, event_id: str, transcriber, *, language: str | None = None,
            on_line: Callable[[Line], None] = lambda line: None, progress: Progress = SILENT,
-           poll: float = 1.0) -> list[Line]:  # fmt: skip
+           poll: float = 1.0, ocr=None, on_shown: Callable[[Any], None] = lambda shown: None) -> list[Line]:  # fmt: skip
     """Transcribe the event as it is recorded, until it has ended and every take is done; the
-    lines kept by this run (``on_line`` gets each as it is kept)."""
+    lines kept by this run (``on_line`` gets each as it is kept). With ``ocr`` (the index's OCR
+    model) each fragment's on-screen text is read too (:mod:`vstream.live_onscreen`; ``on_shown``)."""
     from vstream.errors import UsageError
 
     load(lib, event_id)  # (an unknown event: NotFound, before the lock file is made)
@@ -261,13 +262,16 @@ def follow(lib: Library, event_id: str, transcriber, *, language: str | None = N
         raise UsageError(f"{event_id}: its speech is being transcribed by another vstream index --follow",
                          hint="one follower per event; stop the other one first")  # fmt: skip
     try:
-        return _follow(lib, event_id, transcriber, language, on_line, progress, poll)
+        return _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown)
     finally:
         os.close(fd)
 
 
-def _follow(lib, event_id, transcriber, language, on_line, progress, poll) -> list[Line]:
+def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown) -> list[Line]:
+    from vstream.live_onscreen import ScreenReader
+
     follower = Follower(lib, event_id, transcriber, language=language)
+    reader = ScreenReader(lib, event_id, ocr) if ocr is not None else None
     kept: list[Line] = []
     told = ""
     while True:
@@ -279,9 +283,11 @@ def _follow(lib, event_id, transcriber, language, on_line, progress, poll) -> li
             if note:
                 progress.note(note)
             told = note
+        for shown in reader.step(event) if reader is not None else ():  # (quick: one frame per fragment, first)
+            on_shown(shown)
         for line in follower.step(event, ended=ended):
             kept.append(line)
             on_line(line)
-        if ended and follower.done(event):
+        if ended and follower.done(event) and (reader is None or reader.done(event)):
             return kept
         time.sleep(poll)

@@ -319,6 +319,8 @@ class LiveTranscript:
     takes: list[tuple[float, str]]  # (event time it starts at, wall clock of its first frame) per take
     vectors: Any = None  # the lines' text embeddings, made on the first semantic search
     model: str = ""  # the embedder that made them
+    screen: list = field(default_factory=list)  # live_onscreen.Shown runs: text on screen (index --follow --ocr)
+    screen_vectors: Any = None  # (their embeddings, by the same embedder)
 
     def wall(self, t: float) -> str | None:
         """The wall-clock time (ISO, UTC) of event time ``t``."""
@@ -341,12 +343,17 @@ class LiveTranscript:
         return " ".join(line.text.strip() for line in inside), max(seconds, key=seconds.get) if seconds else None
 
 
-def live_keyword_hits(transcripts: Iterable[LiveTranscript], terms: list[str], language: str | None, k: int) -> list[Hit]:
-    """The live lines that hold the query's words (lexical evidence, as the index's full-text list is
-    scored), best ``k``."""
+def live_keyword_hits(transcripts: Iterable[LiveTranscript], terms: list[str], language: str | None, k: int,
+                      kind: str | None = None) -> list[Hit]:  # fmt: skip
+    """The live lines (and on-screen texts) that hold the query's words (lexical evidence, as the
+    index's full-text lists are scored), best ``k``."""
+    transcripts = list(transcripts)
     hits = [Hit(t.event, line.at, line.to, "speech", "keyword-transcript", found, line.text)
-            for t in transcripts for line in t.lines
+            for t in transcripts for line in (t.lines if kind in (None, "speech") else ())
             if (not language or line.language == language) and (found := coverage(terms, line.text)) >= MIN_EVIDENCE]  # fmt: skip
+    hits += [Hit(t.event, run.at, run.to, "scene", "keyword-scene", found, run.text)
+             for t in transcripts for run in (t.screen if kind in (None, "scene") and not language else ())
+             if (found := coverage(terms, run.text)) >= MIN_EVIDENCE]  # fmt: skip
     return sorted(hits, key=lambda h: (-h.score, h.video_id, h.start))[:k]
 
 
@@ -522,12 +529,12 @@ class Searcher:
             if opts.mode in ("keyword", "hybrid"):
                 futures += [self._submit(job) for job in self._keyword(query, where, k, kind)] if indexed else []
                 if live:
-                    futures.append(self._submit(lambda: live_keyword_hits(live.values(), terms, language, k)))
+                    futures.append(self._submit(lambda: live_keyword_hits(live.values(), terms, language, k, kind)))
             if opts.mode in ("semantic", "hybrid"):
                 vector = self._query_vector(query)
                 futures += [self._submit(job) for job in self._semantic(vector, where, k, kind)] if indexed else []
                 if live:
-                    futures.append(self._submit(lambda: self._live_semantic(live.values(), vector, language, k)))
+                    futures.append(self._submit(lambda: self._live_semantic(live.values(), vector, language, k, kind)))
             lists = [f.result() for f in futures]
             for hit in (h for lst in lists for h in lst):
                 if hit.source in LEXICAL:
@@ -567,7 +574,7 @@ class Searcher:
     def _live(self, opts: SearchOptions) -> dict[str, LiveTranscript]:
         """The live transcripts this search reads: events whose speech a follower keeps and whose video
         is not indexed yet (each read again only when its speech.jsonl or event.json changed)."""
-        if not opts.live or opts.people or opts.kind == "scene" or opts.mode == "peaks":
+        if not opts.live or opts.people or opts.mode == "peaks":
             return {}
         import os
 
@@ -585,8 +592,8 @@ class Searcher:
             if transcript is None:
                 continue
             video = transcript.video if transcript.video in catalog["ids"] else None
-            if (video or transcript.event) in catalog["indexed"] or not transcript.lines:
-                continue  # the index holds it now
+            if (video or transcript.event) in catalog["indexed"] or not (transcript.lines or transcript.screen):
+                continue  # the index holds it now (or nothing is kept of it yet)
             if chosen is not None and (video or transcript.event) not in chosen:
                 continue
             found[transcript.event] = replace(transcript, video=video) if video != transcript.video else transcript
@@ -598,14 +605,19 @@ class Searcher:
         import os
 
         from vstream import live as lv
+        from vstream import live_onscreen as lo
         from vstream import live_speech as ls
 
         folder = lv.events_dir(self.lib) / event_id
-        try:
-            said, state = os.stat(folder / ls.TRANSCRIPT), os.stat(folder / lv.STATE)
-        except OSError:
+        stats = []
+        for name in (ls.TRANSCRIPT, lo.TEXTS, lv.STATE):
+            try:
+                stats.append(os.stat(folder / name))
+            except OSError:
+                stats.append(None)
+        if stats[2] is None or stats[0] is None and stats[1] is None:
             return None
-        key = (said.st_size, said.st_mtime_ns, state.st_size, state.st_mtime_ns)
+        key = tuple((st.st_size, st.st_mtime_ns) if st else None for st in stats)
         cache = self.__dict__.setdefault("_live_cache", {})
         held = cache.get(event_id)
         if held is None or held[0] != key:
@@ -613,11 +625,15 @@ class Searcher:
                 event = lv.load(self.lib, event_id)
             except (NotFound, ValueError, KeyError):
                 return None
-            transcript = live_transcript(event, ls.read_lines(self.lib, event_id))
-            if held is not None and held[1].vectors is not None:  # lines are only appended: embed the new ones
+            transcript = live_transcript(event, ls.read_lines(self.lib, event_id), lo.read_shown(self.lib, event_id))
+            if held is not None:  # lines are only appended (a run only grows): embed the new ones
                 old = held[1]
-                if transcript.lines[: len(old.lines)] == old.lines:
-                    transcript.vectors, transcript.model = old.vectors, old.model
+                transcript.model = old.model
+                if old.vectors is not None and transcript.lines[: len(old.lines)] == old.lines:
+                    transcript.vectors = old.vectors
+                if old.screen_vectors is not None and [r.text for r in transcript.screen[: len(old.screen)]] == [
+                        r.text for r in old.screen]:  # fmt: skip
+                    transcript.screen_vectors = old.screen_vectors
             cache[event_id] = held = (key, transcript)
         return held[1]
 
@@ -641,29 +657,36 @@ class Searcher:
                 for line, c in zip(transcript.lines, comparable)]  # fmt: skip
 
     def _embed_lines(self, transcript: LiveTranscript):
-        """The transcript's lines embedded (the new ones only); the embedder."""
+        """The transcript's lines and on-screen texts embedded (the new ones only); the embedder."""
         import numpy as np
 
         embedder = self.embedder()
         if transcript.model != embedder.fingerprint:
-            transcript.vectors, transcript.model = None, embedder.fingerprint
-        have = 0 if transcript.vectors is None else len(transcript.vectors)
-        if have < len(transcript.lines):
-            new = embedder.embed_passages([line.text for line in transcript.lines[have:]])
-            transcript.vectors = new if transcript.vectors is None else np.vstack([transcript.vectors, new])
+            transcript.vectors, transcript.screen_vectors, transcript.model = None, None, embedder.fingerprint
+        for items, name in ((transcript.lines, "vectors"), (transcript.screen, "screen_vectors")):
+            vectors = getattr(transcript, name)
+            have = 0 if vectors is None else len(vectors)
+            if have < len(items) or vectors is None:
+                new = embedder.embed_passages([item.text for item in items[have:]])
+                setattr(transcript, name, new if vectors is None else np.vstack([vectors, new]))
         return embedder
 
-    def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int) -> list[Hit]:
-        """Live lines nearest the query, scored as the index's transcript vectors are."""
+    def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int,
+                       kind: str | None = None) -> list[Hit]:  # fmt: skip
+        """Live lines and on-screen texts nearest the query, scored as the index's vectors are."""
         _, q = vector
         hits = []
         for t in transcripts:
             embedder = self._embed_lines(t)
-            raw = t.vectors @ q
-            for line, sim, comparable in zip(t.lines, raw, embedder.comparable(raw)):
-                if line.text.strip() and comparable >= SEMANTIC_FLOOR and (not language or line.language == language):
-                    hits.append(Hit(t.event, line.at, line.to, "speech", "transcript", float(sim), line.text, "",
-                                    calibrate(float(comparable), SEMANTIC_RANGE)))  # fmt: skip
+            for items, vectors, kind_, source in ((t.lines, t.vectors, "speech", "transcript"),
+                                                  (t.screen, t.screen_vectors, "scene", "onscreen")):  # fmt: skip
+                if not items or kind not in (None, kind_) or (language and kind_ == "scene"):
+                    continue
+                raw = vectors @ q
+                for item, sim, comparable in zip(items, raw, embedder.comparable(raw)):
+                    if item.text.strip() and comparable >= SEMANTIC_FLOOR and (not language or item.language == language):
+                        hits.append(Hit(t.event, item.at, item.to, kind_, source, float(sim), item.text, "",
+                                        calibrate(float(comparable), SEMANTIC_RANGE)))  # fmt: skip
         return sorted(hits, key=lambda h: (-h.evidence, h.video_id, h.start))[:k]
 
     def _spoken_in(self, moments: list[Moment], language: str | None) -> list[Moment]:
@@ -907,7 +930,8 @@ class Searcher:
         live = live or {}
         for m in moments:  # what a live transcript says (the index does not hold it yet); nobody is recognised
             if m.video_id in live:
-                m.text, m.language = live[m.video_id].said(m.start, m.end)
+                said, m.language = live[m.video_id].said(m.start, m.end)
+                m.text = m.text or said  # (a scene found by its on-screen text shows that text)
                 if not m.live:
                     video = self._video(m.video_id)
                     m.thumbnail = str(self.lib.root / video.media_dir / video.meta["files"]["thumbnail"])
@@ -932,15 +956,17 @@ class Searcher:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
 
 
-def live_transcript(event, lines: list) -> LiveTranscript:
-    """An event's kept lines with what searching them needs from its takes."""
+def live_transcript(event, lines: list, shown: list = ()) -> LiveTranscript:
+    """An event's kept lines (and on-screen texts) with what searching them needs from its takes."""
+    from vstream.live_onscreen import runs
+
     bounds, takes, at = [], [], 0.0
     for take in event.takes:
         takes.append((at, take.started_at))
         for fragment in take.fragments:
             bounds.append(to_ticks(at))
             at += fragment.duration
-    return LiveTranscript(event.id, event.video, lines, bounds, at, takes)
+    return LiveTranscript(event.id, event.video, lines, bounds, at, takes, screen=runs(list(shown)))
 
 
 def primary(language: str) -> str:

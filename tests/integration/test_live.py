@@ -503,3 +503,42 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
     assert vstream_json("search", "budget", "-L", str(lib), "--no-live")["error"] == "nothing is indexed yet"
     again = vstream_json("index", "--follow", "show", "-L", str(lib), "--whisper-model", "tiny.en")
     assert again["sentences"] == 0 and len(transcript.read_text().splitlines()) == len(spoken)
+
+
+def test_index_follow_ocr_reads_a_scoreboard_while_it_is_on_screen_and_search_finds_it(tmp_path, samples):
+    """The match sample sent live: the scoreboard it shows at 8-16 s is read from the fragments'
+    keyframes as they are recorded, and a search finds that live moment while the event is on."""
+    lib = tmp_path / "lib"
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", "game", "--idle", "2", "--reconnect", "0", "--no-highlights")
+    time.sleep(1.0)
+    sender = subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", str(sample_path(samples, "match")),
+                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold",
+                               "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts",
+                               f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_for_fragments(lib / "live" / "game" / "index.m3u8", 1)
+    follow = subprocess.Popen([sys.executable, "-m", "vstream", "index", "--follow", "game", "-L", str(lib), "--ocr",
+                               "--whisper-model", "tiny.en", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    shown = lib / "live" / "game" / "onscreen.jsonl"
+    try:
+        deadline = time.monotonic() + 40
+        while not (shown.exists() and "LIVERPOOL" in shown.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (found,) = vstream_json("search", "liverpool", "-L", str(lib), "--mode", "keyword", "--kind", "scene")["moments"]
+        assert rec.poll() is None, "the event should still be on"
+        assert found["video_id"] == "game" and found["live"] and "LIVERPOOL" in found["text"], found
+        assert found["start"] == 8.0 and found["end"] >= 10.0, found  # from the fragment the scoreboard is first in
+        out, errors = follow.communicate(timeout=120)  # it ends with the event
+        assert follow.returncode == 0, errors
+        rec.communicate(timeout=60)
+    finally:
+        for proc in (sender, rec, follow):
+            if proc.poll() is None:
+                proc.kill()
+    runs = [s for s in json.loads(out)["shown"] if "LIVERPOOL" in s["text"]]
+    assert [(s["at"], s["to"]) for s in runs] == [(8.0, 10.0), (10.0, 12.0), (12.0, 14.0), (14.0, 16.0)], runs
+    assert all("MAN UTD" in s["text"] and s["wall"] for s in runs)
+    # the whole event, read once: one moment, the scoreboard's 8 s
+    (whole,) = vstream_json("search", "liverpool", "-L", str(lib), "--mode", "keyword", "--kind", "scene")["moments"]
+    assert (whole["start"], whole["end"]) == (8.0, 16.0)

@@ -109,3 +109,28 @@ def test_live_lines_are_found_by_their_words_scored_as_the_index_scores_them():
     assert [(h.video_id, h.start, h.end, h.score) for h in hits] == [("match", 7.0, 9.2, 1.0), ("match", 9.2, 9.9, pytest.approx(1 / 3))]  # goal, player, 42
     assert [h.text for h in live_keyword_hits([t], content_words("player 42"), "es", 10)] == ["¡Gol del jugador 42!"]
     assert live_keyword_hits([t], content_words("the of in"), None, 10) == []  # stop-words alone find nothing
+
+
+def test_fragments_showing_the_same_text_are_one_run_and_a_fragment_read_twice_counts_once():
+    from vstream.live_onscreen import Shown, runs
+
+    shown = [Shown(1, 8.0, 10.0, "w1", "MAN UTD 2 - 1 LIVERPOOL"), Shown(1, 10.0, 12.0, "w2", "MAN UTD 2 - 1 LIVERPOOL"),
+             Shown(1, 10.0, 12.0, "w2", "MAN UTD 2 - 1 LIVERPOOL"),  # (a killed follower read it again)
+             Shown(1, 12.0, 14.0, "w3", "MAN UTD 3 - 1 LIVERPOOL"),  # the score changed
+             Shown(2, 14.0, 16.0, "w4", "MAN UTD 3 - 1 LIVERPOOL")]  # a new take: a run of its own  # fmt: skip
+    assert [(r.take, r.at, r.to, r.wall, r.text[:9]) for r in runs(shown)] == [
+        (1, 8.0, 12.0, "w1", "MAN UTD 2"), (1, 12.0, 14.0, "w3", "MAN UTD 3"), (2, 14.0, 16.0, "w4", "MAN UTD 3")]
+    assert shown[0].to == 10.0  # (the lines read are left as they are)
+
+
+def test_live_on_screen_text_is_a_scene_hit_and_spoken_words_are_speech_hits():
+    from vstream.live_onscreen import Shown
+    from vstream.search import content_words, live_keyword_hits, live_transcript
+
+    t = live_transcript(two_takes(), [Line(1, 0.5, 1.7, 0.5, 1.7, None, "What a goal!", "en")],
+                        [Shown(1, 2.0, 4.0, None, "GOAL 1-0")])  # fmt: skip
+    hits = live_keyword_hits([t], content_words("goal"), None, 10)
+    assert sorted((h.kind, h.source, h.start) for h in hits) == [("scene", "keyword-scene", 2.0),
+                                                                  ("speech", "keyword-transcript", 0.5)]  # fmt: skip
+    assert [h.kind for h in live_keyword_hits([t], content_words("goal"), None, 10, "scene")] == ["scene"]
+    assert [h.kind for h in live_keyword_hits([t], content_words("goal"), "en", 10)] == ["speech"]  # spoken in English

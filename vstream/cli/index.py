@@ -102,7 +102,8 @@ def index(
                                       help="Run the stages on Ray: local (start a cluster here), auto (the running one) or HOST:PORT."),
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Model-holding Ray workers [default: one per CPU]."),
     follow: bool = typer.Option(False, "--follow", help="Transcribe a live event's speech while it is recorded "
-                                "(settled sentences with wall clock, into live/EVENT/speech.jsonl), until it ends."),
+                                "(settled sentences with wall clock, into live/EVENT/speech.jsonl), until it ends; "
+                                "with --ocr also read each fragment's on-screen text (live/EVENT/onscreen.jsonl)."),
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
@@ -118,7 +119,7 @@ def index(
     settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces,
                              english)
     if follow:
-        return _follow(lib, video_ids or [], settings, json=json)
+        return _follow(lib, video_ids or [], settings, json=json, onscreen=ocr is True)
     if ray_workers is not None and ray_workers < 1:
         from vstream.errors import UsageError
 
@@ -129,8 +130,9 @@ def index(
         raise typer.Exit(code)
 
 
-def _follow(lib, events: list[str], settings, *, json: bool) -> None:
-    """``index --follow EVENT``: the live event's speech, printed as each sentence settles."""
+def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> None:
+    """``index --follow EVENT``: the live event's speech, printed as each sentence settles (and with
+    ``--ocr`` its on-screen text, as each fragment is read)."""
     from vstream import live
     from vstream.cli.output import RichProgress
     from vstream.errors import UsageError
@@ -143,16 +145,31 @@ def _follow(lib, events: list[str], settings, *, json: bool) -> None:
     transcriber = load_transcriber(settings.whisper, device=settings.device,
                                    compute_type="int8" if settings.device == "cpu" else "float16")  # fmt: skip
 
+    ocr = None
+    if onscreen:
+        from vstream.index.ocr import load_ocr
+
+        ocr = load_ocr(None)
+    shown: list = []
+
     def show(line) -> None:
         if not json:
             out.print(f"{(line.wall or '')[11:19]}  {line.at:7.1f}s  {line.text}", markup=False, highlight=False)
 
+    def screen(item) -> None:
+        shown.append(item)
+        if not json:
+            out.print(f"{(item.wall or '')[11:19]}  {item.at:7.1f}s  [on screen] {item.text}", markup=False, highlight=False)
+
     with RichProgress() as progress:
-        progress.note(f"{events[0]}: transcribing its speech as it is recorded (until it ends)")
-        lines = follow(lib, events[0], transcriber, on_line=show, progress=progress)
+        progress.note(f"{events[0]}: transcribing its speech{' and reading its on-screen text' if onscreen else ''} "
+                      "as it is recorded (until it ends)")  # fmt: skip
+        lines = follow(lib, events[0], transcriber, on_line=show, progress=progress, ocr=ocr, on_shown=screen)
     if json:
-        print_json({"event": events[0], "sentences": len(lines), "transcript": f"{live.LIVE_DIR}/{events[0]}/speech.jsonl",
-                    "lines": [line.to_dict() for line in lines]})  # fmt: skip
+        folder = f"{live.LIVE_DIR}/{events[0]}"
+        print_json({"event": events[0], "sentences": len(lines), "transcript": f"{folder}/speech.jsonl",
+                    "lines": [line.to_dict() for line in lines],
+                    **({"onscreen": f"{folder}/onscreen.jsonl", "shown": [s.to_dict() for s in shown]} if onscreen else {})})  # fmt: skip
 
 
 def transcript(

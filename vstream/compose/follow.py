@@ -365,11 +365,13 @@ class LiveStream:
                               f"its end ({self._field()} needs it)", hint=f"run: vstream index --follow {event.id}")  # fmt: skip
         state = lh.load_state(self.lib, event.id)
         length = state.settings.length if state else lh.LENGTH
-        if self.entry.said:
-            return ls.said_highlights(ls.read_lines(self.lib, event.id), list(self.entry.said), length, lh.BEFORE)
         import contextlib
 
-        with self._lock or contextlib.nullcontext():
+        with self._lock or contextlib.nullcontext():  # (the transcript is parsed again only when it grew)
+            if self.entry.said:
+                transcript = self._searcher().live_transcript(event.id)
+                lines = transcript.lines if transcript is not None else []
+                return ls.said_highlights(lines, list(self.entry.said), length, lh.BEFORE)
             matches = self._searcher().live_matches(event.id, self.entry.search or "")
         return ls.line_highlights([line for line, score in matches if score >= self.entry.min_score], length, lh.BEFORE)
 
