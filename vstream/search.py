@@ -305,6 +305,35 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class Postings:
+    """Which texts hold each word (texts are only appended), so a query's lexical evidence over a
+    long live transcript is a look-up per word, not a scan of every line (20 ms for three hours)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[int]] = {}
+        self.n = 0
+
+    def extend(self, texts: Iterable[str]) -> "Postings":
+        for text in texts:
+            for word in set(words(text)):
+                self.rows.setdefault(word, []).append(self.n)
+            self.n += 1
+        return self
+
+    def coverage(self, terms: list[str]) -> dict[int, float]:
+        """:func:`coverage` of ``terms`` in every text that holds one of them, by the text's number."""
+        found: dict[int, int] = {}
+        for term in terms:
+            rows: set[int] = set(self.rows.get(term, ()))
+            if len(term) >= 3:  # a word it begins (launch: launches)
+                for word, ids in self.rows.items():
+                    if word.startswith(term):
+                        rows.update(ids)
+            for i in rows:
+                found[i] = found.get(i, 0) + 1
+        return {i: n / len(terms) for i, n in found.items()} if terms else {}
+
+
 @dataclass
 class LiveTranscript:
     """What a live event's follower (``vstream index --follow``) has kept in ``live/EVENT/speech.jsonl``,
@@ -321,6 +350,18 @@ class LiveTranscript:
     model: str = ""  # the embedder that made them
     screen: list = field(default_factory=list)  # live_onscreen.Shown runs: text on screen (index --follow --ocr)
     screen_vectors: Any = None  # (their embeddings, by the same embedder)
+    postings: Postings | None = None  # the lines' words, made on the first keyword search
+    screen_postings: Postings | None = None
+
+    def words_of(self) -> tuple[Postings, Postings]:
+        """The lines' and on-screen texts' words (the new ones added)."""
+        if self.postings is None:
+            self.postings = Postings()
+        if self.screen_postings is None:
+            self.screen_postings = Postings()
+        self.postings.extend(line.text for line in self.lines[self.postings.n:])
+        self.screen_postings.extend(run.text for run in self.screen[self.screen_postings.n:])
+        return self.postings, self.screen_postings
 
     def wall(self, t: float) -> str | None:
         """The wall-clock time (ISO, UTC) of event time ``t``."""
@@ -347,13 +388,16 @@ def live_keyword_hits(transcripts: Iterable[LiveTranscript], terms: list[str], l
                       kind: str | None = None) -> list[Hit]:  # fmt: skip
     """The live lines (and on-screen texts) that hold the query's words (lexical evidence, as the
     index's full-text lists are scored), best ``k``."""
-    transcripts = list(transcripts)
-    hits = [Hit(t.event, line.at, line.to, "speech", "keyword-transcript", found, line.text)
-            for t in transcripts for line in (t.lines if kind in (None, "speech") else ())
-            if (not language or line.language == language) and (found := coverage(terms, line.text)) >= MIN_EVIDENCE]  # fmt: skip
-    hits += [Hit(t.event, run.at, run.to, "scene", "keyword-scene", found, run.text)
-             for t in transcripts for run in (t.screen if kind in (None, "scene") and not language else ())
-             if (found := coverage(terms, run.text)) >= MIN_EVIDENCE]  # fmt: skip
+    hits = []
+    for t in transcripts:
+        said, shown = t.words_of()
+        if kind in (None, "speech"):
+            hits += [Hit(t.event, t.lines[i].at, t.lines[i].to, "speech", "keyword-transcript", found, t.lines[i].text)
+                     for i, found in said.coverage(terms).items()
+                     if found >= MIN_EVIDENCE and (not language or t.lines[i].language == language)]  # fmt: skip
+        if kind in (None, "scene") and not language:
+            hits += [Hit(t.event, t.screen[i].at, t.screen[i].to, "scene", "keyword-scene", found, t.screen[i].text)
+                     for i, found in shown.coverage(terms).items() if found >= MIN_EVIDENCE]  # fmt: skip
     return sorted(hits, key=lambda h: (-h.score, h.video_id, h.start))[:k]
 
 
@@ -629,11 +673,10 @@ class Searcher:
             if held is not None:  # lines are only appended (a run only grows): embed the new ones
                 old = held[1]
                 transcript.model = old.model
-                if old.vectors is not None and transcript.lines[: len(old.lines)] == old.lines:
-                    transcript.vectors = old.vectors
-                if old.screen_vectors is not None and [r.text for r in transcript.screen[: len(old.screen)]] == [
-                        r.text for r in old.screen]:  # fmt: skip
-                    transcript.screen_vectors = old.screen_vectors
+                if transcript.lines[: len(old.lines)] == old.lines:
+                    transcript.vectors, transcript.postings = old.vectors, old.postings
+                if [r.text for r in transcript.screen[: len(old.screen)]] == [r.text for r in old.screen]:
+                    transcript.screen_vectors, transcript.screen_postings = old.screen_vectors, old.screen_postings
             cache[event_id] = held = (key, transcript)
         return held[1]
 
