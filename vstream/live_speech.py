@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from vstream.live_highlights import Highlight
 
 TRANSCRIPT = "speech.jsonl"  # one kept sentence per line
+VECTORS = "speech.vectors"  # their text embeddings, float32 rows in the lines' order (search reads them)
+VECTORS_MODEL = "speech.vectors.json"  # {"model": the embedder's fingerprint, "dim": row length}
 STATE = "speech.json"  # how far each take is transcribed: {"after": {take: seconds}, "complete": [takes]}
 SETTLE = 1.5  # seconds: a word ending closer than this to a window's end may still change
 CONTEXT = 3.0  # seconds already transcribed, given again in front of the new audio
@@ -137,6 +139,51 @@ def lines_of(sentences, take: Take, offset: float) -> list[Line]:
 
 
 # --- the follower ----------------------------------------------------------------------------
+
+
+def read_vectors(lib: Library, event_id: str, fingerprint: str, count: int):
+    """The stored embeddings of the first (up to) ``count`` lines, if ``fingerprint``'s model made them
+    (None otherwise): search reads them instead of embedding a long transcript again."""
+    import numpy as np
+
+    folder = lib.root / LIVE_DIR / event_id
+    try:
+        meta = json.loads((folder / VECTORS_MODEL).read_text())
+        if meta.get("model") != fingerprint:
+            return None
+        dim = int(meta["dim"])
+        rows = np.fromfile(folder / VECTORS, dtype="<f4", count=count * dim)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return rows[: len(rows) // dim * dim].reshape(-1, dim).astype(np.float32)
+
+
+class LineEmbedder:
+    """Keeps ``speech.vectors`` one row per kept line (the lines a follower killed before embedding
+    them, or kept without an embedder, are embedded when it starts again)."""
+
+    def __init__(self, lib: Library, event_id: str, embedder):
+        self.folder = lib.root / LIVE_DIR / event_id
+        self.embedder = embedder
+        lines = read_lines(lib, event_id)
+        dim = int(embedder.dim)
+        try:
+            meta = json.loads((self.folder / VECTORS_MODEL).read_text())
+            rows = (self.folder / VECTORS).stat().st_size // (4 * dim) if meta.get("model") == embedder.fingerprint else 0
+        except (OSError, ValueError):
+            rows = 0
+        rows = min(rows, len(lines))
+        with open(self.folder / VECTORS, "r+b" if rows else "wb") as fh:
+            fh.truncate(rows * 4 * dim)  # (a torn row, or another model's rows, go)
+        atomic_write(self.folder / VECTORS_MODEL, json.dumps({"model": embedder.fingerprint, "dim": dim}), durable=False)
+        self.add(lines[rows:])
+
+    def add(self, lines: list[Line]) -> None:
+        if not lines:
+            return
+        rows = self.embedder.embed_passages([line.text for line in lines])
+        with open(self.folder / VECTORS, "ab") as fh:
+            fh.write(rows.astype("<f4").tobytes())
 
 
 def read_lines(lib: Library, event_id: str) -> list[Line]:
@@ -249,7 +296,8 @@ class Follower:
 
 def follow(lib: Library, event_id: str, transcriber, *, language: str | None = None,
            on_line: Callable[[Line], None] = lambda line: None, progress: Progress = SILENT,
-           poll: float = 1.0, ocr=None, on_shown: Callable[[Any], None] = lambda shown: None) -> list[Line]:  # fmt: skip
+           poll: float = 1.0, ocr=None, on_shown: Callable[[Any], None] = lambda shown: None,
+           embedder=None) -> list[Line]:  # fmt: skip
     """Transcribe the event as it is recorded, until it has ended and every take is done; the
     lines kept by this run (``on_line`` gets each as it is kept). With ``ocr`` (the index's OCR
     model) each fragment's on-screen text is read too (:mod:`vstream.live_onscreen`; ``on_shown``)."""
@@ -262,15 +310,16 @@ def follow(lib: Library, event_id: str, transcriber, *, language: str | None = N
         raise UsageError(f"{event_id}: its speech is being transcribed by another vstream index --follow",
                          hint="one follower per event; stop the other one first")  # fmt: skip
     try:
-        return _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown)
+        return _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder)
     finally:
         os.close(fd)
 
 
-def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown) -> list[Line]:
+def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder) -> list[Line]:
     from vstream.live_onscreen import ScreenReader
 
     follower = Follower(lib, event_id, transcriber, language=language)
+    vectors = LineEmbedder(lib, event_id, embedder) if embedder is not None else None
     reader = ScreenReader(lib, event_id, ocr) if ocr is not None else None
     kept: list[Line] = []
     told = ""
@@ -285,7 +334,10 @@ def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, 
             told = note
         for shown in reader.step(event) if reader is not None else ():  # (quick: one frame per fragment, first)
             on_shown(shown)
-        for line in follower.step(event, ended=ended):
+        lines = follower.step(event, ended=ended)
+        if vectors is not None:
+            vectors.add(lines)
+        for line in lines:
             kept.append(line)
             on_line(line)
         if ended and follower.done(event) and (reader is None or reader.done(event)):

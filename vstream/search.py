@@ -377,7 +377,17 @@ class LiveTranscript:
 
     def said(self, start: float, end: float) -> tuple[str, str | None]:
         """The sentences between ``start`` and ``end``, and the language spoken longest in them."""
-        inside = [line for line in self.lines if line.to > start and line.at < end]
+        import bisect
+        import itertools
+
+        if getattr(self, "_ends", None) is None or len(self._ends) != len(self.lines):  # (lines are kept in time order)
+            self._ends = [line.to for line in self.lines]
+        inside = []
+        for line in itertools.islice(self.lines, bisect.bisect_right(self._ends, start), None):
+            if line.at >= end:
+                break
+            if line.to > start:
+                inside.append(line)
         seconds: dict[str, float] = {}
         for line in inside:
             seconds[line.language] = seconds.get(line.language, 0.0) + min(line.to, end) - max(line.at, start)
@@ -703,9 +713,13 @@ class Searcher:
         """The transcript's lines and on-screen texts embedded (the new ones only); the embedder."""
         import numpy as np
 
+        from vstream.live_speech import read_vectors
+
         embedder = self.embedder()
         if transcript.model != embedder.fingerprint:
             transcript.vectors, transcript.screen_vectors, transcript.model = None, None, embedder.fingerprint
+        if transcript.vectors is None and transcript.lines:  # what the follower embedded as it kept the lines
+            transcript.vectors = read_vectors(self.lib, transcript.event, embedder.fingerprint, len(transcript.lines))
         for items, name in ((transcript.lines, "vectors"), (transcript.screen, "screen_vectors")):
             vectors = getattr(transcript, name)
             have = 0 if vectors is None else len(vectors)
@@ -717,6 +731,8 @@ class Searcher:
     def _live_semantic(self, transcripts: Iterable[LiveTranscript], vector, language: str | None, k: int,
                        kind: str | None = None) -> list[Hit]:  # fmt: skip
         """Live lines and on-screen texts nearest the query, scored as the index's vectors are."""
+        import numpy as np
+
         _, q = vector
         hits = []
         for t in transcripts:
@@ -726,10 +742,20 @@ class Searcher:
                 if not items or kind not in (None, kind_) or (language and kind_ == "scene"):
                     continue
                 raw = vectors @ q
-                for item, sim, comparable in zip(items, raw, embedder.comparable(raw)):
-                    if item.text.strip() and comparable >= SEMANTIC_FLOOR and (not language or item.language == language):
-                        hits.append(Hit(t.event, item.at, item.to, kind_, source, float(sim), item.text, "",
-                                        calibrate(float(comparable), SEMANTIC_RANGE)))  # fmt: skip
+                comparable = embedder.comparable(raw)
+                # the nearest first, in numpy: only those that may be among the k best become hits
+                near = np.flatnonzero(comparable >= SEMANTIC_FLOOR)
+                near = near[np.argsort(-comparable[near], kind="stable")]
+                taken = 0
+                for i in near:
+                    item = items[i]
+                    if not item.text.strip() or (language and item.language != language):
+                        continue
+                    hits.append(Hit(t.event, item.at, item.to, kind_, source, float(raw[i]), item.text, "",
+                                    calibrate(float(comparable[i]), SEMANTIC_RANGE)))  # fmt: skip
+                    taken += 1
+                    if taken >= k:
+                        break
         return sorted(hits, key=lambda h: (-h.evidence, h.video_id, h.start))[:k]
 
     def _spoken_in(self, moments: list[Moment], language: str | None) -> list[Moment]:

@@ -485,6 +485,17 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
         wall = datetime.fromisoformat(line["wall"].replace("Z", "+00:00"))
         assert abs((wall - began).total_seconds() - line["at"]) < 0.01  # the take's clock + its time
     assert event["status"] == "ended"
+    # each kept line was embedded by the follower, as search embeds it (search reads them, embeds nothing)
+    import numpy as np
+
+    from vstream.index.textembed import load_text_embedder
+    from vstream.library import Library
+    from vstream.live_speech import read_vectors
+
+    embedder = load_text_embedder(None)
+    stored = read_vectors(Library.open(lib), "show", embedder.fingerprint, 100)
+    assert stored.shape[0] == len(lines)
+    assert np.allclose(stored, embedder.embed_passages([line["text"] for line in lines]), atol=1e-4)
     result = json.loads(composed)
     (clip,) = result["clips"]  # the one sentence about the budget, whole, with the seconds before it
     assert clip["start"] <= spoken[1]["start"] and clip["end"] >= spoken[1]["end"] and result["live"]["ended"]

@@ -145,6 +145,9 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> 
     transcriber = load_transcriber(settings.whisper, device=settings.device,
                                    compute_type="int8" if settings.device == "cpu" else "float16")  # fmt: skip
 
+    from vstream.index.textembed import load_text_embedder
+
+    embedder = load_text_embedder(settings.text, threads=1)  # each kept line embedded once, for search
     ocr = None
     if onscreen:
         from vstream.index.ocr import load_ocr
@@ -164,7 +167,8 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> 
     with RichProgress() as progress:
         progress.note(f"{events[0]}: transcribing its speech{' and reading its on-screen text' if onscreen else ''} "
                       "as it is recorded (until it ends)")  # fmt: skip
-        lines = follow(lib, events[0], transcriber, on_line=show, progress=progress, ocr=ocr, on_shown=screen)
+        lines = follow(lib, events[0], transcriber, on_line=show, progress=progress, ocr=ocr, on_shown=screen,
+                       embedder=embedder)  # fmt: skip
     if json:
         folder = f"{live.LIVE_DIR}/{events[0]}"
         print_json({"event": events[0], "sentences": len(lines), "transcript": f"{folder}/speech.jsonl",
