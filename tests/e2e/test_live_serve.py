@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import sample_path, vstream
 from tests.e2e.test_serve import Server
-from tests.integration.test_live import udp_event
+from tests.integration.test_live import sample_event, udp_event
 from tests.support import players
 
 pytestmark = pytest.mark.browser
@@ -153,4 +153,45 @@ def test_a_fans_stream_of_archive_then_live_highlights_plays_while_it_grows_and_
         sender.kill()
         if rec.poll() is None:
             rec.kill()
+        server.stop()
+
+
+def test_the_page_finds_a_scoreboard_in_a_live_event_and_plays_it_as_an_instant_clip(tmp_path, samples, hls_player):
+    """Search on the page while the event is on: the live moment is marked live, cannot join a reel,
+    and a click plays the event's fragments from the moment's start."""
+    import subprocess
+    import sys
+    import time
+
+    lib = tmp_path / "lib"
+    rec, sender = sample_event(lib, samples, "match", "game", "--no-highlights")
+    follow = subprocess.Popen([sys.executable, "-m", "vstream", "index", "--follow", "game", "-L", str(lib), "--ocr",
+                               "--whisper-model", "tiny.en"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = Server(lib, None)
+    try:
+        shown = lib / "live" / "game" / "onscreen.jsonl"
+        deadline = time.monotonic() + 40
+        while not (shown.exists() and "LIVERPOOL" in shown.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status, found = server.json("/api/search?q=liverpool&mode=keyword")
+        assert status == 200 and found["moments"][0]["live"] and found["moments"][0]["video_id"] == "game", found
+        page = hls_player.browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.base + "/", wait_until="load")
+        page.fill("#q", "liverpool")
+        page.select_option("#mode", "keyword")
+        page.click("#search button[type=submit]")
+        card = page.wait_for_selector('#results li[data-video="game"]', timeout=15_000)
+        assert "(live)" in card.inner_text() and "LIVERPOOL" in card.inner_text()
+        assert page.is_disabled('#results li[data-video="game"] input[type=checkbox]')  # a reel takes library videos
+        card.click()
+        page.wait_for_function("() => window.vstream.state === 'playing' && document.getElementById('video').currentTime > 0.5",
+                               timeout=30_000)  # fmt: skip
+        assert page.evaluate("window.vstream.url").startswith("/live/game/clip.m3u8?")
+        assert "from=8" in page.evaluate("window.vstream.url")
+        assert rec.poll() is None  # all of it while the event is on
+        page.close()
+    finally:
+        for proc in (sender, rec, follow):
+            if proc.poll() is None:
+                proc.kill()
         server.stop()

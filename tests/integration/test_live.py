@@ -55,6 +55,19 @@ def udp_event(lib: Path, event: str, seconds: float, fragments: int, roars: tupl
     return rec, sender
 
 
+def sample_event(lib: Path, samples: dict, sample: str, event: str, *args: str) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """A recorder on a UDP port and a sample video sent to it in real time (2 s GOPs), once a fragment is listed."""
+    port = free_port(socket.SOCK_DGRAM)
+    rec = recorder(lib, f"udp://127.0.0.1:{port}", event, "--idle", "2", "--reconnect", "0", *args)
+    time.sleep(1.0)
+    sender = subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", str(sample_path(samples, sample)),
+                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold",
+                               "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts",
+                               f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_for_fragments(lib / "live" / event / "index.m3u8", 1)
+    return rec, sender
+
+
 def segments(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE:")]
 
@@ -520,14 +533,7 @@ def test_index_follow_ocr_reads_a_scoreboard_while_it_is_on_screen_and_search_fi
     """The match sample sent live: the scoreboard it shows at 8-16 s is read from the fragments'
     keyframes as they are recorded, and a search finds that live moment while the event is on."""
     lib = tmp_path / "lib"
-    port = free_port(socket.SOCK_DGRAM)
-    rec = recorder(lib, f"udp://127.0.0.1:{port}", "game", "--idle", "2", "--reconnect", "0", "--no-highlights")
-    time.sleep(1.0)
-    sender = subprocess.Popen(["ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", str(sample_path(samples, "match")),
-                               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold",
-                               "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts",
-                               f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    wait_for_fragments(lib / "live" / "game" / "index.m3u8", 1)
+    rec, sender = sample_event(lib, samples, "match", "game", "--no-highlights")
     follow = subprocess.Popen([sys.executable, "-m", "vstream", "index", "--follow", "game", "-L", str(lib), "--ocr",
                                "--whisper-model", "tiny.en", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)  # fmt: skip
