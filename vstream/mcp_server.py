@@ -487,13 +487,14 @@ class Jobs:
             job.update(outcome)
 
 
-def _ingest_work(path: Path, video_id: str | None, then_index: bool):
+def _ingest_work(path: Path, video_id: str | None, then_index: bool, force: bool = False, resample_audio: bool = False):
     def work(lib: Library, progress) -> dict:
         from vstream.index.pipeline import IndexOptions, index
         from vstream.ingest import IngestOptions, ingest
         from vstream.models import ModelSettings
 
-        results = ingest(lib, [str(path)], IngestOptions(video_id=video_id), progress)
+        options = IngestOptions(video_id=video_id, force=force, resample_audio=resample_audio)
+        results = ingest(lib, [str(path)], options, progress)
         out = {"results": [r.to_dict() for r in results]}
         failed = [r for r in results if r.status == "failed"]
         if failed:
@@ -705,11 +706,13 @@ def build_server(lib: Library, *, base_url: str | None = None, allow_write: bool
     @server.tool()
     async def ingest_file(path: Annotated[str, Field(min_length=1, max_length=1000)], ctx: Context,
                           video_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] | None = None,
-                          index: bool = True) -> JobStatus:  # fmt: skip
+                          index: bool = True, force: bool = False, resample_audio: bool = False) -> JobStatus:  # fmt: skip
         """Ingest a video file from a folder opened with --ingest-dir (and index it), as a job: the answer
-        comes when it is done or after 45 s with status running (then poll job_status)."""
+        comes when it is done or after 45 s with status running (then poll job_status). force: ingest it
+        again though it is unchanged; resample_audio: re-encode audio at another rate to AAC 48 kHz (the
+        video is still copied), as compose advises when clips' sample rates differ."""
         target = call(jobs.allowed, path)
-        return await follow(jobs.start("ingest", _ingest_work(target, video_id, index)), ctx)
+        return await follow(jobs.start("ingest", _ingest_work(target, video_id, index, force, resample_audio)), ctx)
 
     @server.tool()
     async def index_video(video_id: Annotated[str, Field(min_length=1, max_length=64)], ctx: Context,

@@ -189,12 +189,15 @@ def test_write_tools_only_with_the_flag_ingest_as_a_job_with_progress_inside_the
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4",
-                    "-f", "lavfi", "-i", "sine=f=440:duration=4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
-                    "-c:a", "aac", str(inbox / "promo.mp4")], check=True)  # a new file (a copy of one would be "already ingested")
+                    "-f", "lavfi", "-i", "sine=f=440:duration=4:sample_rate=44100", "-c:v", "libx264", "-g", "25",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(inbox / "promo.mp4")], check=True)  # fmt: skip
+    # (a new file: a copy of one would be "already ingested"; its sound at 44.1 kHz, the library's at 48)
     (inbox / "escape.mp4").symlink_to("/etc/passwd")
     writable = tmp_path / "lib"
     shutil.copytree(lib, writable)
     notes: list[tuple[float, str]] = []
+    rates: list[int | None] = []
+    from vstream.library import stored_audio_rate
 
     async def progress(done, total, message):
         notes.append((done, message or ""))
@@ -209,9 +212,12 @@ def test_write_tools_only_with_the_flag_ingest_as_a_job_with_progress_inside_the
             done = await client.call_tool("ingest_file", {"path": "promo.mp4", "index": True},
                                           progress_callback=progress)  # fmt: skip
             status = await client.call_tool("job_status", {"job_id": done.structured_content["job_id"]})
-            return plain, tools, bad, done, status
+            rates.append(stored_audio_rate(Library.open(writable).get("promo").meta))
+            again = await client.call_tool("ingest_file", {"path": "promo.mp4", "index": False, "force": True,
+                                                           "resample_audio": True})  # as compose advises  # fmt: skip
+            return plain, tools, bad, done, status, again
 
-    plain, tools, bad, done, status = run(exchange())
+    plain, tools, bad, done, status, again = run(exchange())
     assert not {"ingest_file", "index_video", "job_status"} & plain
     assert {"ingest_file", "index_video", "job_status"} <= tools
     assert all(b.is_error for b in bad) and "outside the folders" in bad[0].content[0].text
@@ -222,6 +228,8 @@ def test_write_tools_only_with_the_flag_ingest_as_a_job_with_progress_inside_the
     assert status.structured_content["status"] == "done"
     assert notes and any("promo" in m or "index" in m.lower() for _, m in notes)  # progress reached the client
     assert "promo" in {v["id"] for v in vstream_json("list", "-L", str(writable))["videos"]}
+    assert again.structured_content["status"] == "done", again.structured_content
+    assert rates == [44100] and stored_audio_rate(Library.open(writable).get("promo").meta) == 48000  # its sound re-encoded, 44.1 -> 48 kHz
 
 
 def test_over_stdio_against_the_real_command(lib):
