@@ -36,12 +36,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from vstream.errors import MediaError, NotFound, UsageError
 from vstream.library import Library, atomic_write, check_id, lock_held, try_flock
 from vstream.progress import SILENT, Progress
 
+T = TypeVar("T")
 LIVE_DIR = "live"
 STATE = "event.json"
 PLAYLIST = "index.m3u8"
@@ -409,6 +410,22 @@ def events(lib: Library) -> list[Event]:
         try:
             out.append(load(lib, state.parent.name))
         except (NotFound, ValueError, KeyError):
+            continue
+    return out
+
+
+def read_records(path: Path, make: Callable[[dict], T]) -> list[T]:
+    """The records of a JSON-lines file that a recorder or a follower appends to, each made by
+    ``make``: a torn last line (from a killed writer) and a record ``make`` refuses are skipped."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in text.splitlines():
+        try:
+            out.append(make(json.loads(raw)))
+        except (ValueError, KeyError, TypeError):
             continue
     return out
 

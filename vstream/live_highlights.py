@@ -34,7 +34,7 @@ from typing import Any
 
 from vstream.errors import MediaError, UsageError, VstreamError
 from vstream.library import Library, atomic_write
-from vstream.live import Event, Span, Take, events_dir, iso, parse_time, select, span_lines, take_playlist
+from vstream.live import Event, Span, Take, events_dir, iso, parse_time, read_records, select, span_lines, take_playlist
 from vstream.progress import SILENT, Progress
 
 LOUDNESS = "loudness.jsonl"
@@ -237,18 +237,8 @@ def measure(folder: Path, take: Take, first: int, last: int) -> dict[int, list[f
 
 def read_loudness(folder: Path) -> dict[tuple[int, int], list[float]]:
     """What loudness.jsonl holds (a torn last line, from a killed recorder, is skipped)."""
-    measured: dict[tuple[int, int], list[float]] = {}
-    try:
-        text = (folder / LOUDNESS).read_text()
-    except FileNotFoundError:
-        return measured
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-            measured[(int(row["take"]), int(row["i"]))] = [float(v) for v in row["values"]]
-        except (ValueError, KeyError, TypeError):
-            continue
-    return measured
+    rows = read_records(folder / LOUDNESS, lambda row: ((int(row["take"]), int(row["i"])), [float(v) for v in row["values"]]))
+    return dict(rows)
 
 
 def missing(event: Event, measured: dict[tuple[int, int], list[float]]) -> list[tuple[Take, int, int]]:

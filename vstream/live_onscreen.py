@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from vstream.library import Library, atomic_write
-from vstream.live import LIVE_DIR, Event, Take, iso, parse_time
+from vstream.live import LIVE_DIR, Event, Take, iso, parse_time, read_records
 
 TEXTS = "onscreen.jsonl"  # one read fragment per line (those that show text)
 STATE = "onscreen.json"  # {"read": {take: fragments read}}
@@ -53,17 +53,7 @@ def runs(shown: list[Shown]) -> list[Shown]:
 
 def read_shown(lib: Library, event_id: str) -> list[Shown]:
     """What ``onscreen.jsonl`` holds (a torn last line, from a killed follower, is skipped)."""
-    try:
-        text = (lib.root / LIVE_DIR / event_id / TEXTS).read_text()
-    except FileNotFoundError:
-        return []
-    out = []
-    for raw in text.splitlines():
-        try:
-            out.append(Shown(**json.loads(raw)))
-        except (ValueError, TypeError):
-            continue
-    return out
+    return read_records(lib.root / LIVE_DIR / event_id / TEXTS, lambda row: Shown(**row))
 
 
 def keyframe(path, take: Take, offset: int, length: int):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from vstream.library import Library, atomic_write, lock_held, try_flock
-from vstream.live import LIVE_DIR, Event, Take, events_dir, iso, load, parse_time, take_playlist
+from vstream.live import LIVE_DIR, Event, Take, events_dir, iso, load, parse_time, read_records, take_playlist
 from vstream.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -188,17 +188,7 @@ class LineEmbedder:
 
 def read_lines(lib: Library, event_id: str) -> list[Line]:
     """What ``speech.jsonl`` holds (a torn last line, from a killed follower, is skipped)."""
-    try:
-        text = (lib.root / LIVE_DIR / event_id / TRANSCRIPT).read_text()
-    except FileNotFoundError:
-        return []
-    lines = []
-    for raw in text.splitlines():
-        try:
-            lines.append(Line(**json.loads(raw)))
-        except (ValueError, TypeError):
-            continue
-    return lines
+    return read_records(lib.root / LIVE_DIR / event_id / TRANSCRIPT, lambda row: Line(**row))
 
 
 def _lock_path(lib: Library, event_id: str) -> Path:
