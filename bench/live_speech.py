@@ -10,10 +10,11 @@ script measures the time from its first word's arrival to (a) its line kept in t
 (b) the highlight around it listed in the fan's stream; and the CPU of the follower and of the
 recorder as shares of the machine (the headroom: how many such events the machine keeps up with).
 
-With ``--ocr`` the follower also reads each fragment's on-screen text (``index --follow --ocr``):
-the CPU line then says what the two cost together.
+With ``--ocr`` the follower also reads each fragment's on-screen text (``index --follow --ocr``),
+with ``--labels`` it describes what each shows (``--visual labels``): the CPU line then says what
+they cost together.
 
-    python bench/live_speech.py [--seconds 96] [--whisper-model tiny.en] [--ocr] [--record]
+    python bench/live_speech.py [--seconds 96] [--whisper-model tiny.en] [--ocr] [--labels] [--record]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=96)
     parser.add_argument("--whisper-model", default="tiny.en")
     parser.add_argument("--ocr", action="store_true", help="the follower reads on-screen text too")
+    parser.add_argument("--labels", action="store_true", help="the follower describes what each fragment shows too")
     parser.add_argument("--record", action="store_true", help="append the result lines to bench/RESULTS.md")
     args = parser.parse_args()
     src = make_source("talk", "live-talk-720p.ts")
@@ -71,7 +73,7 @@ def main() -> None:
     while not playlist.exists() and time.monotonic() - sent_at < 30:
         time.sleep(0.1)
     follower = vstream("index", "--follow", "bench", "-L", str(lib), "--whisper-model", args.whisper_model,
-                       *(["--ocr"] if args.ocr else []), **quiet)  # fmt: skip
+                       *(["--ocr"] if args.ocr else []), *(["--visual", "labels"] if args.labels else []), **quiet)  # fmt: skip
     fan = vstream("compose", str(recipes / "fan.yaml"), "-L", str(lib), "--follow", **quiet)
     period = loop_length(src)
     said = [loop * period + SAID_AT for loop in range(int(args.seconds // period) + 1)]
@@ -109,7 +111,8 @@ def main() -> None:
     kept = sorted(at - t for t, at in zip(said, kept_at))
     listed = sorted(at - t for t, at in zip(said, listed_at))
     day = datetime.date.today()
-    what = f"Whisper {args.whisper_model}" + (" + OCR of every fragment's keyframe" if args.ocr else "")
+    what = (f"Whisper {args.whisper_model}" + (" + OCR of every fragment's keyframe" if args.ocr else "")
+            + (" + labels of every fragment's keyframe" if args.labels else ""))
     print(f'"budget" said {len(said)} times: transcript line kept after: ' + " ".join(f"{x:.1f}" for x in kept) + " s")
     print("highlight listed in the fan's stream after: " + " ".join(f"{x:.1f}" for x in listed) + " s")
     print(f"CPU: recorder {share['recorder']:.1%}, follower ({what}) {share['follower']:.1%} of {cores} "
@@ -120,7 +123,8 @@ def main() -> None:
         lines.append(f"live spoken keyword: transcript line kept p50 {kept[len(kept) // 2]:.1f} s, max {kept[-1]:.1f} s, "
                      f"highlight listed in a fan's said: stream p50 {listed[len(listed) // 2]:.1f} s, max {listed[-1]:.1f} s "
                      f"after the sentence began ({len(listed)} of {len(said)}; {where}; {day})")  # fmt: skip
-    lines.append(f"live {'transcription + on-screen text' if args.ocr else 'transcription'} load: follower "
+    extra = "".join(w for w, on in ((" + on-screen text", args.ocr), (" + labels", args.labels)) if on)
+    lines.append(f"live transcription{extra} load: follower "
                  f"{share['follower']:.1%} of the machine's CPU beside the recorder's "
                  f"{share['recorder']:.1%} (headroom {1 / max(share['follower'] + share['recorder'], 1e-9):.1f}x), "
                  f"follower peak RSS {peak / 2**20:.0f} MiB ({day})")  # fmt: skip

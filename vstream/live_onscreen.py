@@ -1,12 +1,14 @@
-"""A live event's on-screen text (scoreboards, captions), read while it is recorded:
-``vstream index --follow EVENT --ocr``.
+"""What a live event shows (on-screen text such as scoreboards, and what is in the picture), read
+while it is recorded: ``vstream index --follow EVENT --ocr [--visual labels]``.
 
 Each fragment of a take starts on a keyframe; that frame is decoded (the take's init section and
-the fragment's bytes, nothing else) and read by the index's OCR model as soon as the fragment is
-complete. What it reads goes to ``live/EVENT/onscreen.jsonl``, one line per fragment with text
-(take, the event's time of the fragment, wall clock, text); ``onscreen.json`` says how many
-fragments of each take are read, so a follower that is stopped goes on where it stopped.
-Consecutive fragments that show the same text are one *run* (:func:`runs`): what search finds.
+the fragment's bytes, nothing else) as soon as the fragment is complete, and read by the index's
+OCR model (its text) and labels model (what it shows: "scoreboard, ...; objects: person"). What
+they give goes to ``live/EVENT/onscreen.jsonl``, a line per fragment and source (take, the event's
+time of the fragment, wall clock, text, source: onscreen | description); ``onscreen.json`` says how
+many fragments of each take are read, so a follower that is stopped goes on where it stopped.
+Consecutive fragments with the same text of one source are one *run* (:func:`runs`): what search
+finds.
 """
 
 from __future__ import annotations
@@ -34,20 +36,24 @@ class Shown:
     to: float
     wall: str | None
     text: str
+    source: str = "onscreen"  # onscreen (its text, OCR) | description (what it shows, labels)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def runs(shown: list[Shown]) -> list[Shown]:
-    """Consecutive fragments of a take that show the same text, as one (pure)."""
+    """Consecutive fragments of a take with the same text of one source, as one (pure), in the order
+    they begin."""
     out: list[Shown] = []
+    open_: dict[tuple[int, str], Shown] = {}
     for s in sorted(shown, key=lambda x: x.at):
-        last = out[-1] if out else None
-        if last is not None and last.take == s.take and last.text == s.text and s.at <= last.to + 1e-3:
+        last = open_.get((s.take, s.source))
+        if last is not None and last.text == s.text and s.at <= last.to + 1e-3:
             last.to = max(last.to, s.to)  # (a fragment read twice, by a follower killed before it noted it: once)
         else:
-            out.append(Shown(s.take, s.at, s.to, s.wall, s.text))
+            open_[(s.take, s.source)] = run = Shown(s.take, s.at, s.to, s.wall, s.text, s.source)
+            out.append(run)
     return out
 
 
@@ -78,8 +84,8 @@ def keyframe(path, take: Take, offset: int, length: int):
 class ScreenReader:
     """Reads one event's fragments as they complete; :meth:`step` reads what can be read now."""
 
-    def __init__(self, lib: Library, event_id: str, ocr):
-        self.lib, self.event_id, self.ocr = lib, event_id, ocr
+    def __init__(self, lib: Library, event_id: str, ocr=None, labels=None):
+        self.lib, self.event_id, self.ocr, self.labels = lib, event_id, ocr, labels
         self.folder = lib.root / LIVE_DIR / event_id
         try:
             state = json.loads((self.folder / STATE).read_text())
@@ -101,15 +107,20 @@ class ScreenReader:
             began = parse_time(take.started_at) if take.started_at else None
             for fragment in take.fragments[done:]:
                 frame = keyframe(self.folder / take.media, take, fragment.offset, fragment.length) if take.init else None
-                text = frame_text(self.ocr.read(frame)) if frame is not None else ""
-                if text:
-                    wall = iso(began + timedelta(seconds=at - offset)) if began else None
-                    shown = Shown(take.n, round(at, 3), round(at + fragment.duration, 3), wall, text)
+                read = []
+                if frame is not None and self.ocr is not None:
+                    read.append(("onscreen", frame_text(self.ocr.read(frame))))
+                if frame is not None and self.labels is not None:
+                    read.append(("description", self.labels.describe(frame).text))
+                wall = iso(began + timedelta(seconds=at - offset)) if began else None
+                shown = [Shown(take.n, round(at, 3), round(at + fragment.duration, 3), wall, text, source)
+                         for source, text in read if text]  # fmt: skip
+                if shown:
                     with open(self.folder / TEXTS, "a") as fh:
-                        fh.write(json.dumps(shown.to_dict()) + "\n")
+                        fh.write("".join(json.dumps(s.to_dict()) + "\n" for s in shown))
                         fh.flush()
                         os.fsync(fh.fileno())
-                    kept.append(shown)
+                    kept += shown
                 at += fragment.duration
                 self.read[take.n] = self.read.get(take.n, 0) + 1
             if len(take.fragments) > done:

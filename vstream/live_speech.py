@@ -287,7 +287,7 @@ class Follower:
 def follow(lib: Library, event_id: str, transcriber, *, language: str | None = None,
            on_line: Callable[[Line], None] = lambda line: None, progress: Progress = SILENT,
            poll: float = 1.0, ocr=None, on_shown: Callable[[Any], None] = lambda shown: None,
-           embedder=None) -> list[Line]:  # fmt: skip
+           embedder=None, labels=None) -> list[Line]:  # fmt: skip
     """Transcribe the event as it is recorded, until it has ended and every take is done; the
     lines kept by this run (``on_line`` gets each as it is kept). With ``ocr`` (the index's OCR
     model) each fragment's on-screen text is read too (:mod:`vstream.live_onscreen`; ``on_shown``)."""
@@ -300,17 +300,17 @@ def follow(lib: Library, event_id: str, transcriber, *, language: str | None = N
         raise UsageError(f"{event_id}: its speech is being transcribed by another vstream index --follow",
                          hint="one follower per event; stop the other one first")  # fmt: skip
     try:
-        return _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder)
+        return _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder, labels)
     finally:
         os.close(fd)
 
 
-def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder) -> list[Line]:
+def _follow(lib, event_id, transcriber, language, on_line, progress, poll, ocr, on_shown, embedder, labels) -> list[Line]:
     from vstream.live_onscreen import ScreenReader
 
     follower = Follower(lib, event_id, transcriber, language=language)
     vectors = LineEmbedder(lib, event_id, embedder) if embedder is not None else None
-    reader = ScreenReader(lib, event_id, ocr) if ocr is not None else None
+    reader = ScreenReader(lib, event_id, ocr, labels) if ocr is not None or labels is not None else None
     kept: list[Line] = []
     told = ""
     while True:

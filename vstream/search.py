@@ -348,7 +348,7 @@ class LiveTranscript:
     takes: list[tuple[float, str]]  # (event time it starts at, wall clock of its first frame) per take
     vectors: Any = None  # the lines' text embeddings, made on the first semantic search
     model: str = ""  # the embedder that made them
-    screen: list = field(default_factory=list)  # live_onscreen.Shown runs: text on screen (index --follow --ocr)
+    screen: list = field(default_factory=list)  # live_onscreen.Shown runs: its text and what it shows (index --follow)
     screen_vectors: Any = None  # (their embeddings, by the same embedder)
     postings: Postings | None = None  # the lines' words, made on the first keyword search
     screen_postings: Postings | None = None
@@ -738,7 +738,7 @@ class Searcher:
         for t in transcripts:
             embedder = self._embed_lines(t)
             for items, vectors, kind_, source in ((t.lines, t.vectors, "speech", "transcript"),
-                                                  (t.screen, t.screen_vectors, "scene", "onscreen")):  # fmt: skip
+                                                  (t.screen, t.screen_vectors, "scene", None)):  # fmt: skip
                 if not items or kind not in (None, kind_) or (language and kind_ == "scene"):
                     continue
                 raw = vectors @ q
@@ -751,8 +751,8 @@ class Searcher:
                     item = items[i]
                     if not item.text.strip() or (language and item.language != language):
                         continue
-                    hits.append(Hit(t.event, item.at, item.to, kind_, source, float(raw[i]), item.text, "",
-                                    calibrate(float(comparable[i]), SEMANTIC_RANGE)))  # fmt: skip
+                    hits.append(Hit(t.event, item.at, item.to, kind_, source or item.source, float(raw[i]), item.text,
+                                    "", calibrate(float(comparable[i]), SEMANTIC_RANGE)))  # fmt: skip
                     taken += 1
                     if taken >= k:
                         break

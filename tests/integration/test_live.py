@@ -531,12 +531,13 @@ def test_index_follow_transcribes_a_live_events_speech_while_it_is_recorded(tmp_
 
 def test_index_follow_ocr_reads_a_scoreboard_while_it_is_on_screen_and_search_finds_it(tmp_path, samples):
     """The match sample sent live: the scoreboard it shows at 8-16 s is read from the fragments'
-    keyframes as they are recorded, and a search finds that live moment while the event is on."""
+    keyframes as they are recorded, and a search finds that live moment while the event is on; what
+    the picture shows is described too (a tripod at 16-24 s)."""
     lib = tmp_path / "lib"
     rec, sender = sample_event(lib, samples, "match", "game", "--no-highlights")
     follow = subprocess.Popen([sys.executable, "-m", "vstream", "index", "--follow", "game", "-L", str(lib), "--ocr",
-                               "--whisper-model", "tiny.en", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
+                               "--visual", "labels", "--whisper-model", "tiny.en", "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     shown = lib / "live" / "game" / "onscreen.jsonl"
     try:
         deadline = time.monotonic() + 40
@@ -553,9 +554,15 @@ def test_index_follow_ocr_reads_a_scoreboard_while_it_is_on_screen_and_search_fi
         for proc in (sender, rec, follow):
             if proc.poll() is None:
                 proc.kill()
-    runs = [s for s in json.loads(out)["shown"] if "LIVERPOOL" in s["text"]]
+    shown_all = json.loads(out)["shown"]
+    described = [s for s in shown_all if s["source"] == "description"]
+    assert len(described) >= 11 and sum("tripod" in s["text"] for s in described if s["at"] >= 16) >= 3, described
+    runs = [s for s in shown_all if "LIVERPOOL" in s["text"]]
     assert [(s["at"], s["to"]) for s in runs] == [(8.0, 10.0), (10.0, 12.0), (12.0, 14.0), (14.0, 16.0)], runs
     assert all("MAN UTD" in s["text"] and s["wall"] for s in runs)
     # the whole event, read once: one moment, the scoreboard's 8 s
     (whole,) = vstream_json("search", "liverpool", "-L", str(lib), "--mode", "keyword", "--kind", "scene")["moments"]
     assert (whole["start"], whole["end"]) == (8.0, 16.0)
+    tripod = vstream_json("search", "tripod", "-L", str(lib), "--mode", "keyword", "--kind", "scene")["moments"]
+    assert tripod and all("tripod" in m["text"] and m["start"] >= 16.0 for m in tripod), tripod  # the camera's 8 s
+    assert min(m["start"] for m in tripod) == 16.0 and max(m["end"] for m in tripod) >= 23.5, tripod

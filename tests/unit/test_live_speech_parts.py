@@ -134,3 +134,12 @@ def test_live_on_screen_text_is_a_scene_hit_and_spoken_words_are_speech_hits():
                                                                   ("speech", "keyword-transcript", 0.5)]  # fmt: skip
     assert [h.kind for h in live_keyword_hits([t], content_words("goal"), None, 10, "scene")] == ["scene"]
     assert [h.kind for h in live_keyword_hits([t], content_words("goal"), "en", 10)] == ["speech"]  # spoken in English
+
+
+def test_text_and_description_runs_are_kept_apart_per_source():
+    from vstream.live_onscreen import Shown, runs
+
+    shown = [Shown(1, 0.0, 2.0, None, "GOAL", "onscreen"), Shown(1, 0.0, 2.0, None, "tripod", "description"),
+             Shown(1, 2.0, 4.0, None, "GOAL", "onscreen"), Shown(1, 2.0, 4.0, None, "tripod", "description")]  # fmt: skip
+    assert [(r.at, r.to, r.text, r.source) for r in runs(shown)] == [(0.0, 4.0, "GOAL", "onscreen"),
+                                                                     (0.0, 4.0, "tripod", "description")]  # fmt: skip

@@ -103,7 +103,8 @@ def index(
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Model-holding Ray workers [default: one per CPU]."),
     follow: bool = typer.Option(False, "--follow", help="Transcribe a live event's speech while it is recorded "
                                 "(settled sentences with wall clock, into live/EVENT/speech.jsonl), until it ends; "
-                                "with --ocr also read each fragment's on-screen text (live/EVENT/onscreen.jsonl)."),
+                                "with --ocr also read each fragment's on-screen text, with --visual labels describe what "
+                                "it shows (live/EVENT/onscreen.jsonl)."),
     wait: float = WaitOption,
     json: bool = JsonOption,
 ) -> None:
@@ -119,7 +120,7 @@ def index(
     settings = model_options(visual, clip_model, clip_weights, whisper_model, text_model, ocr, device, lib.root, faces,
                              english)
     if follow:
-        return _follow(lib, video_ids or [], settings, json=json, onscreen=ocr is True)
+        return _follow(lib, video_ids or [], settings, json=json, onscreen=ocr is True, labels=visual)
     if ray_workers is not None and ray_workers < 1:
         from vstream.errors import UsageError
 
@@ -130,9 +131,9 @@ def index(
         raise typer.Exit(code)
 
 
-def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> None:
+def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool, labels: str | None) -> None:
     """``index --follow EVENT``: the live event's speech, printed as each sentence settles (and with
-    ``--ocr`` its on-screen text, as each fragment is read)."""
+    ``--ocr`` its on-screen text, with ``--visual labels`` what it shows, as each fragment is read)."""
     from vstream import live
     from vstream.cli.output import RichProgress
     from vstream.errors import UsageError
@@ -141,6 +142,9 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> 
 
     if len(events) != 1:
         raise UsageError("--follow takes one live event", hint="see vstream live list")
+    if labels is not None and settings.visual_backend != "labels":
+        raise UsageError(f"--follow describes what a live event shows with --visual labels, not {settings.visual_backend}",
+                         hint="CLIP vectors are made when the ended event is indexed (vstream index EVENT)")  # fmt: skip
     live.load(lib, events[0])  # (not found: the one-line error, before a model loads)
     transcriber = load_transcriber(settings.whisper, device=settings.device,
                                    compute_type="int8" if settings.device == "cpu" else "float16")  # fmt: skip
@@ -148,11 +152,15 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> 
     from vstream.index.textembed import load_text_embedder
 
     embedder = load_text_embedder(settings.text, threads=1)  # each kept line embedded once, for search
-    ocr = None
+    ocr = describer = None
     if onscreen:
         from vstream.index.ocr import load_ocr
 
         ocr = load_ocr(None)
+    if labels:
+        from vstream.index.visual.labels import load_label_backend
+
+        describer = load_label_backend(settings.labels)
     shown: list = []
 
     def show(line) -> None:
@@ -162,18 +170,21 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool) -> 
     def screen(item) -> None:
         shown.append(item)
         if not json:
-            out.print(f"{(item.wall or '')[11:19]}  {item.at:7.1f}s  [on screen] {item.text}", markup=False, highlight=False)
+            what = "on screen" if item.source == "onscreen" else "shows"
+            out.print(f"{(item.wall or '')[11:19]}  {item.at:7.1f}s  [{what}] {item.text}", markup=False, highlight=False)
 
     with RichProgress() as progress:
-        progress.note(f"{events[0]}: transcribing its speech{' and reading its on-screen text' if onscreen else ''} "
+        also = [w for w, on in (("reading its on-screen text", onscreen), ("describing what it shows", labels)) if on]
+        progress.note(f"{events[0]}: transcribing its speech{''.join(' and ' + w for w in also)} "
                       "as it is recorded (until it ends)")  # fmt: skip
         lines = follow(lib, events[0], transcriber, on_line=show, progress=progress, ocr=ocr, on_shown=screen,
-                       embedder=embedder)  # fmt: skip
+                       embedder=embedder, labels=describer)  # fmt: skip
     if json:
         folder = f"{live.LIVE_DIR}/{events[0]}"
         print_json({"event": events[0], "sentences": len(lines), "transcript": f"{folder}/speech.jsonl",
                     "lines": [line.to_dict() for line in lines],
-                    **({"onscreen": f"{folder}/onscreen.jsonl", "shown": [s.to_dict() for s in shown]} if onscreen else {})})  # fmt: skip
+                    **({"onscreen": f"{folder}/onscreen.jsonl", "shown": [s.to_dict() for s in shown]}
+                       if onscreen or labels else {})})  # fmt: skip
 
 
 def transcript(
