@@ -430,6 +430,30 @@ def read_records(path: Path, make: Callable[[dict], T]) -> list[T]:
     return out
 
 
+def trim_torn(path: Path) -> None:
+    """Cut a JSON-lines file back to its last whole line: a writer killed mid-line left a torn one, and
+    the next line appended would be glued to it (both lost to :func:`read_records`). Only the file's
+    one writer calls this, before it appends."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if not size:
+                return
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+            if tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            if cut < 0 and size > len(tail):  # a line longer than the tail read: find its start the slow way
+                fh.seek(0)
+                whole = fh.read()
+                fh.truncate(whole.rfind(b"\n") + 1)
+                return
+            fh.truncate(size - len(tail) + cut + 1)
+    except FileNotFoundError:
+        return
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False

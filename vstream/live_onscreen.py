@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from vstream.library import Library, atomic_write
-from vstream.live import LIVE_DIR, Event, Take, iso, parse_time, read_records
+from vstream.live import LIVE_DIR, Event, Take, iso, parse_time, read_records, trim_torn
 
 TEXTS = "onscreen.jsonl"  # one read fragment per line (those that show text)
 STATE = "onscreen.json"  # {"read": {take: fragments read}}
@@ -87,6 +87,7 @@ class ScreenReader:
     def __init__(self, lib: Library, event_id: str, ocr=None, labels=None):
         self.lib, self.event_id, self.ocr, self.labels = lib, event_id, ocr, labels
         self.folder = lib.root / LIVE_DIR / event_id
+        trim_torn(self.folder / TEXTS)  # (a killed follower's half line: this one appends after it)
         try:
             state = json.loads((self.folder / STATE).read_text())
         except (FileNotFoundError, ValueError):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from vstream.library import Library, atomic_write, lock_held, try_flock
-from vstream.live import LIVE_DIR, Event, Take, events_dir, iso, load, parse_time, read_records, take_playlist
+from vstream.live import LIVE_DIR, Event, Take, events_dir, iso, load, parse_time, read_records, take_playlist, trim_torn
 from vstream.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -215,6 +215,7 @@ class Follower:
     def __init__(self, lib: Library, event_id: str, transcriber, *, language: str | None = None):
         self.lib, self.event_id, self.transcriber, self.language = lib, event_id, transcriber, language
         self.folder = lib.root / LIVE_DIR / event_id
+        trim_torn(self.folder / TRANSCRIPT)  # (a killed follower's half line: this one appends after it)
         state = self._read_state()
         self.after: dict[int, float] = {int(k): float(v) for k, v in state.get("after", {}).items()}
         self.seen: dict[int, float] = {}  # take -> where this run's last window of it ended

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from vstream.errors import LayoutError, NotFound, UsageError
+from vstream.errors import LayoutError, NotFound, UsageError, VstreamError
 from vstream.library import Library, Video
 from vstream.timecode import TICKS, snap_down, snap_up, to_ticks
 
@@ -540,7 +540,8 @@ class Searcher:
         live = self._live(opts)
         if not self.cache_results:
             return self._search(query, opts, started, live)
-        grown = tuple((e, len(t.lines), t.recorded, t.video) for e, t in live.items())  # live transcripts grow
+        grown = tuple((e, len(t.lines), len(t.screen), t.screen[-1].to if t.screen else 0.0, t.recorded, t.video)
+                      for e, t in live.items())  # live transcripts grow  # fmt: skip
         key = (query, json.dumps(asdict(opts), sort_keys=True), grown)
         cache = self._catalog().setdefault("results", {})
         if key in cache:
@@ -612,8 +613,8 @@ class Searcher:
             m.score = round(min(1.0, m.score), 4)
             transcript = live.get(m.video_id)
             if transcript is not None and transcript.video is None:  # still live: its fragments are its keyframes
-                m.live, m.wall = True, transcript.wall(m.start)
                 snap_moment(m, transcript.bounds, to_ticks(transcript.recorded), opts.padding)
+                m.live, m.wall = True, transcript.wall(m.start)
                 continue
             video = self._video(m.video_id)
             snap_moment(m, video.meta["keyframes"], video.meta["end"], opts.padding)
@@ -646,12 +647,32 @@ class Searcher:
             if transcript is None:
                 continue
             video = transcript.video if transcript.video in catalog["ids"] else None
-            if (video or transcript.event) in catalog["indexed"] or not (transcript.lines or transcript.screen):
-                continue  # the index holds it now (or nothing is kept of it yet)
+            if transcript.video is not None and video is None:  # (its video was removed: the event's files stay)
+                transcript.video = None
+            stages = self._stages().get(video or transcript.event, set())
+            if "speech" in stages and "scenes" in stages:
+                continue  # the index holds it now
+            if not (transcript.lines and "speech" not in stages or transcript.screen and "scenes" not in stages):
+                continue  # nothing kept of it yet (or only what the index already holds)
             if chosen is not None and (video or transcript.event) not in chosen:
                 continue
-            found[transcript.event] = replace(transcript, video=video) if video != transcript.video else transcript
+            if stages:  # the index holds part of it: only the rest is searched here
+                transcript = replace(transcript, lines=[] if "speech" in stages else transcript.lines,
+                                     screen=[] if "scenes" in stages else transcript.screen, vectors=None if
+                                     "speech" in stages else transcript.vectors, screen_vectors=None if "scenes" in
+                                     stages else transcript.screen_vectors, postings=None, screen_postings=None)  # fmt: skip
+            found[transcript.event] = transcript
         return found
+
+    def _stages(self) -> dict[str, set[str]]:
+        """The index stages done per video (read once per catalog change)."""
+        catalog = self._catalog()
+        if "stages" not in catalog:
+            stages: dict[str, set[str]] = {}
+            for video_id, stage in self.lib.db.execute("SELECT video_id, stage FROM index_state"):
+                stages.setdefault(video_id, set()).add(stage)
+            catalog["stages"] = stages
+        return catalog["stages"]
 
     def live_transcript(self, event_id: str) -> LiveTranscript | None:
         """A live event's transcript (None: no follower has kept any of it), read again only when its
@@ -677,7 +698,7 @@ class Searcher:
         if held is None or held[0] != key:
             try:
                 event = lv.load(self.lib, event_id)
-            except (NotFound, ValueError, KeyError):
+            except (VstreamError, ValueError, KeyError):  # (a folder that is no event: "Show copy")
                 return None
             transcript = live_transcript(event, ls.read_lines(self.lib, event_id), lo.read_shown(self.lib, event_id))
             if held is not None:  # lines are only appended (a run only grows): embed the new ones
@@ -699,12 +720,13 @@ class Searcher:
             return []
         terms = content_words(query)
         queries = self.__dict__.setdefault("_query_vectors", {})
-        if query not in queries:
+        key = (self.embedder().fingerprint, query)
+        if key not in queries:
             if len(queries) >= RESULT_CACHE:
                 queries.pop(next(iter(queries)))
-            queries[query] = self._query_vector(query)[1]
+            queries[key] = self._query_vector(query)[1]
         embedder = self._embed_lines(transcript)
-        comparable = embedder.comparable(transcript.vectors @ queries[query])
+        comparable = embedder.comparable(transcript.vectors @ queries[key])
         return [(line, round(1 - (1 - coverage(terms, line.text))
                            * (1 - (calibrate(float(c), SEMANTIC_RANGE) if c >= SEMANTIC_FLOOR else 0.0)), 3))
                 for line, c in zip(transcript.lines, comparable)]  # fmt: skip
@@ -718,8 +740,11 @@ class Searcher:
         embedder = self.embedder()
         if transcript.model != embedder.fingerprint:
             transcript.vectors, transcript.screen_vectors, transcript.model = None, None, embedder.fingerprint
-        if transcript.vectors is None and transcript.lines:  # what the follower embedded as it kept the lines
-            transcript.vectors = read_vectors(self.lib, transcript.event, embedder.fingerprint, len(transcript.lines))
+        have = 0 if transcript.vectors is None else len(transcript.vectors)
+        if have < len(transcript.lines):  # what the follower embedded as it kept the lines
+            stored = read_vectors(self.lib, transcript.event, embedder.fingerprint, len(transcript.lines))
+            if stored is not None and len(stored) > have:
+                transcript.vectors = stored
         for items, name in ((transcript.lines, "vectors"), (transcript.screen, "screen_vectors")):
             vectors = getattr(transcript, name)
             have = 0 if vectors is None else len(vectors)

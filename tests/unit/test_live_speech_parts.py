@@ -143,3 +143,35 @@ def test_text_and_description_runs_are_kept_apart_per_source():
              Shown(1, 2.0, 4.0, None, "GOAL", "onscreen"), Shown(1, 2.0, 4.0, None, "tripod", "description")]  # fmt: skip
     assert [(r.at, r.to, r.text, r.source) for r in runs(shown)] == [(0.0, 4.0, "GOAL", "onscreen"),
                                                                      (0.0, 4.0, "tripod", "description")]  # fmt: skip
+
+
+def test_a_torn_last_line_is_cut_before_the_next_is_appended(tmp_path):
+    from vstream.live import read_records, trim_torn
+
+    path = tmp_path / "speech.jsonl"
+    path.write_text('{"n": 1}\n{"n": 2}\n{"n": 3, "te')  # a follower killed mid-line
+    trim_torn(path)
+    with open(path, "a") as fh:
+        fh.write('{"n": 4}\n')  # the next follower's first line: whole, not glued to the torn one
+    assert [r["n"] for r in read_records(path, dict)] == [1, 2, 4]
+    trim_torn(path)  # whole lines are left as they are
+    assert path.read_text().count("\n") == 3
+
+
+def test_keyword_search_finds_a_live_line_and_a_folder_that_is_no_event_is_passed_over(tmp_path):
+    import json
+
+    from vstream.library import Library
+    from vstream.search import SearchOptions, Searcher
+
+    lib = Library.open(tmp_path / "lib", create=True)
+    for name in ("match", "Show copy"):  # (a user's copy of an event folder: no valid event id)
+        folder = tmp_path / "lib" / "live" / name
+        folder.mkdir(parents=True)
+        (folder / "event.json").write_text(json.dumps(two_takes().to_dict() | {"id": name}))
+        (folder / "speech.jsonl").write_text(json.dumps(Line(2, 1.0, 3.2, 7.0, 9.2, None, "Goal by player 42!", "en").to_dict()) + "\n")
+    (found,) = Searcher(lib).search("goal", SearchOptions(mode="keyword", live=True)).moments
+    assert (found.video_id, found.start, found.end, found.live) == ("match", 6.0, 10.0, True)  # whole fragments
+    assert found.wall == "2026-12-02T15:00:16.000Z" and found.text == "Goal by player 42!"
+    with pytest.raises(Exception, match="has no videos"):
+        Searcher(lib).search("goal", SearchOptions(mode="keyword"))  # (live: False, as compose searches)

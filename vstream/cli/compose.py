@@ -104,7 +104,8 @@ def _follow(lib, recipe, rows: list[dict], values: dict[str, str], user: str, ba
     waiting: set[str] = set()
     stopped = False  # the event's recorder died: it waits for a resume or a stop, and says so once
     while True:
-        status = live.load(lib, streams[0].entry.event).status
+        event_now = live.load(lib, streams[0].entry.event)  # (once per round, for every user's stream)
+        status = event_now.status
         if (status == "interrupted") != stopped:
             stopped = not stopped
             event = streams[0].entry.event
@@ -113,7 +114,7 @@ def _follow(lib, recipe, rows: list[dict], values: dict[str, str], user: str, ba
                       if stopped else f"{event}: recording again", markup=False)  # fmt: skip
         for stream in streams:
             try:
-                result = stream.result(write=True)
+                result = stream.result(write=True, event=event_now)
             except live.NotYet as exc:
                 if stream.user not in waiting:
                     waiting.add(stream.user)

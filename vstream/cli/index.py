@@ -151,7 +151,13 @@ def _follow(lib, events: list[str], settings, *, json: bool, onscreen: bool, lab
 
     from vstream.index.textembed import load_text_embedder
 
-    embedder = load_text_embedder(settings.text, threads=1)  # each kept line embedded once, for search
+    from vstream.errors import VstreamError
+
+    try:
+        embedder = load_text_embedder(settings.text, threads=1)  # each kept line embedded once, for search
+    except VstreamError as exc:  # (search embeds the lines itself then: slower on a long event)
+        embedder = None
+        err.print(f"note: the lines are not embedded for search ({exc.message})", markup=False, highlight=False)
     ocr = describer = None
     if onscreen:
         from vstream.index.ocr import load_ocr

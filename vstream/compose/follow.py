@@ -270,12 +270,13 @@ class LiveStream:
         self._starts: dict[tuple[int, int], tuple[int, int]] = {}  # (take, offset) -> (decode time, fragment number)
         self._codecs: tuple[list[str], int, int | None] | None = None
 
-    def result(self, *, write: bool = False) -> ComposeResult:
+    def result(self, *, write: bool = False, event: Event | None = None) -> ComposeResult:
         """The stream now; :class:`vstream.live.NotYet` until it holds three target durations. ``write``:
-        its files are rewritten (atomically) when they changed."""
+        its files are rewritten (atomically) when they changed. ``event``: the event as just loaded (a
+        batch of users' streams of one event reads it once)."""
         from vstream import live, live_highlights as lh, live_speech as ls
 
-        event = live.load(self.lib, self.entry.event)
+        event = event if event is not None and event.id == self.entry.event else live.load(self.lib, self.entry.event)
         ended = event.status == "ended" and event.pid is None  # (finished: its highlights are final)
         unheard = ""  # a said:/search: stream whose event nobody transcribes does not grow: say so
         if self.entry.heard:
