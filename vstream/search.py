@@ -352,6 +352,7 @@ class LiveTranscript:
     screen_vectors: Any = None  # (their embeddings, by the same embedder)
     postings: Postings | None = None  # the lines' words, made on the first keyword search
     screen_postings: Postings | None = None
+    ends: list[float] | None = field(default=None, repr=False, compare=False)  # the lines' ends, for said()
 
     def words_of(self) -> tuple[Postings, Postings]:
         """The lines' and on-screen texts' words (the new ones added)."""
@@ -380,10 +381,10 @@ class LiveTranscript:
         import bisect
         import itertools
 
-        if getattr(self, "_ends", None) is None or len(self._ends) != len(self.lines):  # (lines are kept in time order)
-            self._ends = [line.to for line in self.lines]
+        if self.ends is None or len(self.ends) != len(self.lines):  # (lines are kept in time order)
+            self.ends = [line.to for line in self.lines]
         inside = []
-        for line in itertools.islice(self.lines, bisect.bisect_right(self._ends, start), None):
+        for line in itertools.islice(self.lines, bisect.bisect_right(self.ends, start), None):
             if line.at >= end:
                 break
             if line.to > start:
