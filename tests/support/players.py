@@ -1,8 +1,9 @@
 """The HLS clients we can run here, headless: ffmpeg, GStreamer playbin/playbin3, VLC.
 
-Each plays a URL to its end as fast as it can and reports what a viewer would have seen:
-the video frames' presentation times (so a running time that jumps back or stalls shows),
-decoder errors, and how long it played.
+Each plays a URL to its end as fast as it can and reports what a viewer would have seen and heard:
+the video frames' presentation times (so a running time that jumps back or stalls shows), how
+much sound was decoded (a clip whose sample rate the decoder does not take on plays fast or slow,
+so less or more sound than picture comes out), decoder errors, and how long it played.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
+
+
+HEARD_RATE = 48000
 
 
 @dataclass
 class Played:
     frames: list[float] = field(default_factory=list)  # presentation times of the decoded video frames, in order
+    sound: float | None = None  # seconds of decoded audio (sum of its buffers' durations); None: not measured
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
 
@@ -28,9 +34,25 @@ class Played:
 
 
 def gstreamer(url: str, element: str = "playbin", timeout: float = 90) -> Played:
-    """``gst-launch-1.0 ELEMENT`` with fake sinks (no clock): every video buffer's PTS, and decoder errors."""
+    """``gst-launch-1.0 ELEMENT`` with sinks without a clock: every video buffer's PTS, the sound as
+    decoded (converted to 48 kHz mono 16-bit and written to a file, whose size is its duration: the
+    sink's printed buffers are not a reliable count, some come twice and some not at all when they
+    come fast), and decoder errors."""
+    fd, heard = tempfile.mkstemp(prefix="vstream-heard-", suffix=".raw")
+    os.close(fd)
     argv = ["gst-launch-1.0", "-v", element, f"uri={url}",
-            "video-sink=fakesink sync=false silent=false name=seen", "audio-sink=fakesink sync=false"]  # fmt: skip
+            "video-sink=fakesink sync=false silent=false name=seen",
+            f"audio-sink=audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate={HEARD_RATE},channels=1 "
+            f"! filesink sync=false location={heard}"]  # fmt: skip
+    try:
+        played = _gst_launch(argv, element, timeout)
+        played.sound = os.path.getsize(heard) / (2 * HEARD_RATE)
+    finally:
+        os.unlink(heard)
+    return played
+
+
+def _gst_launch(argv: list[str], element: str, timeout: float) -> Played:
     if element == "playbin":
         # Sinks without a clock take audio as fast as it comes and video as fast as it decodes, so video
         # falls behind until decodebin's buffering queue holds its 5 s (2 MB) limit of video. qtdemux then
@@ -85,17 +107,26 @@ def vlc(url: str, rate: float = 4.0, timeout: float = 180) -> Played:
 
 
 def ffmpeg(url: str, timeout: float = 180) -> Played:
-    """ffmpeg's HLS demuxer (ffplay's and mpv's) decoding every frame; its timestamps as it reads them."""
+    """ffmpeg's HLS demuxer (ffplay's and mpv's) decoding every frame and all the sound; the video's
+    timestamps as it reads them, and the decoded samples at the rate the decoder took on."""
     started = time.monotonic()
-    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-map", "0:v:0", "-fps_mode", "passthrough",
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-map", "0:v:0", "-map", "0:a:0?",
+                           "-fps_mode", "passthrough",
                            "-enc_time_base:v", "-1",  # the demuxer's 90 kHz, not the first clip's frame rate
                            "-f", "framemd5", "-"], capture_output=True, text=True, timeout=timeout)  # fmt: skip
     played = Played(wall=time.monotonic() - started)
-    tb = re.search(r"#tb 0: (\d+)/(\d+)", proc.stdout)
-    scale = int(tb.group(1)) / int(tb.group(2)) if tb else 1.0
+    scales = {int(m.group(1)): int(m.group(2)) / int(m.group(3))
+              for m in re.finditer(r"#tb (\d+): (\d+)/(\d+)", proc.stdout)}
+    kinds = {int(m.group(1)): m.group(2) for m in re.finditer(r"#media_type (\d+): (\w+)", proc.stdout)}
+    if "audio" in kinds.values():
+        played.sound = 0.0
     for line in proc.stdout.splitlines():
         if line and not line.startswith("#"):
-            played.frames.append(int(line.split(",")[2]) * scale)
+            index, _, pts, duration = (int(x) for x in line.split(",")[:4])
+            if kinds.get(index, "video") == "video":
+                played.frames.append(pts * scales.get(index, 1.0))
+            else:  # an audio frame's duration is its samples, over the rate the decoder runs at
+                played.sound += duration * scales.get(index, 1.0)
     played.errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     return played
 

@@ -233,8 +233,8 @@ def render(
     if copy:
         err.print(f"{result.duration:g}s, {result.clips} clips, {result.segments} segments, "
                   f"{result.bytes / 1e6:.1f} MB copied (no re-encode)", markup=False)  # fmt: skip
-        return
-    err.print(f"{result.width}x{result.height}, {result.duration:g}s, {result.clips} clips "
-              f"({result.encoded} encoded, {result.cached} from the cache)", markup=False)  # fmt: skip
+    else:
+        err.print(f"{result.width}x{result.height}, {result.duration:g}s, {result.clips} clips "
+                  f"({result.encoded} encoded, {result.cached} from the cache)", markup=False)  # fmt: skip
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False)

@@ -15,12 +15,12 @@ import re
 import secrets
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vstream.errors import UsageError
-from vstream.library import Library, atomic_write
+from vstream.library import Library, atomic_write, stored_audio_rate
 from vstream.progress import SILENT, Progress
 
 SEGMENT = re.compile(r"^/r/(-?\d+)/(-?\d+)/(\d+\+\d+[pi]*)/media/(.+)$")
@@ -35,6 +35,7 @@ class ExportResult:
     clips: int
     segments: int
     bytes: int
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +43,7 @@ class ExportResult:
 
 def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, progress: Progress = SILENT) -> ExportResult:
     """Write ``out/`` (a new folder): the stream's playlists with every segment and init section as a file."""
+    from vstream.compose.api import mixed_audio_rates
     from vstream.compose.delivery import Rebaser
     from vstream.compose.playlist import Clip, InitSection, media_playlist, place, source_for
     from vstream.compose.render import find_stream, library_of, read_timeline
@@ -64,6 +66,10 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
         source = source_for(video, lib.path(video, video.meta["files"]["media"]), base_url="/")
         clips.append(Clip(source, to_ticks(c["start"]), to_ticks(c["end"]), pod=pod if c["ad"] else None))
     playlist = media_playlist(place(clips), rebase=True)
+    used = [lib.get(v) for v in dict.fromkeys(c["video_id"] for c in timeline["clips"])]
+    # the copied bytes are serve's: a clip's sound at another sample rate plays at the first one's rate
+    # in ffmpeg and playbin, from the folder too
+    warnings = [w for w in [mixed_audio_rates([(v.id, stored_audio_rate(v.meta)) for v in used])] if w]
     rebaser = Rebaser(lib, threading.Lock())
     stage = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     stage.mkdir(parents=True)
@@ -99,7 +105,7 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
         shutil.rmtree(stage, ignore_errors=True)
         progress.end()
     return ExportResult(str(folder if reel else folder / "master.m3u8"), str(out / ("index.m3u8" if reel else "master.m3u8")),
-                        round(timeline["duration"], 3), len(clips), len(playlist.segments), total)  # fmt: skip
+                        round(timeline["duration"], 3), len(clips), len(playlist.segments), total, warnings)  # fmt: skip
 
 
 def _bytes(rebaser, lib: Library, uri: str, byterange) -> bytes:
