@@ -229,6 +229,15 @@ def clip_playlist(event: Event, spans: list[Span], prefix: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def follows(before: Span | None, span: Span) -> bool:
+    """Whether ``span`` starts at the fragment right after ``before``'s last one, in the same take (pure):
+    played one after the other they are one timeline, no discontinuity between them."""
+    if before is None or before.take.n != span.take.n:
+        return False
+    last = before.fragments[-1]
+    return span.fragments[0].offset == last.offset + last.length
+
+
 def span_lines(span: Span, prefix: str = "") -> list[str]:
     """One span's lines (pure): its take's init section, the wall-clock time of its first fragment, the
     fragments as byte ranges of ``prefix`` + the take's media."""

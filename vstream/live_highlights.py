@@ -34,7 +34,8 @@ from typing import Any
 
 from vstream.errors import MediaError, UsageError, VstreamError
 from vstream.library import Library, atomic_write
-from vstream.live import Event, Span, Take, events_dir, iso, parse_time, read_records, select, span_lines, take_playlist
+from vstream.live import (Event, Span, Take, events_dir, follows, iso, parse_time, read_records, select, span_lines,
+                          take_playlist)
 from vstream.progress import SILENT, Progress
 
 LOUDNESS = "loudness.jsonl"
@@ -180,11 +181,14 @@ def render(event: Event, highlights: list[Highlight], *, ended: bool) -> str | N
         return None
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{event.target}", "#EXT-X-MEDIA-SEQUENCE:0",
              "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-START:TIME-OFFSET=0"]  # fmt: skip
-    first = True
+    before = None
     for _, spans in chosen:
         for span in spans:
-            lines += ([] if first else ["#EXT-X-DISCONTINUITY"]) + span_lines(span)
-            first = False
+            if follows(before, span):  # the next highlight starts where this one ends: dated, on the same timeline
+                lines += span_lines(span)[1:]
+            else:
+                lines += ([] if before is None else ["#EXT-X-DISCONTINUITY"]) + span_lines(span)
+            before = span
     if ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

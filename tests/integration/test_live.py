@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,6 +67,22 @@ def sample_event(lib: Path, samples: dict, sample: str, event: str, *args: str) 
                                f"udp://127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     wait_for_fragments(lib / "live" / event / "index.m3u8", 1)
     return rec, sender
+
+
+def session(master: Path) -> dict:
+    """A master playlist's EXT-X-SESSION-DATA, by DATA-ID (the JSON of each data: URI)."""
+    import base64
+    import re
+
+    return {m.group(1): json.loads(base64.b64decode(m.group(2)))
+            for m in re.finditer(r'DATA-ID="([^"]+)",URI="data:application/json;base64,([^"]+)"', master.read_text())}
+
+
+def open_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
 
 
 def segments(text: str) -> list[str]:
@@ -333,7 +350,8 @@ def test_a_fans_recipe_plays_archive_clips_then_the_live_highlights_as_they_are_
     lib = tmp_path / "lib"
     vstream("ingest", str(sample_path(samples, "match")), "-L", str(lib), check=True)
     recipe = tmp_path / "fan.yaml"
-    recipe.write_text(FAN_RECIPE)
+    shutil.copyfile(Path(__file__).parents[2] / "recipes" / "logo.png", tmp_path / "logo.png")
+    recipe.write_text(FAN_RECIPE + "overlays:\n  - image: logo.png\ntext:\n  - text: \"{{user}}'s final\"\n    end: 5\n")
     rec, sender = udp_event(lib, "final", 44, 1, roars=((12, 13), (34, 35)))
     follow = subprocess.Popen([sys.executable, "-m", "vstream", "compose", str(recipe), "-L", str(lib), "--follow",
                                "--user", "ana"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -363,7 +381,13 @@ def test_a_fans_recipe_plays_archive_clips_then_the_live_highlights_as_they_are_
     live_ranges = [a for a, b in zip(lines, lines[1:]) if a.startswith("#EXT-X-BYTERANGE") and "/live/final/" in b]
     highlights = (lib / "live" / "final" / "highlights.m3u8").read_text()
     assert live_ranges == segments(highlights)  # exactly the event's highlights, in order
-    assert final.count("#EXT-X-PROGRAM-DATE-TIME") == final.count("#EXT-X-DISCONTINUITY") + 1  # a date per block
+    assert final.count("#EXT-X-PROGRAM-DATE-TIME") == 3  # dated: the archive block and each highlight
+    assert 1 <= final.count("#EXT-X-DISCONTINUITY") <= 2  # the second highlight may follow on from the first
+    # the logo over the whole stream (no end: on through highlights not found yet), the text over its first 5 s
+    shown = session(lib / "streams" / "fan" / "ana" / "master.m3u8")
+    assert [set(o) for o in shown["dev.vstream.overlays"]] == [{"image", "position", "scale", "opacity"}]
+    assert shown["dev.vstream.overlays"][0]["image"].startswith("data:image/png;base64,")
+    assert [(t["text"], t.get("start", 0), t["end"]) for t in shown["dev.vstream.text"]] == [("ana's final", 0, 5)]
     composed = vstream_json("compose", str(recipe), "-L", str(lib), "--user", "ana")
     assert composed["live"] == {"event": "final", "ended": True, "highlights": 2, "found": 2}
     assert [c["video_id"] for c in composed["clips"]] == ["match", "live:final", "live:final"]

@@ -93,12 +93,29 @@ def test_served_each_live_fragment_is_moved_onto_the_streams_timeline_with_its_p
     assert playlist(23, ended=True).replace("\n", "") != served.replace("\n", "")
 
 
+def test_a_highlight_that_starts_where_the_last_one_ends_plays_on_the_same_timeline():
+    ev = event(23, ended=True)
+    touching = [Highlight(12.0, -10, 20, 0.0, 20.0), Highlight(30.0, -10, 20, 20.0, 40.0)]
+    chosen = [spans for _, spans in ready(ev, touching, ended=True)]
+    plain = render(None, chosen, event_target=6, prefix="", ended=True)
+    assert "#EXT-X-DISCONTINUITY" not in plain and plain.count("#EXT-X-MAP:") == 1
+    assert plain.count("#EXT-X-PROGRAM-DATE-TIME") == 2  # each highlight dated
+    served = render(None, chosen, event_target=6, prefix="", ended=True, rebased=("/", "final", [(90, 1), (90, 1)]))
+    live = [line for line in served.splitlines() if line.startswith("/r/")]
+    assert len(live) == 20 and all(line.startswith("/r/90/1/") for line in live)  # one shift: one timeline
+    assert sum("pi/" in line for line in live) == 0 and "#EXT-X-DISCONTINUITY" not in served
+
+
 def test_the_master_adds_the_events_codecs_to_the_archives():
     archive = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720\nvideo.m3u8\n'
     merged = master(archive, ["avc1.640028", "mp4a.40.2"], 5)
     assert 'CODECS="avc1.640028,mp4a.40.2"' in merged and "RESOLUTION=1280x720" in merged  # the highest profile/level
     alone = master(None, ["avc1.64001f", "mp4a.40.2"], 4_000_000)
     assert "BANDWIDTH=4000000" in alone and alone.rstrip().endswith("video.m3u8")
+    logo = '#EXT-X-SESSION-DATA:DATA-ID="dev.vstream.overlays",URI="data:application/json;base64,W10="'
+    for made in (master(archive, ["avc1.640028"], 5, [logo]), master(None, ["avc1.640028"], 5, [logo])):
+        lines = made.splitlines()  # once, before the variant (the player reads it from the master)
+        assert lines.count(logo) == 1 and lines.index(logo) < next(i for i, ln in enumerate(lines) if "STREAM-INF" in ln)
 
 
 def recipe(text: str):
@@ -111,6 +128,7 @@ def recipe(text: str):
     ("clips:\n  - video: a\n  - live: final\n    start: 3\n", "not with live:"),
     ("clips:\n  - live: final\n    limit: 0\n", "at least 1"),
     ("clips:\n  - live: final\ncaptions:\n  source: auto\n", "captions: not available with a live: clip"),
+    ("clips:\n  - live: final\nbreaks:\n  every: 60\n  ads:\n    tags: {kind: ad}\n", "breaks: not available with a live: clip"),
     ("clips:\n  - live: final\n    select: person\n", "select: highlights"),
     ("clips:\n  - live: final\n    said: ''\n", "said: a word or phrase"),
     ("clips:\n  - live: final\n    said: []\n", "said: a word or phrase"),

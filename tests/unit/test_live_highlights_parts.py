@@ -126,6 +126,20 @@ def test_a_clip_across_two_takes_plays_both_behind_a_discontinuity_and_wall_cloc
     assert wall_clock(ev, 45.0) == "2026-12-02T20:10:05.000Z"
 
 
+def test_highlights_that_follow_on_in_the_recording_play_on_without_a_discontinuity():
+    ev = event(80, status="ended")
+    touching = [Highlight(peak=20.0, loudness=-10, rise=20, start=6.7, end=26.7),
+                Highlight(peak=41.0, loudness=-10, rise=20, start=27.0, end=47.0)]  # fmt: skip
+    text = render(ev, touching, ended=True)
+    ranges = [line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE")]
+    assert ranges == [f"#EXT-X-BYTERANGE:1000@{900 + k * 1000}" for k in range(3, 24)]  # 6-48 s, each once, in order
+    # one timeline (a player resets nothing between them), each highlight still dated
+    assert "#EXT-X-DISCONTINUITY" not in text and text.count("#EXT-X-MAP:") == 1
+    assert text.count("#EXT-X-PROGRAM-DATE-TIME") == 2 and "#EXT-X-PROGRAM-DATE-TIME:2026-12-02T20:00:28.000Z" in text
+    apart = render(ev, [touching[0], Highlight(peak=60.0, loudness=-10, rise=20, start=46.7, end=66.7)], ended=True)
+    assert apart.count("#EXT-X-DISCONTINUITY") == 1 and apart.count("#EXT-X-MAP:") == 2  # fragments skipped: a jump
+
+
 def test_the_timeline_places_every_fragment_at_its_event_time_and_stops_at_the_first_not_measured():
     ev = event(0)
     ev.takes[0].fragments = [Fragment(2.002, 1, k) for k in range(4)]

@@ -294,7 +294,7 @@ class Timeline:
         if rate_note:
             warnings.append(rate_note)
         path = self._reframe_path(placed, sources, searcher) if self.resolution else None
-        files["master.m3u8"] = _master(video, total, subtitles, self._session_data(total, path), codecs,
+        files["master.m3u8"] = _master(video, total, subtitles, self.session_data(total, path), codecs,
                                        max_resolution(used), default=shown)  # fmt: skip
         composed = [
             ComposedClip(p.clip.source.video_id, tl.seconds(p.clip.start), tl.seconds(p.clip.end), tl.seconds(p.start),
@@ -548,7 +548,7 @@ class Timeline:
     def _video_assets(self) -> list[VideoAsset]:
         return [c.asset for t in self.tracks for _, c in t.clips if isinstance(c.asset, VideoAsset)]
 
-    def _session_data(self, total: int, path: list[tuple[float, float]] | None = None) -> list[str]:
+    def session_data(self, total: int, path: list[tuple[float, float]] | None = None) -> list[str]:
         """Overlays and reframe as EXT-X-SESSION-DATA (JSON in a base64 data: URI) for vstream's player."""
         overlays = []
         for track in self.tracks:

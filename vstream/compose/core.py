@@ -69,22 +69,8 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
     if not video.clips:
         raise RecipeError(f"{recipe.path.name}: the recipe selects no clips")
     timeline.add_track(video)
-    overlays = Track()
-    for i, o in enumerate(data.get("overlays") or []):
-        path = f"overlays[{i}]"
-        start = _number(recipe, f"{path}.start", o.get("start", 0))
-        end = _number(recipe, f"{path}.end", o["end"]) if "end" in o else None
-        image = ImageAsset(path=_inside(recipe, o["image"], f"{path}.image"), position=o.get("position", "top-right"),
-                           scale=_number(recipe, f"{path}.scale", o.get("scale", 0.15)),
-                           opacity=_number(recipe, f"{path}.opacity", o.get("opacity", 1)))  # fmt: skip
-        if not 0 <= image.opacity <= 1 or not 0 < image.scale <= 1:
-            raise RecipeError(f"{recipe.where(path)}: {path}: opacity must be 0..1 and scale 0..1")
-        overlays.add_clip(start, Clip(asset=image, duration=None if end is None else end - start))
-    if overlays.clips:
-        timeline.add_track(overlays)
-    texts = _texts(recipe, data.get("text") or [])
-    if texts.clips:
-        timeline.add_track(texts)
+    for track in decorations(recipe, data):
+        timeline.add_track(track)
     captions = data.get("captions")
     if captions:
         src = captions.get("source", "auto")
@@ -99,6 +85,24 @@ def timeline_from_recipe(lib: Library, recipe: Recipe, values: dict[str, str], s
     if breaks:
         timeline.breaks = _breaks(recipe, breaks)
     return timeline
+
+
+def decorations(recipe: Recipe, data: dict[str, Any]) -> list[Track]:
+    """A recipe's ``overlays:`` and ``text:`` (vars filled in: ``data``) as tracks timed on the composed
+    timeline (those it has)."""
+    overlays = Track()
+    for i, o in enumerate(data.get("overlays") or []):
+        path = f"overlays[{i}]"
+        start = _number(recipe, f"{path}.start", o.get("start", 0))
+        end = _number(recipe, f"{path}.end", o["end"]) if "end" in o else None
+        image = ImageAsset(path=_inside(recipe, o["image"], f"{path}.image"), position=o.get("position", "top-right"),
+                           scale=_number(recipe, f"{path}.scale", o.get("scale", 0.15)),
+                           opacity=_number(recipe, f"{path}.opacity", o.get("opacity", 1)))  # fmt: skip
+        if not 0 <= image.opacity <= 1 or not 0 < image.scale <= 1:
+            raise RecipeError(f"{recipe.where(path)}: {path}: opacity must be 0..1 and scale 0..1")
+        overlays.add_clip(start, Clip(asset=image, duration=None if end is None else end - start))
+    texts = _texts(recipe, data.get("text") or [])
+    return [track for track in (overlays, texts) if track.clips]
 
 
 # --- clips ------------------------------------------------------------------------------------

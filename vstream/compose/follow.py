@@ -21,17 +21,18 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from vstream.compose.api import ComposedClip, ComposeResult, check_user
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
 from vstream.library import AUDIO_RATE, Library, atomic_write, stored_audio_rate
-from vstream.live import LIVE_DIR, Event, Span, iso, parse_time, span_began, span_lines
+from vstream.live import LIVE_DIR, Event, Span, follows, iso, parse_time, span_began, span_lines
 from vstream.timecode import TICKS
 
 # what a recipe with a live: clip may not have (yet): they need the whole stream up front
-NOT_LIVE = ("captions", "breaks", "overlays", "text", "output")
+NOT_LIVE = ("captions", "breaks", "output")
+FOREVER = 10**15  # ticks: a live stream's length for its overlays and texts (one without an end is on to the end)
 LIVE_FIELDS = {"live", "select", "limit", "said", "search", "min_score"}
 MAX_SAID = 20  # words or phrases a live clip's said: may list
 LIVE_MIN_SCORE = 0.5  # a live search: clip's default: what a sentence's evidence must reach to be a highlight
@@ -174,17 +175,18 @@ def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]
     body, seconds, target = archive or ([], 0.0, 1)
     target = max(target, event_target)
     tail: list[str] = []
-    n = 0
+    n, before = 0, None
     for spans in chosen:
         for span in spans:
-            cut = bool(body or tail)
+            on = follows(before, span)  # the fragment after the last one played: the same timeline
+            cut = bool(body or tail) and not on
             if rebased is not None:
                 lines = rebased_lines(span, rebased[0], rebased[1], rebased[2][n], after_discontinuity=cut)
             else:
                 lines = span_lines(span, prefix)
-            tail += (["#EXT-X-DISCONTINUITY"] if cut else []) + lines
+            tail += (["#EXT-X-DISCONTINUITY"] if cut else []) + (lines[1:] if on else lines)
             seconds += sum(f.duration for f in span.fragments)
-            n += 1
+            n, before = n + 1, span
     if not (body or tail) or (not ended and seconds < PUBLISH_TARGETS * target):
         return None
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
@@ -195,16 +197,20 @@ def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]
     return "\n".join(lines) + "\n"
 
 
-def master(archive_master: str | None, codecs: list[str], bandwidth: int) -> str:
-    """The stream's master playlist (pure): the archive's with the event's codecs added, or one of its own."""
+def master(archive_master: str | None, codecs: list[str], bandwidth: int, session: Sequence[str] = ()) -> str:
+    """The stream's master playlist (pure): the archive's with the event's codecs added, or one of its own;
+    ``session``: the recipe's overlays and texts (EXT-X-SESSION-DATA lines) for vstream's player."""
     from vstream.media.codecs import combined
 
     if archive_master is None:
         attrs = f"BANDWIDTH={max(1, bandwidth)}" + (f',CODECS="{",".join(combined(codecs))}"' if codecs else "")
-        return "\n".join(["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", f"#EXT-X-STREAM-INF:{attrs}",
-                          "video.m3u8"]) + "\n"  # fmt: skip
+        return "\n".join(["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", *session,
+                          f"#EXT-X-STREAM-INF:{attrs}", "video.m3u8"]) + "\n"  # fmt: skip
     out = []
     for line in archive_master.splitlines():
+        if line.startswith("#EXT-X-STREAM-INF:") and session:
+            out += session
+            session = ()
         if line.startswith("#EXT-X-STREAM-INF:") and codecs:
             head, sep, rest = line.partition('CODECS="')
             if sep:
@@ -214,6 +220,22 @@ def master(archive_master: str | None, codecs: list[str], bandwidth: int) -> str
                 line += f',CODECS="{",".join(combined(codecs))}"'
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def live_session(lib: Library, recipe: Recipe, data: dict) -> list[str]:
+    """A live recipe's overlays and texts as the master playlist's EXT-X-SESSION-DATA (checked as
+    compose checks them: images by their bytes, texts by length and colour)."""
+    from vstream.compose.api import Timeline
+    from vstream.compose.core import decorations
+
+    tracks = decorations(recipe, data)
+    if not tracks:
+        return []
+    timeline = Timeline(lib, name=data["name"])
+    timeline.origin = recipe.path.name
+    for track in tracks:
+        timeline.add_track(track)
+    return timeline.session_data(FOREVER)
 
 
 # --- one user's live stream ------------------------------------------------------------------------
@@ -244,8 +266,11 @@ class LiveStream:
             raise RecipeError(f"{recipe.where(entry.path + '.live')}: {entry.path}.live: {exc.message}",
                               hint="see vstream live list")  # fmt: skip
         self.archive: ComposeResult | None = None
+        # overlays and texts are the whole stream's: timed from its start, one without an end on to the end
+        self.session = live_session(lib, recipe, data)
         if len(data["clips"]) > 1:
-            before = Recipe(recipe.path, {**recipe.data, "clips": recipe.data["clips"][:-1]}, recipe.lines)
+            kept = {k: v for k, v in recipe.data.items() if k not in ("overlays", "text")}
+            before = Recipe(recipe.path, {**kept, "clips": recipe.data["clips"][:-1]}, recipe.lines)
             self.archive = compose(lib, before, values, user=user, base_url=base_url, write=False, searcher=searcher,
                                    rebase=rebase, mixed=rebase)  # fmt: skip
         self.out_dir = lib.root / "streams" / data["name"] / user
@@ -330,7 +355,8 @@ class LiveStream:
         if chosen and rate and self.archive is not None:
             warnings += live_rate_note(event.id, rate, self._archive_rates)
         files = {"video.m3u8": text,
-                 "master.m3u8": master(self.archive.files["master.m3u8"] if self.archive else None, codecs, bandwidth)}
+                 "master.m3u8": master(self.archive.files["master.m3u8"] if self.archive else None, codecs, bandwidth,
+                                       self.session)}  # fmt: skip
         clips = list(self.archive.clips) if self.archive else []
         at = self.archive.duration if self.archive else 0.0
         for h, spans in chosen:
@@ -391,15 +417,21 @@ class LiveStream:
         continue the ones before (GStreamer's and VLC's MP4 demuxers go wrong where they go back)."""
         shifts, at = [], self._archive_ticks + ROOM
         number = (self.archive.fragments if self.archive else 0) + 1
+        before = None
         for span in spans:
-            first = span.fragments[0]
-            key = (span.take.n, first.offset)
-            if key not in self._starts:
-                self._starts[key] = self._decode_start(event_id, span.take, first.offset)
-            start, n = self._starts[key]
-            shifts.append((at - start, number - n))
-            at += round(sum(f.duration for f in span.fragments) * TICKS) + ROOM
+            if follows(before, span):  # played on without a discontinuity: moved as the span before it (whose
+                shifts.append(shifts[-1])  # room after it is this one's room after it)
+            else:
+                first = span.fragments[0]
+                key = (span.take.n, first.offset)
+                if key not in self._starts:
+                    self._starts[key] = self._decode_start(event_id, span.take, first.offset)
+                start, n = self._starts[key]
+                shifts.append((at - start, number - n))
+                at += ROOM
+            at += round(sum(f.duration for f in span.fragments) * TICKS)
             number += len(span.fragments)
+            before = span
         return shifts
 
     def _decode_start(self, event_id: str, take, offset: int) -> tuple[int, int]:
