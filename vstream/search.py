@@ -353,6 +353,7 @@ class LiveTranscript:
     postings: Postings | None = None  # the lines' words, made on the first keyword search
     screen_postings: Postings | None = None
     ends: list[float] | None = field(default=None, repr=False, compare=False)  # the lines' ends, for said()
+    loudness: list[float] = field(default_factory=list)  # the recorder's measure, a value per 0.5 s (--mode peaks)
 
     def words_of(self) -> tuple[Postings, Postings]:
         """The lines' and on-screen texts' words (the new ones added)."""
@@ -410,6 +411,21 @@ def live_keyword_hits(transcripts: Iterable[LiveTranscript], terms: list[str], l
             hits += [Hit(t.event, t.screen[i].at, t.screen[i].to, "scene", "keyword-scene", found, t.screen[i].text)
                      for i, found in shown.coverage(terms).items() if found >= MIN_EVIDENCE]  # fmt: skip
     return sorted(hits, key=lambda h: (-h.score, h.video_id, h.start))[:k]
+
+
+def live_peaks(transcripts: Iterable[LiveTranscript], limit: int) -> list[tuple[Hit, float]]:
+    """The loudest moments of live events (the recorder's loudness), scored as the index's peaks are."""
+    from vstream.index.loudness import peaks
+    from vstream.live_highlights import STEP
+
+    return [peak_hit(t.event, at, lufs) for t in transcripts for at, lufs in peaks(t.loudness, limit=limit, step=STEP)]
+
+
+def peak_hit(video_id: str, t: float, lufs: float) -> tuple[Hit, float]:
+    """A loud moment at ``t``: from 2 s before it to 3 s after (widened to keyframes later)."""
+    score = calibrate(lufs, LOUDNESS_RANGE)
+    return (Hit(video_id, max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs, "", "", score),
+            score + (lufs + 100) * 1e-6)  # equal evidence: the louder first
 
 
 # --- reading the index -----------------------------------------------------------------------
@@ -541,8 +557,8 @@ class Searcher:
         live = self._live(opts)
         if not self.cache_results:
             return self._search(query, opts, started, live)
-        grown = tuple((e, len(t.lines), len(t.screen), t.screen[-1].to if t.screen else 0.0, t.recorded, t.video)
-                      for e, t in live.items())  # live transcripts grow  # fmt: skip
+        grown = tuple((e, len(t.lines), len(t.screen), t.screen[-1].to if t.screen else 0.0, len(t.loudness),
+                       t.recorded, t.video) for e, t in live.items())  # live transcripts grow  # fmt: skip
         key = (query, json.dumps(asdict(opts), sort_keys=True), grown)
         cache = self._catalog().setdefault("results", {})
         if key in cache:
@@ -577,7 +593,7 @@ class Searcher:
         if on_screen is not None:
             k *= 4  # most candidates fall where the person is not: look further down the lists
         if opts.mode == "peaks":
-            scored = self._peaks(opts, where)
+            scored = (self._peaks(opts, where) if indexed else []) + live_peaks(live.values(), max(opts.limit, 5))
         else:
             futures = []  # each list starts as soon as it can: full-text while the query is embedded
             terms = content_words(query)
@@ -628,9 +644,10 @@ class Searcher:
 
     # -- live events' transcripts, before the index holds them
     def _live(self, opts: SearchOptions) -> dict[str, LiveTranscript]:
-        """The live transcripts this search reads: events whose speech a follower keeps and whose video
-        is not indexed yet (each read again only when its speech.jsonl or event.json changed)."""
-        if not opts.live or opts.people or opts.mode == "peaks":
+        """The live transcripts this search reads: events whose speech (or on-screen text) a follower
+        keeps, or, for --mode peaks, whose loudness the recorder measures, and whose video is not
+        indexed yet (each read again only when one of those files or event.json changed)."""
+        if not opts.live or opts.people:
             return {}
         import os
 
@@ -651,12 +668,16 @@ class Searcher:
             if transcript.video is not None and video is None:  # (its video was removed: the event's files stay)
                 transcript.video = None
             stages = self._stages().get(video or transcript.event, set())
+            if chosen is not None and (video or transcript.event) not in chosen:
+                continue
+            if opts.mode == "peaks":  # loudness only: the index's once its audio stage is done
+                if transcript.loudness and "audio" not in stages:
+                    found[transcript.event] = transcript
+                continue
             if "speech" in stages and "scenes" in stages:
                 continue  # the index holds it now
             if not (transcript.lines and "speech" not in stages or transcript.screen and "scenes" not in stages):
                 continue  # nothing kept of it yet (or only what the index already holds)
-            if chosen is not None and (video or transcript.event) not in chosen:
-                continue
             if stages:  # the index holds part of it: only the rest is searched here
                 transcript = replace(transcript, lines=[] if "speech" in stages else transcript.lines,
                                      screen=[] if "scenes" in stages else transcript.screen, vectors=None if
@@ -676,22 +697,24 @@ class Searcher:
         return catalog["stages"]
 
     def live_transcript(self, event_id: str) -> LiveTranscript | None:
-        """A live event's transcript (None: no follower has kept any of it), read again only when its
-        speech.jsonl or event.json changed; the lines' embeddings are kept as it grows."""
+        """What is kept of a live event (None: nothing, or no event), read again only when its
+        speech.jsonl, onscreen.jsonl, loudness.jsonl or event.json changed; the lines' embeddings
+        are kept as it grows."""
         import os
 
         from vstream import live as lv
+        from vstream import live_highlights as lh
         from vstream import live_onscreen as lo
         from vstream import live_speech as ls
 
         folder = lv.events_dir(self.lib) / event_id
         stats = []
-        for name in (ls.TRANSCRIPT, lo.TEXTS, lv.STATE):
+        for name in (ls.TRANSCRIPT, lo.TEXTS, lh.LOUDNESS, lv.STATE):
             try:
                 stats.append(os.stat(folder / name))
             except OSError:
                 stats.append(None)
-        if stats[2] is None or stats[0] is None and stats[1] is None:
+        if stats[3] is None or all(st is None for st in stats[:3]):
             return None
         key = tuple((st.st_size, st.st_mtime_ns) if st else None for st in stats)
         cache = self.__dict__.setdefault("_live_cache", {})
@@ -701,7 +724,8 @@ class Searcher:
                 event = lv.load(self.lib, event_id)
             except (VstreamError, ValueError, KeyError):  # (a folder that is no event: "Show copy")
                 return None
-            transcript = live_transcript(event, ls.read_lines(self.lib, event_id), lo.read_shown(self.lib, event_id))
+            transcript = live_transcript(event, ls.read_lines(self.lib, event_id), lo.read_shown(self.lib, event_id),
+                                         lh.timeline(event, lh.read_loudness(folder)) if stats[2] else [])  # fmt: skip
             if held is not None:  # lines are only appended (a run only grows): embed the new ones
                 old = held[1]
                 transcript.model = old.model
@@ -851,7 +875,7 @@ class Searcher:
         catalog = self._catalog()
         for video_id in opts.videos:
             if video_id not in (live or {}):
-                self.lib.get(video_id)  # a clear "no video" error, with suggestions
+                self._known(video_id, opts.mode)
         if not catalog["indexed"] or self.index.dataset("scenes") is None and self.index.dataset("speech") is None:
             if live:
                 return NOTHING_INDEXED
@@ -867,6 +891,23 @@ class Searcher:
             return f"video_id NOT IN ({', '.join(quote(v) for v in sorted(stale))})" if stale else None
         pool = sorted(chosen & catalog["indexed"]) or ["\x00none"]  # an impossible id: valid and empty
         return f"video_id IN ({', '.join(quote(v) for v in pool)})"
+
+    def _known(self, video_id: str, mode: str) -> None:
+        """A clear error for ``--video ID`` that names no library video: "no video" with suggestions,
+        or, for a live event with nothing of it searchable yet, what would make it searchable."""
+        from vstream import live as lv
+
+        try:
+            self.lib.get(video_id)
+        except NotFound:
+            if not (lv.events_dir(self.lib) / video_id / lv.STATE).is_file():
+                raise
+            if mode == "peaks":
+                raise NotFound(f"live event {video_id}: no loudness measured yet (recorded with --no-highlights, "
+                               "or no fragment complete)", hint=f"once it has ended, vstream live highlights {video_id} measures it")
+            raise NotFound(f"live event {video_id}: nothing of it is transcribed or read yet",
+                           hint=f"vstream index --follow {video_id} transcribes it as it records "
+                                f"(--ocr reads its on-screen text); --mode peaks finds its loud moments now")  # fmt: skip
 
     def _submit(self, job):
         """Run one list's query in the pool: the lists search side by side (Lance releases the GIL)."""
@@ -937,13 +978,8 @@ class Searcher:
         from vstream.index.loudness import peaks
 
         rows = self.index.rows("loudness", where, ["video_id", "step", "lufs"])
-        hits = []
-        for r in rows:
-            for t, lufs in peaks(r["lufs"], limit=max(opts.limit, 5), step=r["step"]):
-                score = calibrate(lufs, LOUDNESS_RANGE)
-                hits.append((Hit(r["video_id"], max(0.0, t - 2.0), t + 3.0, "scene", "loudness", lufs, "", "", score),
-                             score + (lufs + 100) * 1e-6))  # equal evidence: the louder first
-        return hits
+        return [peak_hit(r["video_id"], t, lufs) for r in rows
+                for t, lufs in peaks(r["lufs"], limit=max(opts.limit, 5), step=r["step"])]  # fmt: skip
 
     def sentences(self, video_ids: list[str]) -> dict[str, Any]:
         """Each video's sentences as arrays (start, end, text; in time order), the ones not yet kept
@@ -1051,8 +1087,8 @@ class Searcher:
                 m.thumbnail = str(self.lib.root / m.thumbnail)
 
 
-def live_transcript(event, lines: list, shown: list = ()) -> LiveTranscript:
-    """An event's kept lines (and on-screen texts) with what searching them needs from its takes."""
+def live_transcript(event, lines: list, shown: list = (), loudness: list[float] = ()) -> LiveTranscript:
+    """An event's kept lines (on-screen texts, loudness) with what searching them needs from its takes."""
     from vstream.live_onscreen import runs
 
     bounds, takes, at = [], [], 0.0
@@ -1061,7 +1097,8 @@ def live_transcript(event, lines: list, shown: list = ()) -> LiveTranscript:
         for fragment in take.fragments:
             bounds.append(to_ticks(at))
             at += fragment.duration
-    return LiveTranscript(event.id, event.video, lines, bounds, at, takes, screen=runs(list(shown)))
+    return LiveTranscript(event.id, event.video, lines, bounds, at, takes, screen=runs(list(shown)),
+                          loudness=list(loudness))
 
 
 def primary(language: str) -> str:

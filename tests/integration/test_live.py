@@ -304,6 +304,12 @@ def test_highlights_are_found_as_the_event_is_recorded_and_their_playlist_only_g
     rec, sender = udp_event(lib, "final", 44, 1, roars=((12, 13), (34, 35)))
     folder = lib / "live" / "final"
     try:
+        deadline = time.monotonic() + 60  # the first roar's loudness measured (18 s recorded)
+        while time.monotonic() < deadline and sum(1 for _ in open_lines(folder / "loudness.jsonl")) < 9:
+            time.sleep(0.2)
+        # search sees the loud moment while the event is on: nothing else of it is kept (no follower)
+        loud = vstream_json("search", "", "--mode", "peaks", "--video", "final", "-L", str(lib))
+        said = vstream("search", "budget", "--video", "final", "--json", "-L", str(lib))
         seen = watch(folder / "highlights.m3u8", rec, timeout=120)
         out, errors = rec.communicate(timeout=60)
     finally:
@@ -332,6 +338,15 @@ def test_highlights_are_found_as_the_event_is_recorded_and_their_playlist_only_g
     again = vstream_json("live", "highlights", "final", "-L", str(lib))
     assert [h["peak"] for h in again["highlights"]] == peaks
     assert (folder / "highlights.m3u8").read_text() == final
+    top = loud["moments"][0]
+    assert top["video_id"] == "final" and top["live"] and top["wall"].endswith("Z"), loud
+    assert top["start"] <= 12.5 <= top["end"] and top["score"] > 0.5, loud  # the roar, snapped to fragments
+    assert said.returncode == 3 and "nothing of it is transcribed" in json.loads(said.stdout)["error"], said.stdout
+    # ended, not indexed: its loud moments are the video's, from the recorder's measure
+    after = vstream_json("search", "", "--mode", "peaks", "-L", str(lib))["moments"]
+    roars = sorted(after[:2], key=lambda m: m["start"])
+    assert roars[0]["start"] <= 12.5 <= roars[0]["end"] and roars[1]["start"] <= 34.5 <= roars[1]["end"], after
+    assert not any(m["live"] for m in after), after
 
 
 FAN_RECIPE = """version: 1

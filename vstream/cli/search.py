@@ -29,7 +29,8 @@ def search(
                                      "repeat for people together. With no query: every moment they are on screen."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Only what is spoken in this language (es, pt-BR)."),
     live: bool = typer.Option(True, "--live/--no-live", help="Also search what live events' transcripts say "
-                              "(vstream index --follow) before the index holds them."),
+                              "and show (vstream index --follow), and with --mode peaks their loudness, before the "
+                              "index holds them."),
     playlist: Optional[str] = typer.Option(None, "--playlist", metavar="OUT.m3u8",
                                            help="Also write the moments as a playable HLS playlist."),
     json: bool = JsonOption,
