@@ -54,9 +54,10 @@ RATES = ("version: 1\nname: rates\nclips:\n  - video: phone\n    start: 0\n    d
 RATES_KNOWN = ("ffmpeg's HLS demuxer and GStreamer's legacy hlsdemux keep the first clip's AAC configuration, so "
                "48 kHz clips after a 44.1 kHz one play their sound 9 % slow; compose warns and names the video to "
                "re-ingest with --resample-audio (what the encoders case does)")
-GST_DELAY = ("GStreamer (playbin and playbin3) presents an H.264 video with B-frames its reordering delay (2 frames) "
-             "late, the source file too (talk.mp4's first frame at 0.08 s, its audio at 0); where such a clip "
-             "follows a video without B-frames, their frames overlap")
+GST_DELAY = ("GStreamer (playbin and playbin3) places the frames of a served H.264 clip with B-frames a "
+             "reordering delay apart from where ffmpeg shows them (the source file plays right: qtdemux keeps its "
+             "edit in the segment, which HLS fragments do not carry), so where such a clip is followed by one with "
+             "a shorter delay two frames share a running time (talk then pal50 at 10.05 s, pal50 then ntsc at 20.03 s)")
 
 # Sound may start or end up to an AAC frame (21 ms) off each clip's picture (fragments cut at video
 # keyframes carry whole audio frames); a clip played at another sample rate is off by ~9 % of it.

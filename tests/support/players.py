@@ -34,14 +34,19 @@ class Played:
 
 
 def gstreamer(url: str, element: str = "playbin", timeout: float = 90) -> Played:
-    """``gst-launch-1.0 ELEMENT`` with sinks without a clock: every video buffer's PTS, the sound as
-    decoded (converted to 48 kHz mono 16-bit and written to a file, whose size is its duration: the
-    sink's printed buffers are not a reliable count, some come twice and some not at all when they
-    come fast), and decoder errors."""
+    """``gst-launch-1.0 ELEMENT`` with sinks without a clock: when each video frame would be shown
+    (the running time the video sink syncs to, from its debug log), the sound as decoded
+    (converted to 48 kHz mono 16-bit into a file whose size is its duration), and decoder errors.
+
+    Not from ``-v`` and ``fakesink silent=false``: gst-launch prints a sink's ``last-message`` when
+    it gets to the notification, by then often the next buffer's, so frames that come in a burst (a
+    B-frame video's reordered frames, drained at a clip's end) were printed twice and their
+    neighbours not at all: 788-802 "frames" of an 800-frame file, and two equal times read as the
+    video going back. Nor from a buffer's PTS: qtdemux keeps an MP4's edit in the segment (a B-frame
+    video's first frame at PTS 0.08 s in a segment starting at 0.08 s is shown at 0)."""
     fd, heard = tempfile.mkstemp(prefix="vstream-heard-", suffix=".raw")
     os.close(fd)
-    argv = ["gst-launch-1.0", "-v", element, f"uri={url}",
-            "video-sink=fakesink sync=false silent=false name=seen",
+    argv = ["gst-launch-1.0", element, f"uri={url}", "video-sink=fakesink sync=false name=seen",
             f"audio-sink=audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate={HEARD_RATE},channels=1 "
             f"! filesink sync=false location={heard}"]  # fmt: skip
     try:
@@ -68,26 +73,47 @@ def _gst_launch(argv: list[str], element: str, timeout: float) -> Played:
         # clock-less deadlock above was understood: before the first frame, or at ~12 s of a 16 s stream)
         # gets one fresh start; a stream that hangs twice fails, with both attempts' frame counts
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  env=os.environ | {"GST_DEBUG": "*:1"})  # fmt: skip
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, errors="replace",
+                                  env=os.environ | {"GST_DEBUG": "*:1,basesink:6", "GST_DEBUG_NO_COLOR": "1"})  # fmt: skip
             break
         except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            seen = out.count("(seen:sink)")
+            log = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            seen = len(shown(log, "seen"))
             hung += f"{element} did not reach the end in {timeout:g} s (attempt {attempt}, {seen} frames seen); "
             if attempt == 2:
                 return Played(errors=[hung.rstrip("; ")], wall=time.monotonic() - started)
-    played = Played(wall=time.monotonic() - started)
-    for line in proc.stdout.splitlines():
-        if "(seen:sink)" in line:
-            m = re.search(r"pts: (\d+):(\d+):([\d.]+)", line)
-            if m:
-                played.frames.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
+    played = Played(wall=time.monotonic() - started, frames=shown(proc.stderr, "seen"))
     text = proc.stdout + proc.stderr
-    played.errors = [ln for ln in text.splitlines() if "ERROR" in ln and "libav" in ln or ln.startswith("ERROR")]
+    played.errors = [ln for ln in text.splitlines() if " ERROR " in ln and "libav" in ln or ln.startswith("ERROR")]
     if proc.returncode != 0 and not played.errors:
         played.errors.append(f"gst-launch exited {proc.returncode}")
     return played
+
+
+def shown(log: str, sink: str) -> list[float]:
+    """The running times (seconds) at which the basesink named ``sink`` would show its buffers, from a
+    ``GST_DEBUG=basesink:6`` log: each buffer's "got times" is followed by the clock time it waits
+    for; a buffer outside its segment is dropped before that (a real sink drops it too); EOS waits
+    without a buffer."""
+    times: list[float] = []
+    pending = False
+    tag = f":<{sink}> "
+    for line in log.splitlines():
+        if tag not in line:
+            continue
+        if "gst_base_sink_chain_unlocked" in line and "got times start" in line:
+            pending = True
+        elif "sync times for EOS" in line:
+            pending = False
+        elif pending and "possibly waiting for clock to reach " in line:
+            m = CLOCK.search(line)
+            if m:
+                times.append((int(m.group(1)) * 60 + int(m.group(2))) * 60 + int(m.group(3)) + int(m.group(4)) / 1e9)
+            pending = False
+    return times
+
+
+CLOCK = re.compile(r"possibly waiting for clock to reach (\d+):(\d+):(\d+)\.(\d{9})")
 
 
 def vlc(url: str, rate: float = 4.0, timeout: float = 180) -> Played:
