@@ -661,7 +661,7 @@ class Searcher:
         chosen = self._chosen(opts)
         found: dict[str, LiveTranscript] = {}
         for name in names:
-            transcript = self.live_transcript(name)
+            transcript = self.live_transcript(name, loudness=opts.mode == "peaks")
             if transcript is None:
                 continue
             video = transcript.video if transcript.video in catalog["ids"] else None
@@ -696,10 +696,11 @@ class Searcher:
             catalog["stages"] = stages
         return catalog["stages"]
 
-    def live_transcript(self, event_id: str) -> LiveTranscript | None:
+    def live_transcript(self, event_id: str, *, loudness: bool = False) -> LiveTranscript | None:
         """What is kept of a live event (None: nothing, or no event), read again only when its
-        speech.jsonl, onscreen.jsonl, loudness.jsonl or event.json changed; the lines' embeddings
-        are kept as it grows."""
+        speech.jsonl, onscreen.jsonl or event.json changed; the lines' embeddings are kept as it
+        grows. ``loudness``: with the recorder's loudness too (--mode peaks), cached apart, so the
+        other searches neither read loudness.jsonl nor lose their cache as it grows every fragment."""
         import os
 
         from vstream import live as lv
@@ -709,23 +710,23 @@ class Searcher:
 
         folder = lv.events_dir(self.lib) / event_id
         stats = []
-        for name in (ls.TRANSCRIPT, lo.TEXTS, lh.LOUDNESS, lv.STATE):
+        for name in (lv.STATE, ls.TRANSCRIPT, lo.TEXTS) + ((lh.LOUDNESS,) if loudness else ()):
             try:
                 stats.append(os.stat(folder / name))
             except OSError:
                 stats.append(None)
-        if stats[3] is None or all(st is None for st in stats[:3]):
+        if stats[0] is None or all(st is None for st in stats[1:]):
             return None
         key = tuple((st.st_size, st.st_mtime_ns) if st else None for st in stats)
         cache = self.__dict__.setdefault("_live_cache", {})
-        held = cache.get(event_id)
+        held = cache.get((event_id, loudness))
         if held is None or held[0] != key:
             try:
                 event = lv.load(self.lib, event_id)
             except (VstreamError, ValueError, KeyError):  # (a folder that is no event: "Show copy")
                 return None
             transcript = live_transcript(event, ls.read_lines(self.lib, event_id), lo.read_shown(self.lib, event_id),
-                                         lh.timeline(event, lh.read_loudness(folder)) if stats[2] else [])  # fmt: skip
+                                         lh.timeline(event, lh.read_loudness(folder)) if loudness and stats[3] else [])  # fmt: skip
             if held is not None:  # lines are only appended (a run only grows): embed the new ones
                 old = held[1]
                 transcript.model = old.model
@@ -733,7 +734,7 @@ class Searcher:
                     transcript.vectors, transcript.postings = old.vectors, old.postings
                 if [r.text for r in transcript.screen[: len(old.screen)]] == [r.text for r in old.screen]:
                     transcript.screen_vectors, transcript.screen_postings = old.screen_vectors, old.screen_postings
-            cache[event_id] = held = (key, transcript)
+            cache[(event_id, loudness)] = held = (key, transcript)
         return held[1]
 
     def live_matches(self, event_id: str, query: str) -> list[tuple[Any, float]]:
