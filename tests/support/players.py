@@ -24,6 +24,7 @@ HEARD_RATE = 48000
 class Played:
     frames: list[float] = field(default_factory=list)  # presentation times of the decoded video frames, in order
     sound: float | None = None  # seconds of decoded audio (sum of its buffers' durations); None: not measured
+    sound_starts: float | None = None  # when the first sound is heard; None: not measured
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
 
@@ -153,6 +154,8 @@ def ffmpeg(url: str, timeout: float = 180) -> Played:
                 played.frames.append(pts * scales.get(index, 1.0))
             else:  # an audio frame's duration is its samples, over the rate the decoder runs at
                 played.sound += duration * scales.get(index, 1.0)
+                if played.sound_starts is None:
+                    played.sound_starts = pts * scales.get(index, 1.0)
     played.errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     return played
 

@@ -144,3 +144,26 @@ def test_caption_files_parse_as_webvtt_or_srt_and_errors_name_the_line():
 ])  # fmt: skip
 def test_tag_filters_compare_numbers_as_numbers(filters, ok):
     assert tag_matches({"series": "lost", "season": "1", "episode": "2"}, filters) is ok
+
+
+def test_unsigned_timing_moves_every_clip_by_the_longest_reordering_delay_and_addresses_the_first_too():
+    """GStreamer's playlists: each rebased fragment is named with the stream's reordering allowance (the
+    longest delay of its B-frame videos), the first clip too (its bytes change), and nothing else moves."""
+    from dataclasses import replace
+
+    base = "http://h/"
+    rebased = dict(rebased_uri=base + "r/{delta}/{sequence}/media/x/media.m4s",
+                   rebased_segment_uri=base + "r/{delta}/{sequence}/{span}/media/x/media.m4s")  # fmt: skip
+    talk, plain = replace(TALK, delay=7200, **rebased), replace(source("plain", 8), **rebased)
+    placed = place([Clip(talk, 0, 4 * S), Clip(plain, 0, 4 * S), Clip(talk, 8 * S, 12 * S)])
+    cmaf = media_playlist(placed, rebase=True).render()
+    unsigned = media_playlist(placed, rebase=True, unsigned=True).render()
+    uris = [ln for ln in unsigned.splitlines() if ln.startswith("http")]
+    assert uris and all("/r/" in u and u.split("/r/")[1].split("/")[0].endswith("d7200") for u in uris)
+    assert "d7200" not in cmaf
+    # the same segments, durations and tags: only the addresses differ
+    strip = lambda text: [ln.split("/r/")[0] for ln in text.splitlines()]  # noqa: E731
+    assert strip(cmaf) == strip(unsigned)
+    without_b_frames = place([Clip(replace(source("plain", 8), **rebased), 0, 4 * S)])
+    assert media_playlist(without_b_frames, rebase=True, unsigned=True).render() == \
+        media_playlist(without_b_frames, rebase=True).render()  # fmt: skip

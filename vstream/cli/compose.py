@@ -200,7 +200,8 @@ def render(
     stream: str = typer.Argument(..., help="A composed stream: its master.m3u8 (what vstream compose printed) or folder."),
     out_path: str = typer.Option(..., "--out", "-o", help="OUT.mp4, or a folder for HLS (index.m3u8 + segments)."),
     library: Optional[str] = typer.Option(None, "--library", "-L", help="The library [default: the one the stream is in]."),
-    copy: bool = typer.Option(False, "--copy", help="Stream copy, no re-encode: an HLS folder that plays whole in every player (ffmpeg, GStreamer, VLC, browsers) without vstream serve; overlays and captions stay metadata."),
+    copy: bool = typer.Option(False, "--copy", help="Stream copy, no re-encode: an HLS folder that plays whole without vstream serve; overlays and captions stay metadata."),
+    timing: str = typer.Option("cmaf", "--timing", help="With --copy, who plays the folder: cmaf for browsers (hls.js, Safari), unsigned for ffmpeg, GStreamer and VLC (they show B-frame video late in cmaf timing). vstream serve picks per player."),
     lang: Optional[str] = typer.Option(None, "--lang", help="The subtitle rendition to burn in: a language code of the stream's (es, pt-BR), or off [default: the stream's default rendition]."),
     json: bool = JsonOption,
 ) -> None:
@@ -217,11 +218,15 @@ def render(
 
     folder = find_stream(stream)
     lib = Library.open(library) if library else None
-    if copy and lang is not None:
-        from vstream.errors import UsageError
+    from vstream.errors import UsageError
 
+    if copy and lang is not None:
         raise UsageError("--lang picks the subtitles render burns in; --copy burns nothing (every rendition stays)")
-    options = {} if copy else {"lang": lang}
+    if timing not in ("cmaf", "unsigned"):
+        raise UsageError(f"--timing {timing}: use cmaf (browsers) or unsigned (ffmpeg, GStreamer, VLC)")
+    if timing != "cmaf" and not copy:
+        raise UsageError("--timing is for --copy (render re-encodes, its output has one timing every player reads)")
+    options = {"unsigned": timing == "unsigned"} if copy else {"lang": lang}
     if copy:
         from vstream.compose.export import export as run
     with RichProgress() as progress:

@@ -24,7 +24,8 @@ __all__ = ["compose", "timeline_from_recipe", "ComposeResult", "check_user"]
 
 
 def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str = "guest", base_url: str | None = None,
-            write: bool = True, searcher=None, rebase: bool = False, mixed: bool = False) -> ComposeResult:  # fmt: skip
+            write: bool = True, searcher=None, rebase: bool = False, mixed: bool = False,
+            unsigned: bool = False) -> ComposeResult:  # fmt: skip
     """One user's stream. Pass one ``searcher`` for a batch: it caches transcripts and models."""
     from vstream.search import Searcher
 
@@ -37,7 +38,8 @@ def compose(lib: Library, recipe: Recipe, values: dict[str, str], *, user: str =
                           rebase=rebase).result(write=write)  # fmt: skip
     timeline = timeline_from_recipe(lib, recipe, values | {"user": values.get("user", user)}, searcher)
     try:
-        return timeline.compile(user, base_url=base_url, searcher=searcher, write=write, rebase=rebase, mixed=mixed)
+        return timeline.compile(user, base_url=base_url, searcher=searcher, write=write, rebase=rebase, mixed=mixed,
+                                unsigned=unsigned)  # fmt: skip
     except (RecipeError, MissingDependency):  # a missing package keeps its own exit code
         raise
     except VstreamError as exc:

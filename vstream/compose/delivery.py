@@ -17,6 +17,7 @@ from vstream import errors
 from vstream.library import Library
 
 MAX_DELTA = 90_000 * 86_400 * 366  # a shift of up to a year of timeline (90 kHz ticks)
+MAX_ALLOWANCE = 90_000 * 10  # B-frame reordering delays are a few frames
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
@@ -29,6 +30,15 @@ class MediaLayout:
     params: tuple[int, bytes] | None  # (video track_ID, length-prefixed SPS/PPS) for H.264/HEVC
     end: int  # where the last fragment ends
     init: bytes  # the init section
+    video: int | None = None  # the video track_ID
+
+
+def parse_delta(delta: str) -> tuple[int, int]:
+    """``(shift, reordering allowance)`` in ticks from a rebased URL's ``TICKS`` or ``TICKSdALLOWANCE``."""
+    m = re.fullmatch(r"(-?\d{1,16})(?:d(\d{1,7}))?", delta)
+    if not m or abs(int(m.group(1))) > MAX_DELTA or int(m.group(2) or 0) > MAX_ALLOWANCE:
+        raise errors.UsageError(f"bad timeline shift {delta!r}")
+    return int(m.group(1)), int(m.group(2) or 0)
 
 
 class Rebaser:
@@ -39,7 +49,11 @@ class Rebaser:
     in the numbers).
 
     Only the tfdt values inside the range change (same widths: the layout and byte ranges are the
-    file's own, so the playlists' EXT-X-BYTERANGE apply unchanged); URLs are deterministic and
+    file's own, so the playlists' EXT-X-BYTERANGE apply unchanged). A stream with B-frame clips has a
+    reordering allowance, DELTA as ``TICKSdALLOWANCE``: the video's composition offsets become
+    unsigned ones that much larger and the other tracks move that much later, so every player
+    presents each frame at the same time (GStreamer does not honour the signed offsets of the
+    library's CMAF timing, and ffmpeg does). URLs are deterministic and
     immutable, a CDN caches them per shift. A forged shift or path is a 400 or 404, never a read
     outside the library's media.
     """
@@ -53,20 +67,19 @@ class Rebaser:
         self._version = None
 
     def serve(self, delta: str, path: str, range_header: str | None, sequence: str = "0",
-              if_none_match: str | None = None, root: str = "media") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+              if_none_match: str | None = None, root: str = "media", *, strict: bool = True) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         from vstream.media.fmp4 import fragment_at, rebase_patches
 
-        if not re.fullmatch(r"-?\d{1,16}", delta) or abs(int(delta)) > MAX_DELTA:
-            raise errors.UsageError(f"bad timeline shift {delta!r}")
+        shift, allowance = parse_delta(delta)
         if not re.fullmatch(r"-?\d{1,10}", sequence) or abs(int(sequence)) >= 1 << 31:
             raise errors.UsageError(f"bad fragment renumbering {sequence!r}")
-        shift, renumber = int(delta), int(sequence)
+        renumber = int(sequence)
         media = self._media_file(path, root)
         layout = self._layout(media, root)
         offsets, timescales = layout.offsets, layout.timescales
         stat = media.stat()
         size = stat.st_size
-        etag = f'"{stat.st_mtime_ns:x}-{size:x}-r{shift}-{renumber}"'
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}-r{shift}d{allowance}-{renumber}"'
         if if_none_match and etag in if_none_match:
             return 304, {"etag": etag}, b""
         m = RANGE_RE.match(range_header or "")
@@ -91,7 +104,8 @@ class Rebaser:
                 if found is None:
                     continue
                 try:
-                    patches = rebase_patches(found[1], found[0], timescales, shift, sequence_delta=renumber)
+                    patches = rebase_patches(found[1], found[0], timescales, shift, sequence_delta=renumber,
+                                             video=layout.video, allowance=allowance, strict=strict)  # fmt: skip
                 except ValueError as exc:
                     raise errors.UsageError(f"bad timeline shift {shift}: {exc}") from None
                 for at, data in patches:
@@ -110,7 +124,7 @@ class Rebaser:
         restarts its MP4 demuxer at a change of video without loading the new EXT-X-MAP). Playlists
         that change video use these: a resource per segment, since the bytes no longer are a range of
         the file. Deterministic and immutable like :meth:`serve`."""
-        from vstream.media.fmp4 import with_parameter_sets
+        from vstream.media.fmp4 import with_composition_offsets, with_parameter_sets
 
         m = re.fullmatch(r"(\d{1,15})\+(\d{1,10})(p?)(i?)", span)
         if not m:
@@ -127,10 +141,16 @@ class Rebaser:
             raise errors.NotFound(f"bytes {start}+{length} are not whole fragments of this media")
         if length > 256 * 2**20:
             raise errors.UsageError("ask for at most 256 MiB at a time")
-        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None, root)
+        status, headers, body = self.serve(delta, path, f"bytes={start}-{stop - 1}", sequence, None, root, strict=False)
         etag = headers["etag"][:-1] + f'-{m.group(3)}{m.group(4)}"'
         if if_none_match and etag in if_none_match:
             return 304, {"etag": etag}, b""
+        allowance = parse_delta(delta)[1]
+        if allowance and layout.video is not None:  # a video without B-frames in a stream with some
+            try:
+                body = with_composition_offsets(body, layout.video, round(allowance * layout.timescales[layout.video] / 90_000))
+            except (ValueError, KeyError, struct.error, errors.MediaError) as exc:
+                raise errors.UsageError(f"bad timeline shift {delta!r}: {exc}") from None
         if params is not None and m.group(3):
             try:
                 body = with_parameter_sets(body, *params)
@@ -175,7 +195,7 @@ class Rebaser:
         """The fragment offsets, track timescales, video parameter sets and where the fragments end, of a
         media file (of a video, or retired media that streams composed before a re-ingest still play),
         read from its boxes once; of a live take, the fragments its event lists so far."""
-        from vstream.media.fmp4 import fragment_index, parameter_sets, track_timescales
+        from vstream.media.fmp4 import fragment_index, parameter_sets, track_timescales, video_track
 
         if root == "live":
             return self._live_layout(media)
@@ -202,14 +222,14 @@ class Rebaser:
                 params = None  # served as they are
             last = index.ranges[-1][1]
             self._known[media_dir] = MediaLayout([rng.offset for _, rng in index.ranges], track_timescales(init),
-                                                 params, last.offset + last.length, bytes(init))  # fmt: skip
+                                                 params, last.offset + last.length, bytes(init), video_track(init))  # fmt: skip
         return self._known[media_dir]
 
     def _live_layout(self, media: Path) -> MediaLayout:
         """A take's layout, read again only when its event's state file was replaced (the recorder
         replaces it once per fragment; players ask for every fragment of every viewer's stream)."""
         from vstream import live
-        from vstream.media.fmp4 import parameter_sets, track_timescales
+        from vstream.media.fmp4 import parameter_sets, track_timescales, video_track
 
         try:
             st = (media.parent.parent / live.STATE).stat()
@@ -235,6 +255,7 @@ class Rebaser:
                 params = None
             known = self._live[key] = (bytes(init), track_timescales(init), params)
         last = take.fragments[-1]
-        layout = MediaLayout([f.offset for f in take.fragments], known[1], known[2], last.offset + last.length, known[0])
+        layout = MediaLayout([f.offset for f in take.fragments], known[1], known[2], last.offset + last.length, known[0],
+                             video_track(known[0]))  # fmt: skip
         self._live_layouts[str(media)] = (stamp, layout)  # (a state replaced meanwhile: a new stamp next time)
         return layout

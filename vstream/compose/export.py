@@ -23,8 +23,8 @@ from vstream.errors import UsageError
 from vstream.library import Library, atomic_write, stored_audio_rate
 from vstream.progress import SILENT, Progress
 
-SEGMENT = re.compile(r"^/r/(-?\d+)/(-?\d+)/(\d+\+\d+[pi]*)/media/(.+)$")
-RANGE = re.compile(r"^/r/(-?\d+)/(-?\d+)/media/(.+)$")
+SEGMENT = re.compile(r"^/r/(-?\d+(?:d\d+)?)/(-?\d+)/(\d+\+\d+[pi]*)/media/(.+)$")
+RANGE = re.compile(r"^/r/(-?\d+(?:d\d+)?)/(-?\d+)/media/(.+)$")
 
 
 @dataclass
@@ -41,11 +41,14 @@ class ExportResult:
         return asdict(self)
 
 
-def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, progress: Progress = SILENT) -> ExportResult:
-    """Write ``out/`` (a new folder): the stream's playlists with every segment and init section as a file."""
+def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, progress: Progress = SILENT,
+           unsigned: bool = False) -> ExportResult:  # fmt: skip
+    """Write ``out/`` (a new folder): the stream's playlists with every segment and init section as a file.
+    ``unsigned``: in the timing desktop players read, not the CMAF timing browsers need
+    (compose.playlist.allowance; vstream serve picks one per player)."""
     from vstream.compose.api import mixed_audio_rates
     from vstream.compose.delivery import Rebaser
-    from vstream.compose.playlist import Clip, InitSection, media_playlist, place, source_for
+    from vstream.compose.playlist import Clip, InitSection, allowance, media_playlist, place, source_for
     from vstream.compose.render import find_stream, library_of, read_timeline
     from vstream.timecode import to_ticks
 
@@ -65,7 +68,8 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
             pod += 1
         source = source_for(video, lib.path(video, video.meta["files"]["media"]), base_url="/")
         clips.append(Clip(source, to_ticks(c["start"]), to_ticks(c["end"]), pod=pod if c["ad"] else None))
-    playlist = media_playlist(place(clips), rebase=True)
+    placed = place(clips)
+    playlist = media_playlist(placed, rebase=True, unsigned=unsigned)
     used = [lib.get(v) for v in dict.fromkeys(c["video_id"] for c in timeline["clips"])]
     # the copied bytes are serve's: a clip's sound at another sample rate plays at the first one's rate
     # in ffmpeg and playbin, from the folder too
@@ -93,9 +97,13 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
             progress.update(n + 1)
         name = "index.m3u8" if reel else "video.m3u8"
         atomic_write(stage / name, playlist.render(), durable=False)
-        if not reel:  # the master (codecs, overlays, reframe) and the captions, as they are
+        if not reel:  # the master (codecs, overlays, reframe) and the captions, mapped onto the copy's media time
+            starts = allowance(placed, True) if unsigned else 0  # (the static stream's media started at its source time)
             for extra in folder.iterdir():
-                if extra.is_file() and extra.name != "video.m3u8":
+                if extra.is_file() and extra.suffix == ".vtt":
+                    text = re.sub(r"(?m)^X-TIMESTAMP-MAP=MPEGTS:\d+", f"X-TIMESTAMP-MAP=MPEGTS:{starts}", extra.read_text())
+                    (stage / extra.name).write_text(text)
+                elif extra.is_file() and extra.name != "video.m3u8":
                     shutil.copyfile(extra, stage / extra.name)
         _sync(stage)
         if out.exists():

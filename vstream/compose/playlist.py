@@ -37,6 +37,7 @@ class ClipSource:
     rebased_segment_uri: str | None = None
     params_in_band: bool = True  # the samples carry their SPS/PPS (MPEG-TS; fMP4 ingested with them)
     rebased_init_uri: str | None = None  # the init section on its own, for the segments above
+    delay: int = 0  # ticks a B-frame video's frames are decoded before they are shown (CMAF timing)
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,9 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
         segment = base + REBASED_SEGMENT.format(delta="{delta}", sequence="{sequence}", span="{span}", path=media)
         init_uri = base + REBASED_INIT.format(path=media)
     in_band = video.format != "fmp4" or bool(meta.get("params_in_band"))
+    delay = int(meta.get("video_delay") or 0) if rebased else 0
     return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased,
-                      segment, in_band, init_uri)  # fmt: skip
+                      segment, in_band, init_uri, max(0, delay))  # fmt: skip
 
 
 # Where `vstream serve` hands out a media file's fragments moved {delta} ticks (90 kHz) along the
@@ -111,12 +113,28 @@ def place(clips: list[Clip]) -> list[PlacedClip]:
     return placed
 
 
+def allowance(placed: list[PlacedClip], rebase: bool) -> int:
+    """A served stream's reordering allowance (ticks) in unsigned timing: the longest reordering delay
+    of its clips' videos.
+
+    The library's CMAF timing writes a B-frame video's composition offsets signed, so each keyframe
+    is shown at its decode time: what browsers need (hls.js places a clip after a discontinuity by
+    its first decode time) and ffmpeg reads. GStreamer does not honour signed offsets: it shows such
+    a video its delay late, so where clips with different delays meet two frames share a time. In
+    unsigned timing every video's frames are presented this long after their decode times, written
+    as unsigned offsets (the clips keep their decode times, the sound moves this much later), so
+    GStreamer places every frame where the others do. The stream's media time starts here, not at 0.
+    """
+    return max((p.clip.source.delay for p in placed if rebase and p.clip.source.rebased_uri), default=0)
+
+
 def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase: bool = False,
-                   mixed: bool = False) -> MediaPlaylist:  # fmt: skip
+                   mixed: bool = False, unsigned: bool = False) -> MediaPlaylist:  # fmt: skip
     """The composed media playlist. With ``rebase`` each clip's fragments are addressed through
     vstream serve's rebased URLs, which move their decode times onto one continuous timeline (the
     byte ranges stay the library's; the init sections are the raw files'). ``mixed``: other media
-    follow these clips (a live event's), so they are addressed as if several videos were."""
+    follow these clips (a live event's), so they are addressed as if several videos were.
+    ``unsigned``: rebased in unsigned timing, for GStreamer (see :func:`allowance`)."""
     formats = {p.clip.source.fmt for p in placed}
     if len(formats) > 1:
         raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
@@ -128,6 +146,7 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
     previous_pod: int | None = None
     fragments = 0  # fragments (keyframe intervals) before this clip in the composed stream
     several = mixed or len({p.clip.source.video_id for p in placed}) > 1
+    allow = allowance(placed, rebase) if unsigned else 0
     for i, p in enumerate(placed):
         src = p.clip.source
         gops = [g for g in src.gops if g.start >= p.start and g.start < p.end]
@@ -145,8 +164,9 @@ def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase:
             # the muxer numbers a file's fragments 1, 2, ...: this clip's first is number index + 1
             sequence = fragments - src.gops.index(gops[0])
             template = src.rebased_segment_uri if whole else src.rebased_uri
-            if whole or p.at != p.start or sequence:  # already in place (a first clip from its start): the raw bytes
-                uri = template.replace("{delta}", str(p.at - p.start)).replace("{sequence}", str(sequence))
+            if whole or p.at != p.start or sequence or allow:  # else already in place (a first clip from its start)
+                delta = f"{p.at - p.start}d{allow}" if allow else str(p.at - p.start)
+                uri = template.replace("{delta}", delta).replace("{sequence}", str(sequence))
         fragments += len(gops)
         # rebased, a clip of the same video as the one before continues its timeline, track layout and
         # fragment numbers: nothing for a player to reset

@@ -244,6 +244,11 @@ def _shift_traf(moof: bytearray, start: int, end: int, track_id: int, delay: int
 # --- rebased delivery: the same fragments on a composed stream's continuous timeline ------------
 
 
+def video_track(init: bytes | bytearray) -> int | None:
+    """The track_ID of an init section's (first) video track."""
+    return _track_ids(bytearray(init)).get(b"vide")
+
+
 def track_timescales(init: bytes | bytearray) -> dict[int, int]:
     """``{track_ID: media timescale}`` from an init section (its ``moov``)."""
     return {t["track_id"]: t["timescale"] for t in _tracks(init) if t["timescale"]}
@@ -281,14 +286,20 @@ def fragment_number(moof: bytes | bytearray) -> int | None:
 
 
 def rebase_patches(moof: bytes | bytearray, moof_offset: int, timescales: dict[int, int], delta_ticks: int,
-                   ticks_per_second: int = 90_000, sequence_delta: int = 0) -> list[tuple[int, bytes]]:  # fmt: skip
+                   ticks_per_second: int = 90_000, sequence_delta: int = 0, *, video: int | None = None,
+                   allowance: int = 0, strict: bool = True) -> list[tuple[int, bytes]]:  # fmt: skip
     """The byte patches (absolute file offset, new bytes) that move one fragment ``delta_ticks`` later
     and renumber it ``sequence_delta`` on.
 
     Only each ``traf``'s base media decode time and the ``mfhd`` sequence number change (same
     widths, so no size moves and the samples' data offsets stay right); the samples are the
-    library's own. Raises ValueError when the new time or number would be negative or would not
-    fit its field.
+    library's own. ``allowance`` (ticks, > 0 in a stream with B-frame clips) is the stream's
+    reordering allowance: the ``video`` track's frames keep their decode times and are presented
+    that much after them (its ``trun`` composition offsets grow by it, as unsigned version-0
+    offsets every player reads alike), and the other tracks move that much later with them.
+    A ``trun`` without composition offsets cannot take it in place: ValueError when ``strict``,
+    else left for :func:`with_composition_offsets`. Raises ValueError when a new time, offset or
+    number would be negative or would not fit its field.
     """
     patches = []
     buf = bytearray(moof)
@@ -305,11 +316,128 @@ def rebase_patches(moof: bytes | bytearray, moof_offset: int, timescales: dict[i
         timescale = timescales.get(track_id)
         if timescale is None:
             raise ValueError(f"track {track_id} is not in the init section")
-        new = value + round(delta_ticks * timescale / ticks_per_second)
+        moved = delta_ticks + (allowance if track_id != video else 0)
+        new = value + round(moved * timescale / ticks_per_second)
         if not 0 <= new < 1 << (8 * width):
             raise ValueError("the shift puts the fragment outside the timeline")
         patches.append((moof_offset + at, new.to_bytes(width, "big")))
+    if allowance and video is not None and video in timescales:
+        add = round(allowance * timescales[video] / ticks_per_second)
+        for body, version, flags, count in _truns(buf, video):
+            if not flags & _TRUN_OFFSETS:
+                if strict:
+                    raise ValueError("a video fragment without composition offsets cannot take a reordering allowance")
+                continue
+            out = bytearray(buf[body : body + 8 + count * _stride(flags) + _head(flags)])
+            out[0] = 0
+            for at in _offset_fields(flags, count):
+                new = int.from_bytes(out[at : at + 4], "big", signed=version == 1) + add
+                if not 0 <= new < 1 << 32:
+                    raise ValueError("a frame's composition offset does not fit the reordering allowance")
+                out[at : at + 4] = new.to_bytes(4, "big")
+            patches.append((moof_offset + body, bytes(out)))
     return patches
+
+
+def _head(flags: int) -> int:
+    """Bytes of a ``trun`` body's optional header fields (data offset, first sample flags)."""
+    return (4 if flags & 0x001 else 0) + (4 if flags & 0x004 else 0)
+
+
+def _stride(flags: int) -> int:
+    """Bytes per sample of a ``trun`` with these flags."""
+    return sum(w for f, w in _TRUN_FIELDS if flags & f)
+
+
+def _offset_fields(flags: int, count: int) -> list[int]:
+    """Where each sample's composition offset is, from a ``trun`` body's start (one with the field)."""
+    first, stride = 8 + _head(flags), _stride(flags)
+    before = sum(w for f, w in _TRUN_FIELDS[:3] if flags & f)
+    return [first + i * stride + before for i in range(count)]
+
+
+def _truns(moof: bytearray, track_id: int) -> list[tuple[int, int, int, int]]:
+    """``(offset of the body, version, flags, sample count)`` of each ``trun`` of ``track_id`` in a ``moof``."""
+    out = []
+    for k, o, s, h in _children(moof, 0, len(moof)):
+        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+            if tk != "traf":
+                continue
+            boxes = list(_children(moof, to + th, to + ts))
+            tfhd = next((bo + bh for bk, bo, bs, bh in boxes if bk == "tfhd"), None)
+            if tfhd is None or struct.unpack_from(">I", moof, tfhd + 4)[0] != track_id:
+                continue
+            for bk, bo, bs, bh in boxes:
+                if bk == "trun":
+                    body = bo + bh
+                    out.append((body, moof[body], int.from_bytes(moof[body + 1 : body + 4], "big"),
+                                struct.unpack_from(">I", moof, body + 4)[0]))  # fmt: skip
+    return out
+
+
+def with_composition_offsets(data: bytes | bytearray, track_id: int, add: int) -> bytes:
+    """Whole fragments (``moof`` + ``mdat``) whose ``track_id`` runs that carry no composition offsets
+    get one per sample, ``add`` (the track's timescale): a video without B-frames presented the
+    reordering allowance after its decode times, as the B-frame clips around it in a stream are
+    (see :func:`rebase_patches`). Each such ``trun`` grows by 4 bytes a sample; the box sizes and
+    the data offsets (relative to the ``moof``: the ``mdat`` moves back by the growth) follow.
+    Fragments that already carry offsets are returned as they are. Raises ValueError for a layout
+    this cannot rewrite (absolute base data offsets, 64-bit box sizes)."""
+    if add <= 0:
+        return bytes(data)
+    buf = bytearray(data)
+    try:
+        boxes = list(_children(buf, 0, len(buf)))
+    except MediaError:
+        boxes = []
+    if not boxes or sum(s for _, _, s, _ in boxes) != len(buf):
+        raise ValueError("the bytes are not whole boxes")
+    out = bytearray()
+    for k, o, s, h in boxes:
+        box = bytearray(buf[o : o + s])
+        if k == "moof":
+            box = _insert_offsets(box, track_id, add)
+        out += box
+    return bytes(out)
+
+
+def _insert_offsets(moof: bytearray, track_id: int, add: int) -> bytearray:
+    bare = [t for t in _truns(moof, track_id) if not t[2] & _TRUN_OFFSETS and t[3]]
+    if not bare:
+        return moof
+    grow = 4 * sum(count for _, _, _, count in bare)
+    # every box that holds a grown trun: the moof, its trafs and the truns themselves
+    edits: list[tuple[int, int]] = []  # (where a size field is, growth)
+    for k, o, s, h in _children(moof, 0, len(moof)):
+        if h != 8:
+            raise ValueError("a 64-bit box size in a fragment")
+        edits.append((o, grow))
+        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+            inside = [t for t in bare if to < t[0] < to + ts]
+            if tk == "traf" and inside:
+                edits.append((to, 4 * sum(t[3] for t in inside)))
+                for body, _, _, count in inside:
+                    edits.append((body - 8, 4 * count))
+    data_offsets = []
+    for k, o, s, h in _children(moof, 0, len(moof)):
+        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
+            for bk, bo, bs, bh in _children(moof, to + th, to + ts) if tk == "traf" else ():
+                if bk == "tfhd" and int.from_bytes(moof[bo + bh + 1 : bo + bh + 4], "big") & _TFHD_BASE_DATA_OFFSET:
+                    raise ValueError("absolute base data offsets (not default-base-is-moof)")
+                if bk == "trun" and int.from_bytes(moof[bo + bh + 1 : bo + bh + 4], "big") & _TRUN_DATA_OFFSET:
+                    data_offsets.append(bo + bh + 8)
+    for at, by in edits:
+        struct.pack_into(">I", moof, at, struct.unpack_from(">I", moof, at)[0] + by)
+    for at in data_offsets:  # the mdat (and every sample in it) now starts `grow` bytes later
+        struct.pack_into(">i", moof, at, struct.unpack_from(">i", moof, at)[0] + grow)
+    for body, _, flags, count in sorted(bare, reverse=True):  # from the end, so earlier offsets stay valid
+        moof[body + 1 : body + 4] = (flags | _TRUN_OFFSETS).to_bytes(3, "big")
+        moof[body] = 0
+        first, stride = body + 8 + _head(flags), _stride(flags)
+        for i in reversed(range(count)):
+            end = first + (i + 1) * stride
+            moof[end:end] = add.to_bytes(4, "big")
+    return moof
 
 
 def fragment_at(fh, offset: int, limit: int) -> tuple[int, bytes] | None:
@@ -339,7 +467,7 @@ def fragment_at(fh, offset: int, limit: int) -> tuple[int, bytes] | None:
 # tfhd and trun flags (ISO/IEC 14496-12 8.8.7, 8.8.8)
 _TFHD_BASE_DATA_OFFSET = 0x1
 _TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS = 0x1, 0x4
-_TRUN_DURATION, _TRUN_SIZE = 0x100, 0x200
+_TRUN_DURATION, _TRUN_SIZE, _TRUN_OFFSETS = 0x100, 0x200, 0x800
 
 
 def parameter_sets(init: bytes | bytearray) -> tuple[int, bytes] | None:

@@ -96,10 +96,12 @@ class Streams:
                         "vars": recipe.defaults(), "url": f"/streams/{path.stem}/master.m3u8"})  # fmt: skip
         return out
 
-    def files(self, kind: str, name: str, user: str, values: dict[str, str]) -> tuple[dict[str, str], bool]:
+    def files(self, kind: str, name: str, user: str, values: dict[str, str],
+              unsigned: bool = False) -> tuple[dict[str, str], bool]:  # fmt: skip
         """The playlists of one personal stream (from the cache while fresh), and whether it still grows
-        (a recipe following a live event: its archive part is cached, its live part read at each call)."""
-        key = (kind, name, user, tuple(sorted(values.items())))
+        (a recipe following a live event: its archive part is cached, its live part read at each call).
+        ``unsigned``: in the timing GStreamer reads (see :func:`unsigned_timing`)."""
+        key = (kind, name, user, tuple(sorted(values.items())), unsigned)
         stamp = self._stamp(kind, name)
         hit = self.cache.get(key)
         if hit and hit[1] == stamp and time.monotonic() - hit[0] < self.s.ttl:
@@ -108,7 +110,7 @@ class Streams:
             made = hit[2]
         else:
             with self.lock:
-                made = self._compose(kind, name, user, values)
+                made = self._compose(kind, name, user, values, unsigned)
             self.s.stats["composed"] += 1
             self.cache[key] = (time.monotonic(), stamp, made)
             if len(self.cache) > MAX_CACHE:
@@ -127,7 +129,7 @@ class Streams:
             return (self.recipe_file(name).stat().st_mtime_ns, version)
         return (version,)
 
-    def _compose(self, kind: str, name: str, user: str, values: dict[str, str]):
+    def _compose(self, kind: str, name: str, user: str, values: dict[str, str], unsigned: bool = False):
         from vstream.compose.core import compose
         from vstream.compose.recipe import load
 
@@ -140,12 +142,22 @@ class Streams:
                 return LiveStream(self.s.library, recipe, values, user=user, base_url=base, searcher=self.searcher,
                                   rebase=True, lock=self.lock)  # fmt: skip
             return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher,
-                           rebase=True).files
+                           rebase=True, unsigned=unsigned).files
         timeline = reel_timeline(self.s, name)
         from vstream.compose.api import check_user
 
         check_user(user)
-        return timeline.compile(user, base_url=base, searcher=self.searcher, rebase=True).files
+        return timeline.compile(user, base_url=base, searcher=self.searcher, rebase=True, unsigned=unsigned).files
+
+
+def unsigned_timing(user_agent: str | None) -> bool:
+    """Whether a client gets a stream's playlists in unsigned timing (compose.playlist.allowance): every
+    client but a browser. Browsers (hls.js and the other MSE players) need the library's CMAF timing:
+    they place a clip after a discontinuity by its first decode time. The desktop demuxers do not
+    honour its signed composition offsets without an edit list: GStreamer (playbin, playbin3) and
+    ffmpeg (ffplay, mpv) show a B-frame video its reordering delay late, after its sound (80 ms on
+    the samples) and, where clips with different delays meet, two frames at one time."""
+    return not (user_agent or "").startswith("Mozilla/")
 
 
 # --- reels: a stream spec carried in the URL (any replica can rebuild it) ----------------------
@@ -345,7 +357,7 @@ def create_app(settings: Settings):
         from vstream import live
 
         try:
-            files, growing = streams.files(kind, name, user, values)
+            files, growing = streams.files(kind, name, user, values, unsigned_timing(request.headers.get("user-agent")))
         except live.NotYet as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, status_code=425,
                                 headers={"retry-after": str(max(1, math.ceil(exc.retry_after)))})  # fmt: skip
@@ -358,7 +370,7 @@ def create_app(settings: Settings):
             text = re.sub(r'URI="(captions(?:\.[A-Za-z-]{2,16})?\.m3u8)"', rf'URI="\1?{query}"', text)
         media = "text/vtt; charset=utf-8" if file.endswith(".vtt") else HLS
         age = 1 if growing else settings.ttl  # a live stream: re-read about every second while it grows
-        return Response(text, media_type=media, headers={"cache-control": f"private, max-age={age}",
+        return Response(text, media_type=media, headers={"cache-control": f"private, max-age={age}", "vary": "User-Agent",
                                                           "access-control-allow-origin": "*"})  # fmt: skip
 
     def guarded(handler, *, json_body: bool = False):
