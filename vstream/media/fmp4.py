@@ -104,17 +104,7 @@ def _track_ids(moov: bytearray) -> dict[bytes, int]:
 
 def _video_samples(moof: bytearray, track_id: int | None) -> int:
     """How many samples of ``track_id`` one ``moof`` describes (the sum of its ``trun`` counts)."""
-    total = 0
-    for k, o, s, h in _children(moof, 0, len(moof)):
-        for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
-            if tk != "traf":
-                continue
-            boxes = list(_children(moof, to + th, to + ts))
-            tfhd = next((bo + bh for bk, bo, bs, bh in boxes if bk == "tfhd"), None)
-            if tfhd is None or struct.unpack_from(">I", moof, tfhd + 4)[0] != track_id:
-                continue
-            total += sum(struct.unpack_from(">I", moof, bo + bh + 4)[0] for bk, bo, bs, bh in boxes if bk == "trun")
-    return total
+    return sum(count for _, _, _, count in _truns(moof, track_id)) if track_id is not None else 0
 
 
 # --- CMAF timing: the first frame of every fragment is presented at its decode time -------
@@ -205,40 +195,25 @@ def cmaf_timing(path: Path) -> int:
                 continue
             fh.seek(offset)
             moof = bytearray(fh.read(size))
-            for k, o, s, h in _children(moof, 0, len(moof)):
-                for tk, to, ts, th in _children(moof, o + h, o + s) if k == "moof" else ():
-                    if tk == "traf" and _shift_traf(moof, to + th, to + ts, track_id, delay):
-                        patches.append((offset, bytes(moof)))
+            if _shift_truns(moof, track_id, delay):
+                patches.append((offset, bytes(moof)))
         for at, data in patches:  # same sizes: a reader of a half-patched file never sees torn boxes' lengths
             fh.seek(at)
             fh.write(data)
     return delay
 
 
-def _shift_traf(moof: bytearray, start: int, end: int, track_id: int, delay: int) -> bool:
-    boxes = list(_children(moof, start, end))
-    tfhd = next((o + h for k, o, s, h in boxes if k == "tfhd"), None)
-    if tfhd is None or struct.unpack_from(">I", moof, tfhd + 4)[0] != track_id:
-        return False
-    changed = False
-    for k, o, s, h in boxes:
-        if k != "trun":
-            continue
-        body = o + h
-        version, flags = moof[body], int.from_bytes(moof[body + 1 : body + 4], "big")
-        if not flags & 0x800:
+def _shift_truns(moof: bytearray, track_id: int, delay: int) -> bool:
+    """Take ``delay`` off every composition offset of ``track_id`` in a ``moof`` (as signed, version 1)."""
+    truns = _truns(moof, track_id)
+    for body, version, flags, count in truns:
+        if not flags & _TRUN_OFFSETS:
             raise MediaError("a video fragment without composition offsets after an edit list (unexpected muxer output)")
-        count = struct.unpack_from(">I", moof, body + 4)[0]
-        first = body + 8 + (4 if flags & 0x001 else 0) + (4 if flags & 0x004 else 0)
-        stride = sum(w for f, w in _TRUN_FIELDS if flags & f)
-        skip = sum(w for f, w in _TRUN_FIELDS[:3] if flags & f)
-        for i in range(count):
-            at = first + i * stride + skip
-            value = int.from_bytes(moof[at : at + 4], "big", signed=version == 1)
-            moof[at : at + 4] = (value - delay).to_bytes(4, "big", signed=True)
+        for at in _offset_fields(flags, count):
+            value = int.from_bytes(moof[body + at : body + at + 4], "big", signed=version == 1)
+            moof[body + at : body + at + 4] = (value - delay).to_bytes(4, "big", signed=True)
         moof[body] = 1
-        changed = True
-    return changed
+    return bool(truns)
 
 
 # --- rebased delivery: the same fragments on a composed stream's continuous timeline ------------
