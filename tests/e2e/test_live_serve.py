@@ -149,6 +149,8 @@ def test_a_fans_stream_of_archive_then_live_highlights_plays_while_it_grows_and_
             assert not got.errors and not got.stalls, (name, got.errors[:3], got.stalls[:3])
             assert len(got.frames) == round(listed * 25), (name, len(got.frames), listed)  # every frame, once
             assert all(b > a for a, b in zip(got.frames, got.frames[1:])), name  # in order: time never goes back
+            if got.sound_starts is not None:  # lip sync (ffmpeg): the archive's B-frame clip starts with its sound
+                assert abs(got.frames[0] - got.sound_starts) <= 0.025, (name, got.frames[0], got.sound_starts)
         if players.available()["vlc"]:
             got = players.vlc(url, rate=4.0)
             assert not got.errors and got.wall >= listed / 4 * 0.8, (got.errors[:3], got.wall)

@@ -106,6 +106,17 @@ def test_a_highlight_that_starts_where_the_last_one_ends_plays_on_the_same_timel
     assert sum("pi/" in line for line in live) == 0 and "#EXT-X-DISCONTINUITY" not in served
 
 
+def test_in_unsigned_timing_every_live_fragment_carries_the_archives_allowance_and_nothing_else_changes():
+    ev = event(23, ended=True)
+    chosen = [spans for _, spans in ready(ev, HIGHLIGHTS, ended=True)]
+    shifts = ("/", "final", [(700_090, 7), (2_500_270, -3)])
+    cmaf = render(None, chosen, event_target=6, prefix="", ended=True, rebased=shifts)
+    unsigned = render(None, chosen, event_target=6, prefix="", ended=True, rebased=shifts, allowance=7200)
+    live = [line for line in unsigned.splitlines() if line.startswith("/r/") and not line.startswith("/r/init/")]
+    assert live and all(line.startswith(("/r/700090d7200/7/", "/r/2500270d7200/-3/")) for line in live)
+    assert unsigned.replace("d7200/", "/") == cmaf  # the same fragments, tags and shifts
+
+
 def test_the_master_adds_the_events_codecs_to_the_archives():
     archive = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720\nvideo.m3u8\n'
     merged = master(archive, ["avc1.640028", "mp4a.40.2"], 5)

@@ -150,26 +150,29 @@ def archive_body(text: str, start: datetime) -> tuple[list[str], float, int]:
 
 
 def rebased_lines(span: Span, base: str, event_id: str, shift: tuple[int, int], *,
-                  after_discontinuity: bool) -> list[str]:  # fmt: skip
+                  after_discontinuity: bool, allowance: int = 0) -> list[str]:  # fmt: skip
     """A span as vstream serve hands it out in a composed stream (pure): each fragment a resource of its
     own, moved ``shift`` = (ticks at 90 kHz, fragment numbers) onto the stream's timeline, with the take's parameter sets in
     front of its first frame ("p": players that keep the archive's init section decode it) and, after
-    a discontinuity, the init section in front ("i": VLC); see vstream.compose.delivery."""
+    a discontinuity, the init section in front ("i": VLC); see vstream.compose.delivery. ``allowance``:
+    the stream's reordering allowance in unsigned timing (compose.playlist.allowance)."""
     path = f"{LIVE_DIR}/{event_id}/{span.take.media}"
     lines = [f'#EXT-X-MAP:URI="{base}r/init/{path}"', f"#EXT-X-PROGRAM-DATE-TIME:{span_began(span)}"]
+    delta = f"{shift[0]}d{allowance}" if allowance else str(shift[0])
     for k, f in enumerate(span.fragments):
         flags = "p" + ("i" if k == 0 and after_discontinuity else "")
-        lines += [f"#EXTINF:{f.duration:.6f},", f"{base}r/{shift[0]}/{shift[1]}/{f.offset}+{f.length}{flags}/{path}"]
+        lines += [f"#EXTINF:{f.duration:.6f},", f"{base}r/{delta}/{shift[1]}/{f.offset}+{f.length}{flags}/{path}"]
     return lines
 
 
 def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]], *, event_target: int,
-           prefix: str, ended: bool, rebased: tuple[str, str, list[tuple[int, int]]] | None = None) -> str | None:
+           prefix: str, ended: bool, rebased: tuple[str, str, list[tuple[int, int]]] | None = None,
+           allowance: int = 0) -> str | None:  # fmt: skip
     """The live stream's media playlist (pure): the archive's lines (see :func:`archive_body`), then each
     highlight's spans behind a discontinuity, as byte ranges of ``prefix`` + the take's media; None
     while it is shorter than three target durations (and the event goes on) or holds nothing.
     ``rebased``: as vstream serve hands it out, (base URL, event id, a shift per span) for one
-    continuous timeline (see :func:`rebased_lines`)."""
+    continuous timeline (see :func:`rebased_lines`), in unsigned timing with ``allowance``."""
     from vstream.live_highlights import PUBLISH_TARGETS
 
     body, seconds, target = archive or ([], 0.0, 1)
@@ -181,7 +184,8 @@ def render(archive: tuple[list[str], float, int] | None, chosen: list[list[Span]
             on = follows(before, span)  # the fragment after the last one played: the same timeline
             cut = bool(body or tail) and not on
             if rebased is not None:
-                lines = rebased_lines(span, rebased[0], rebased[1], rebased[2][n], after_discontinuity=cut)
+                lines = rebased_lines(span, rebased[0], rebased[1], rebased[2][n], after_discontinuity=cut,
+                                      allowance=allowance)  # fmt: skip
             else:
                 lines = span_lines(span, prefix)
             tail += (["#EXT-X-DISCONTINUITY"] if cut else []) + (lines[1:] if on else lines)
@@ -246,7 +250,8 @@ class LiveStream:
     each :meth:`result` (cheap: the event's and its highlights' JSON)."""
 
     def __init__(self, lib: Library, recipe: Recipe, values: dict[str, str], *, user: str = "guest",
-                 base_url: str | None = None, searcher=None, rebase: bool = False, lock=None):  # fmt: skip
+                 base_url: str | None = None, searcher=None, rebase: bool = False, lock=None,
+                 unsigned: bool = False):  # fmt: skip
         from vstream import live
         from vstream.compose.core import compose
 
@@ -272,7 +277,7 @@ class LiveStream:
             kept = {k: v for k, v in recipe.data.items() if k not in ("overlays", "text")}
             before = Recipe(recipe.path, {**kept, "clips": recipe.data["clips"][:-1]}, recipe.lines)
             self.archive = compose(lib, before, values, user=user, base_url=base_url, write=False, searcher=searcher,
-                                   rebase=rebase, mixed=rebase)  # fmt: skip
+                                   rebase=rebase, mixed=rebase, unsigned=unsigned)  # fmt: skip
         self.out_dir = lib.root / "streams" / data["name"] / user
         folder = lib.root / live.LIVE_DIR / entry.event
         if base_url:
@@ -282,14 +287,19 @@ class LiveStream:
         # served: the take's fragments moved onto the stream's one timeline, after the archive's
         self.rebase = rebase
         self.base = (base_url or "/").rstrip("/") + "/"
-        self._archive_ticks = 0
+        self._archive_ticks, self.allowance = 0, 0
         if self.archive is not None:
             self._archive_ticks = sum(round(float(line[8:].split(",")[0]) * TICKS)
                                       for line in self.archive.files["video.m3u8"].splitlines() if line.startswith("#EXTINF:"))  # fmt: skip
-            # its last clip's frames are shown up to a reordering delay after the timeline's end (B-frames)
-            last = next((c for c in reversed(self.archive.clips)), None)
-            if last is not None:
-                self._archive_ticks += int(lib.get(last.video_id).meta.get("video_delay") or 0)
+            # its last clip's frames are shown up to a reordering delay after the timeline's end (B-frames); in
+            # unsigned timing every frame and sound of the stream, live ones too, is shown the archive's
+            # allowance after its decode time (compose.playlist.allowance)
+            delays = [(lib.get(c.video_id).meta, lib.get(c.video_id).format) for c in self.archive.clips]
+            if rebase and unsigned:
+                self.allowance = max((int(m.get("video_delay") or 0) for m, fmt in delays
+                                      if fmt == "fmp4" and m.get("timing") == "cmaf"), default=0)  # fmt: skip
+            elif delays:
+                self._archive_ticks += int(delays[-1][0].get("video_delay") or 0)
         self._archive_rates = [(v, stored_audio_rate(lib.get(v).meta))
                                for v in dict.fromkeys(c.video_id for c in (self.archive.clips if self.archive else []))]  # fmt: skip
         self._starts: dict[tuple[int, int], tuple[int, int]] = {}  # (take, offset) -> (decode time, fragment number)
@@ -331,7 +341,8 @@ class LiveStream:
         rebased = None
         if self.rebase:
             rebased = (self.base, event.id, self._shifts([s for spans in lists for s in spans], event.id))
-        text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended, rebased=rebased)
+        text = render(archive, lists, event_target=event.target, prefix=self.prefix, ended=ended, rebased=rebased,
+                      allowance=self.allowance)  # fmt: skip
         if text is None and ended and self.entry.heard:
             raise NotFound(f"{event.id} ended and {self.entry.never()}: {self.recipe.path.name} has nothing to play",
                            hint=f"see what was said: live/{event.id}/speech.jsonl")  # fmt: skip

@@ -140,7 +140,7 @@ class Streams:
             recipe = load(self.recipe_file(name))
             if live_entry(recipe) is not None:
                 return LiveStream(self.s.library, recipe, values, user=user, base_url=base, searcher=self.searcher,
-                                  rebase=True, lock=self.lock)  # fmt: skip
+                                  rebase=True, lock=self.lock, unsigned=unsigned)  # fmt: skip
             return compose(self.s.library, recipe, values, user=user, base_url=base, write=False, searcher=self.searcher,
                            rebase=True, unsigned=unsigned).files
         timeline = reel_timeline(self.s, name)
