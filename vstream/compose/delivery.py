@@ -108,10 +108,10 @@ class Rebaser:
                                              video=layout.video, allowance=allowance, strict=strict)  # fmt: skip
                 except ValueError as exc:
                     raise errors.UsageError(f"bad timeline shift {shift}: {exc}") from None
-                for at, data in patches:
-                    for i, byte in enumerate(data):
-                        if start <= at + i <= end:
-                            body[at + i - start] = byte
+                for at, data in patches:  # the part of each patch inside the range asked for
+                    lo, hi = max(at, start), min(at + len(data), end + 1)
+                    if lo < hi:
+                        body[lo - start : hi - start] = data[lo - at : hi - at]
         headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes", "etag": etag}
         return 206, headers, bytes(body)
 

@@ -360,20 +360,16 @@ def with_composition_offsets(data: bytes | bytearray, track_id: int, add: int) -
     this cannot rewrite (absolute base data offsets, 64-bit box sizes)."""
     if add <= 0:
         return bytes(data)
-    buf = bytearray(data)
     try:
-        boxes = list(_children(buf, 0, len(buf)))
+        boxes = list(_children(data, 0, len(data)))
     except MediaError:
         boxes = []
-    if not boxes or sum(s for _, _, s, _ in boxes) != len(buf):
+    if not boxes or sum(s for _, _, s, _ in boxes) != len(data):
         raise ValueError("the bytes are not whole boxes")
-    out = bytearray()
-    for k, o, s, h in boxes:
-        box = bytearray(buf[o : o + s])
-        if k == "moof":
-            box = _insert_offsets(box, track_id, add)
-        out += box
-    return bytes(out)
+    view = memoryview(data)
+    # only the moofs are copied to be rewritten: the media data goes out as it came (one join)
+    return b"".join(_insert_offsets(bytearray(view[o : o + s]), track_id, add) if k == "moof" else view[o : o + s]
+                    for k, o, s, h in boxes)  # fmt: skip
 
 
 def _insert_offsets(moof: bytearray, track_id: int, add: int) -> bytearray:
@@ -507,36 +503,39 @@ def with_parameter_sets(data: bytes | bytearray, track_id: int, nals: bytes) -> 
     of samples stored after it move with it. The frames are unchanged. Raises ValueError for a layout
     this cannot rewrite (absolute base data offsets, a ``trun`` without its own sample sizes).
     """
-    buf = bytearray(data)
-    out = bytearray()
     try:
-        boxes = list(_children(buf, 0, len(buf)))
+        boxes = list(_children(data, 0, len(data)))
     except MediaError:
         boxes = []
-    if not boxes or sum(s for _, _, s, _ in boxes) != len(buf):
+    if not boxes or sum(s for _, _, s, _ in boxes) != len(data):
         raise ValueError("the bytes are not whole boxes")
+    view = memoryview(data)
     grow = len(nals)
+    out: list = []  # the rewritten boxes' pieces, joined once: the media data is not copied box by box
     pending: tuple[int, int] | None = None  # (where in the mdat the sample starts, moof length) of the last moof
     for k, o, s, h in boxes:
-        box = bytearray(buf[o : o + s])
         if k == "moof":
+            box = bytearray(view[o : o + s])
             pending = _grow_first_sample(box, track_id, grow)
             if pending is not None:
                 pending = (pending, s)
+            out.append(box)
         elif k == "mdat" and pending is not None:
             at = pending[0] - pending[1]  # the data offset counts from the moof's start; the mdat follows it
             if not h <= at <= s:
                 raise ValueError("the first sample is not in the mdat after its moof")
+            head = bytearray(view[o : o + h])
             if h == 8:
                 if s + grow >= 1 << 32:
                     raise ValueError("the mdat would outgrow its 32-bit size")
-                struct.pack_into(">I", box, 0, s + grow)
+                struct.pack_into(">I", head, 0, s + grow)
             else:
-                struct.pack_into(">Q", box, 8, s + grow)
-            box[at:at] = nals
+                struct.pack_into(">Q", head, 8, s + grow)
+            out += [head, view[o + h : o + at], nals, view[o + at : o + s]]
             pending = None
-        out += box
-    return bytes(out)
+        else:
+            out.append(view[o : o + s])
+    return b"".join(out)
 
 
 def _grow_first_sample(moof: bytearray, track_id: int, grow: int) -> int | None:
