@@ -350,6 +350,17 @@ def _truns(moof: bytearray, track_id: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def _whole_boxes(data: bytes | bytearray) -> list[tuple[str, int, int, int]]:
+    """The top-level boxes of a segment's bytes; ValueError unless they are whole boxes end to end."""
+    try:
+        boxes = list(_children(data, 0, len(data)))
+    except MediaError:
+        boxes = []
+    if not boxes or sum(s for _, _, s, _ in boxes) != len(data):
+        raise ValueError("the bytes are not whole boxes")
+    return boxes
+
+
 def with_composition_offsets(data: bytes | bytearray, track_id: int, add: int) -> bytes:
     """Whole fragments (``moof`` + ``mdat``) whose ``track_id`` runs that carry no composition offsets
     get one per sample, ``add`` (the track's timescale): a video without B-frames presented the
@@ -360,12 +371,7 @@ def with_composition_offsets(data: bytes | bytearray, track_id: int, add: int) -
     this cannot rewrite (absolute base data offsets, 64-bit box sizes)."""
     if add <= 0:
         return bytes(data)
-    try:
-        boxes = list(_children(data, 0, len(data)))
-    except MediaError:
-        boxes = []
-    if not boxes or sum(s for _, _, s, _ in boxes) != len(data):
-        raise ValueError("the bytes are not whole boxes")
+    boxes = _whole_boxes(data)
     view = memoryview(data)
     # only the moofs are copied to be rewritten: the media data goes out as it came (one join)
     return b"".join(_insert_offsets(bytearray(view[o : o + s]), track_id, add) if k == "moof" else view[o : o + s]
@@ -503,12 +509,7 @@ def with_parameter_sets(data: bytes | bytearray, track_id: int, nals: bytes) -> 
     of samples stored after it move with it. The frames are unchanged. Raises ValueError for a layout
     this cannot rewrite (absolute base data offsets, a ``trun`` without its own sample sizes).
     """
-    try:
-        boxes = list(_children(data, 0, len(data)))
-    except MediaError:
-        boxes = []
-    if not boxes or sum(s for _, _, s, _ in boxes) != len(data):
-        raise ValueError("the bytes are not whole boxes")
+    boxes = _whole_boxes(data)
     view = memoryview(data)
     grow = len(nals)
     out: list = []  # the rewritten boxes' pieces, joined once: the media data is not copied box by box
