@@ -26,7 +26,7 @@ from typing import Any
 from vstream.errors import IOFailure, LibraryBusy, MediaError, MissingDependency, UsageError, VstreamError
 from vstream.library import AUDIO_RATE, Library, Video, check_id, slugify, stored_audio_rate
 from vstream.media import ffmpeg as ff
-from vstream.media.fmp4 import cmaf_timing, fragment_index
+from vstream.media.fmp4 import cmaf_timing, fragment_index, track_timescales, video_track
 from vstream.media.hls import (
     InitSection,
     MediaPlaylist,
@@ -421,7 +421,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             jobs = _start_segmenting(binary, out, stage, media_info, carried, media_kt, opts, progress)
             playlist_bits = _finish_segmenting(jobs, stage, media_kt, opts, path.name)
             out.unlink()
-        index, gops, groups, playlist = playlist_bits
+        index, gops, groups, playlist, cmaf_shift = playlist_bits
         gop_starts = {g.start for g in gops}
         open_keys = set(media_kt.open_keyframes)
 
@@ -431,6 +431,7 @@ def ingest_file(lib: Library, path: Path, opts: IngestOptions, progress: Progres
             "plan": {"video": plan.video, "audio": plan.audio, "problems": list(plan.problems)},
             "source_start": kt.start_seconds,
             "video_delay": media_kt.video_delay,
+            "cmaf_shift": cmaf_shift,  # how far back the signed offsets reach (serve's unsigned timing covers it)
             # the keyframes a clip can start at: those that begin a byte range and close their GOP
             "keyframes": [k for n, k in enumerate(media_kt.keyframes)
                           if n == 0 or (k in gop_starts and k not in open_keys)],  # fmt: skip
@@ -600,9 +601,16 @@ class _Writeback(threading.Thread):
 def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions, src_name: str):
     for job in jobs:
         job.wait()
+    shift = 0  # ticks the video's composition offsets were moved by (its signed offsets reach this far back)
     if opts.format == "fmp4":
-        cmaf_timing(stage / MEDIA_FILE["fmp4"])  # no holes at clip boundaries in composed streams
+        moved = cmaf_timing(stage / MEDIA_FILE["fmp4"])  # no holes at clip boundaries in composed streams
         index = fragment_index(stage / MEDIA_FILE["fmp4"])
+        if moved and index.init is not None:
+            with open(stage / MEDIA_FILE["fmp4"], "rb") as fh:
+                fh.seek(index.init.offset)
+                head = fh.read(index.init.length)
+            timescale = track_timescales(head).get(video_track(head) or 0) or TICKS
+            shift = -(-moved * TICKS // timescale)  # rounded up: serve's unsigned timing must cover it
     else:
         index = parse_byterange_playlist((stage / "ffmpeg.m3u8").read_text())
         (stage / "ffmpeg.m3u8").unlink()
@@ -613,7 +621,7 @@ def _finish_segmenting(jobs, stage: Path, kt: KeyframeTable, opts: IngestOptions
     init = InitSection(MEDIA_FILE[opts.format], index.init) if index.init else None
     groups = group_gops(gops, to_ticks(opts.segment_seconds))
     playlist = MediaPlaylist([segments_for(g, MEDIA_FILE[opts.format], init) for g in groups])
-    return index, gops, groups, playlist
+    return index, gops, groups, playlist, shift
 
 
 def _choose_id(lib: Library, opts: IngestOptions, path: Path, replaces: Video | None) -> str:

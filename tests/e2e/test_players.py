@@ -268,3 +268,25 @@ def test_browsers_get_cmaf_timing_other_players_unsigned_and_caches_keep_them_ap
     assert ffmpeg == gst and re.search(r"/r/-?\d+d\d+/", gst)
     assert [ln for ln in browser.splitlines() if ln.startswith("#EXTINF")] == \
         [ln for ln in gst.splitlines() if ln.startswith("#EXTINF")]  # fmt: skip
+
+
+@pytest.mark.parametrize("timing", ["cmaf", "unsigned"])
+def test_a_stream_copy_exports_captions_are_mapped_onto_its_own_media_time(served, tmp_path, timing):
+    """Players place WebVTT cues through X-TIMESTAMP-MAP: it must name where the copy's media starts (the
+    static stream's first clip starts 8 s into talk, the copy's media at 0, or at its allowance)."""
+    server = served["default"]
+    lib = Path(server.proc.args[server.proc.args.index("-L") + 1])
+    recipes_dir = Path(server.proc.args[server.proc.args.index("--recipes") + 1])
+    composed = vstream_json("compose", str(recipes_dir / "subtitled.yaml"), "-L", str(lib))
+    assert all("MPEGTS:720000" in v.read_text() for v in Path(composed["master"]).parent.glob("*.vtt"))
+    out = tmp_path / timing
+    vstream_json("render", composed["master"], "--copy", "--timing", timing, "--out", str(out))
+    # where the sound starts: in both timings the first picture's time (to an AAC frame, 1920 ticks)
+    first = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time",
+                            "-read_intervals", "%+#1", "-of", "csv=p=0", str(out / "video.m3u8")],
+                           capture_output=True, text=True, check=True).stdout.split()[0]  # fmt: skip
+    vtts = sorted(out.glob("*.vtt"))
+    assert len(vtts) == 3
+    for vtt in vtts:
+        mapped = int(re.search(r"X-TIMESTAMP-MAP=MPEGTS:(\d+)", vtt.read_text()).group(1))
+        assert abs(mapped - float(first) * 90_000) <= 1920, (vtt.name, mapped, first)

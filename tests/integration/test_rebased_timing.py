@@ -50,6 +50,8 @@ def served(lib: Path, video: str, delta: str, fragments: int, out: Path) -> Path
 
 
 def test_a_b_frame_video_in_unsigned_timing_shows_its_first_frame_with_its_first_sound(library, tmp_path):
+    # ingest keeps how far back the video's signed offsets reach: the least allowance serve may name
+    assert Library(library).get("talk").meta["cmaf_shift"] == ALLOWANCE
     signed = packets(served(library, "talk", "0", 2, tmp_path / "signed.mp4"))
     unsigned = packets(served(library, "talk", f"0d{ALLOWANCE}", 2, tmp_path / "unsigned.mp4"))
     assert len(unsigned["video"]) == len(signed["video"]) == 50 and len(unsigned["audio"]) == len(signed["audio"])
@@ -71,6 +73,7 @@ def test_a_video_without_b_frames_gets_the_allowance_and_still_decodes_every_fra
                     str(made)], check=True)  # fmt: skip
     lib = tmp_path / "lib"
     vstream("ingest", "-L", str(lib), str(made), check=True)
+    assert Library(lib).get("phone").meta["cmaf_shift"] == 0
     plain = served(lib, "phone", "0", 3, tmp_path / "plain.mp4")
     moved = served(lib, "phone", f"0d{ALLOWANCE}", 3, tmp_path / "moved.mp4")
     before, after = packets(plain), packets(moved)

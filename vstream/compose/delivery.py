@@ -52,8 +52,8 @@ class Rebaser:
     file's own, so the playlists' EXT-X-BYTERANGE apply unchanged). A stream with B-frame clips has a
     reordering allowance, DELTA as ``TICKSdALLOWANCE``: the video's composition offsets become
     unsigned ones that much larger and the other tracks move that much later, so every player
-    presents each frame at the same time (GStreamer does not honour the signed offsets of the
-    library's CMAF timing, and ffmpeg does). URLs are deterministic and
+    presents each frame at the same time (ffmpeg and GStreamer do not honour the signed offsets of
+    the library's CMAF timing without an edit list; browsers need them). URLs are deterministic and
     immutable, a CDN caches them per shift. A forged shift or path is a 400 or 404, never a read
     outside the library's media.
     """

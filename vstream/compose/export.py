@@ -98,7 +98,10 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
         name = "index.m3u8" if reel else "video.m3u8"
         atomic_write(stage / name, playlist.render(), durable=False)
         if not reel:  # the master (codecs, overlays, reframe) and the captions, mapped onto the copy's media time
-            starts = allowance(placed, True) if unsigned else 0  # (the static stream's media started at its source time)
+            # (the static stream's media started at its source time); as compose maps a served stream's
+            starts = placed[0].start if placed and not placed[0].clip.source.rebased_uri else 0
+            if placed and placed[0].clip.source.rebased_uri and unsigned:
+                starts = allowance(placed, True)
             for extra in folder.iterdir():
                 if extra.is_file() and extra.suffix == ".vtt":
                     text = re.sub(r"(?m)^X-TIMESTAMP-MAP=MPEGTS:\d+", f"X-TIMESTAMP-MAP=MPEGTS:{starts}", extra.read_text())

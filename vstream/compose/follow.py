@@ -296,7 +296,7 @@ class LiveStream:
             # allowance after its decode time (compose.playlist.allowance)
             delays = [(lib.get(c.video_id).meta, lib.get(c.video_id).format) for c in self.archive.clips]
             if rebase and unsigned:
-                self.allowance = max((int(m.get("video_delay") or 0) for m, fmt in delays
+                self.allowance = max((max(int(m.get("video_delay") or 0), int(m.get("cmaf_shift") or 0)) for m, fmt in delays
                                       if fmt == "fmp4" and m.get("timing") == "cmaf"), default=0)  # fmt: skip
             elif delays:
                 self._archive_ticks += int(delays[-1][0].get("video_delay") or 0)

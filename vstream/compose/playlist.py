@@ -79,7 +79,8 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
         segment = base + REBASED_SEGMENT.format(delta="{delta}", sequence="{sequence}", span="{span}", path=media)
         init_uri = base + REBASED_INIT.format(path=media)
     in_band = video.format != "fmp4" or bool(meta.get("params_in_band"))
-    delay = int(meta.get("video_delay") or 0) if rebased else 0
+    # the reordering delay as probed, or (ingested since it is kept) how far back the signed offsets reach
+    delay = max(int(meta.get("video_delay") or 0), int(meta.get("cmaf_shift") or 0)) if rebased else 0
     return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased,
                       segment, in_band, init_uri, max(0, delay))  # fmt: skip
 
@@ -119,11 +120,12 @@ def allowance(placed: list[PlacedClip], rebase: bool) -> int:
 
     The library's CMAF timing writes a B-frame video's composition offsets signed, so each keyframe
     is shown at its decode time: what browsers need (hls.js places a clip after a discontinuity by
-    its first decode time) and ffmpeg reads. GStreamer does not honour signed offsets: it shows such
-    a video its delay late, so where clips with different delays meet two frames share a time. In
-    unsigned timing every video's frames are presented this long after their decode times, written
-    as unsigned offsets (the clips keep their decode times, the sound moves this much later), so
-    GStreamer places every frame where the others do. The stream's media time starts here, not at 0.
+    its first decode time). ffmpeg and GStreamer do not honour signed offsets without an edit list:
+    they show such a video its delay late (after its sound), and GStreamer gives two frames one time
+    where clips with different delays meet. In unsigned timing every video's frames are presented
+    this long after their decode times, written as unsigned offsets (the clips keep their decode
+    times, the sound moves this much later), so those players place every frame and sound where
+    they belong. The stream's media time starts here, not at 0.
     """
     return max((p.clip.source.delay for p in placed if rebase and p.clip.source.rebased_uri), default=0)
 
