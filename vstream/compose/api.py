@@ -35,7 +35,7 @@ from typing import Any, Sequence, Union
 from vstream.compose import captions as cap
 from vstream.compose import timeline as tl
 from vstream.compose.playlist import Clip as PlaylistClip
-from vstream.compose.playlist import PlacedClip, allowance, media_playlist, place, source_for
+from vstream.compose.playlist import PlacedClip, media_playlist, media_start, place, source_for
 from vstream.errors import NotFound, UsageError
 from vstream.library import AUDIO_RATE, Library, atomic_write, display_size, stored_audio_rate
 from vstream.timecode import SNAP_MODES, TICKS, to_ticks
@@ -237,7 +237,7 @@ class Timeline:
                 rebase: bool = False, mixed: bool = False, unsigned: bool = False) -> ComposeResult:  # fmt: skip
         """The stream's playlists (written with ``write``). ``rebase``: segments through vstream serve's
         rebased URLs under ``base_url``, one continuous timeline for every player; ``unsigned``: in the
-        timing GStreamer reads (compose.playlist.allowance)."""
+        timing players other than browsers read (compose.playlist.allowance)."""
         check_name(self.name, "name", self.origin)
         check_user(user)
         lib = self.library
@@ -266,13 +266,7 @@ class Timeline:
         total = sum(p.duration for p in placed)
         files = {"video.m3u8": video.render()}
         subtitles: list[tuple[str, str]] = []  # (language, playlist) per rendition, the default first
-        # where the stream's media timestamps start: a static fMP4 playlist plays the first clip's own
-        # decode times (CMAF timing: its source time); a rebased one starts at 0, in unsigned timing at its
-        # reordering allowance
-        rebased_first = rebase and placed and placed[0].clip.source.rebased_uri
-        first_media_time = placed[0].start if placed and placed[0].clip.source.fmt == "fmp4" and not rebased_first else 0
-        if rebased_first and unsigned:
-            first_media_time = allowance(placed, rebase)
+        first_media_time = media_start(placed, rebase, unsigned)
         caption = self._captions()
         if caption is not None and caption.language is None:  # "original" = what the clips speak most
             spoken = self._spoken(placed, searcher := searcher or _searcher(lib)) if str(caption.src) == "auto" else None

@@ -48,7 +48,7 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
     (compose.playlist.allowance; vstream serve picks one per player)."""
     from vstream.compose.api import mixed_audio_rates
     from vstream.compose.delivery import Rebaser
-    from vstream.compose.playlist import Clip, InitSection, allowance, media_playlist, place, source_for
+    from vstream.compose.playlist import Clip, InitSection, media_playlist, media_start, place, source_for
     from vstream.compose.render import find_stream, library_of, read_timeline
     from vstream.timecode import to_ticks
 
@@ -98,10 +98,7 @@ def export(stream: Path | str, out: Path | str, *, lib: Library | None = None, p
         name = "index.m3u8" if reel else "video.m3u8"
         atomic_write(stage / name, playlist.render(), durable=False)
         if not reel:  # the master (codecs, overlays, reframe) and the captions, mapped onto the copy's media time
-            # (the static stream's media started at its source time); as compose maps a served stream's
-            starts = placed[0].start if placed and not placed[0].clip.source.rebased_uri else 0
-            if placed and placed[0].clip.source.rebased_uri and unsigned:
-                starts = allowance(placed, True)
+            starts = media_start(placed, True, unsigned)  # (the static stream's media started at its source time)
             for extra in folder.iterdir():
                 if extra.is_file() and extra.suffix == ".vtt":
                     text = re.sub(r"(?m)^X-TIMESTAMP-MAP=MPEGTS:\d+", f"X-TIMESTAMP-MAP=MPEGTS:{starts}", extra.read_text())

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from vstream.compose.api import ComposedClip, ComposeResult, check_user
+from vstream.compose.playlist import reordering_delay
 from vstream.compose.recipe import Recipe, RecipeError
 from vstream.errors import NotFound
 from vstream.library import AUDIO_RATE, Library, atomic_write, stored_audio_rate
@@ -294,12 +295,11 @@ class LiveStream:
             # its last clip's frames are shown up to a reordering delay after the timeline's end (B-frames); in
             # unsigned timing every frame and sound of the stream, live ones too, is shown the archive's
             # allowance after its decode time (compose.playlist.allowance)
-            delays = [(lib.get(c.video_id).meta, lib.get(c.video_id).format) for c in self.archive.clips]
+            videos = {v: lib.get(v) for v in dict.fromkeys(c.video_id for c in self.archive.clips)}
             if rebase and unsigned:
-                self.allowance = max((max(int(m.get("video_delay") or 0), int(m.get("cmaf_shift") or 0)) for m, fmt in delays
-                                      if fmt == "fmp4" and m.get("timing") == "cmaf"), default=0)  # fmt: skip
-            elif delays:
-                self._archive_ticks += int(delays[-1][0].get("video_delay") or 0)
+                self.allowance = max(map(reordering_delay, videos.values()), default=0)
+            elif self.archive.clips:
+                self._archive_ticks += int(videos[self.archive.clips[-1].video_id].meta.get("video_delay") or 0)
         self._archive_rates = [(v, stored_audio_rate(lib.get(v).meta))
                                for v in dict.fromkeys(c.video_id for c in (self.archive.clips if self.archive else []))]  # fmt: skip
         self._starts: dict[tuple[int, int], tuple[int, int]] = {}  # (take, offset) -> (decode time, fragment number)

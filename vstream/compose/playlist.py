@@ -79,10 +79,17 @@ def source_for(video, media_path: Path, relative_to: Path | None = None, base_ur
         segment = base + REBASED_SEGMENT.format(delta="{delta}", sequence="{sequence}", span="{span}", path=media)
         init_uri = base + REBASED_INIT.format(path=media)
     in_band = video.format != "fmp4" or bool(meta.get("params_in_band"))
-    # the reordering delay as probed, or (ingested since it is kept) how far back the signed offsets reach
-    delay = max(int(meta.get("video_delay") or 0), int(meta.get("cmaf_shift") or 0)) if rebased else 0
     return ClipSource(video.id, uri, video.format, init, gops, tuple(meta["keyframes"]), meta["end"], rebased,
-                      segment, in_band, init_uri, max(0, delay))  # fmt: skip
+                      segment, in_band, init_uri, reordering_delay(video) if rebased else 0)  # fmt: skip
+
+
+def reordering_delay(video) -> int:
+    """Ticks a video in CMAF timing needs of a stream's reordering allowance (0: none, or not CMAF): its
+    reordering delay as probed, or (ingested since it is kept) how far back its signed offsets reach."""
+    meta = video.meta
+    if video.format != "fmp4" or meta.get("timing") != "cmaf":
+        return 0
+    return max(0, int(meta.get("video_delay") or 0), int(meta.get("cmaf_shift") or 0))
 
 
 # Where `vstream serve` hands out a media file's fragments moved {delta} ticks (90 kHz) along the
@@ -130,13 +137,24 @@ def allowance(placed: list[PlacedClip], rebase: bool) -> int:
     return max((p.clip.source.delay for p in placed if rebase and p.clip.source.rebased_uri), default=0)
 
 
+def media_start(placed: list[PlacedClip], rebase: bool, unsigned: bool) -> int:
+    """Where a composed stream's media timestamps start (ticks), for its captions' X-TIMESTAMP-MAP: a
+    static fMP4 stream plays its first clip's own decode times (CMAF timing: its source time); a
+    rebased one starts at 0, in unsigned timing at its reordering allowance."""
+    if not placed:
+        return 0
+    if rebase and placed[0].clip.source.rebased_uri:
+        return allowance(placed, rebase) if unsigned else 0
+    return placed[0].start if placed[0].clip.source.fmt == "fmp4" else 0
+
+
 def media_playlist(placed: list[PlacedClip], *, target: int = 4 * TICKS, rebase: bool = False,
                    mixed: bool = False, unsigned: bool = False) -> MediaPlaylist:  # fmt: skip
     """The composed media playlist. With ``rebase`` each clip's fragments are addressed through
     vstream serve's rebased URLs, which move their decode times onto one continuous timeline (the
     byte ranges stay the library's; the init sections are the raw files'). ``mixed``: other media
     follow these clips (a live event's), so they are addressed as if several videos were.
-    ``unsigned``: rebased in unsigned timing, for GStreamer (see :func:`allowance`)."""
+    ``unsigned``: rebased in unsigned timing, for players other than browsers (see :func:`allowance`)."""
     formats = {p.clip.source.fmt for p in placed}
     if len(formats) > 1:
         raise UsageError("the clips mix fMP4 and MPEG-TS videos", hint="ingest them with one --format")
